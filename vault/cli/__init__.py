@@ -1,0 +1,15 @@
+"""The `vault` command line. Each command group lives in its own module and is joined here."""
+
+from __future__ import annotations
+
+from vault.cli._common import new_app
+
+app = new_app("Your personal data vault: keep your data, set your terms, get paid.")
+
+# Command modules register here (one line each), e.g.:
+#   from vault.cli import store_commands
+#   app.add_typer(store_commands.app)
+
+
+def main() -> None:
+    app()
