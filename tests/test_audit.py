@@ -1,0 +1,118 @@
+"""The hash-chained access log."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from vault.audit import RELEASE, RELEASED, AuditLog, NewEntry
+
+
+def entry(i: int, *, outcome: str = RELEASED, company: str = "0xC0") -> NewEntry:
+    return NewEntry(
+        at=1000.0 + i, kind=RELEASE, outcome=outcome, grant_id=i % 3, company=company,
+        scopes=("preferences.music",), content_hash="0x" + "ab" * 32,
+        detail={"nonce": f"0x{i:064x}", "issued_at": 1000 + i},
+    )
+
+
+@pytest.fixture
+def log(tmp_path: Path):
+    log = AuditLog.in_home(tmp_path)
+    yield log
+    log.close()
+
+
+def test_file_is_private(log: AuditLog) -> None:
+    log.append_sync(entry(1))
+    assert stat.S_IMODE(log.path.stat().st_mode) == 0o600
+
+
+def test_entries_chain_and_verify(log: AuditLog) -> None:
+    stored = [log.append_sync(entry(i)) for i in range(5)]
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
+    assert stored[1].prev_hash == stored[0].entry_hash
+    assert [e.seq for e in log.entries(limit=3)] == [3, 4, 5]
+    result = log.verify()
+    assert result.ok and result.entries == 5 and result.first_bad_seq is None
+
+
+def test_concurrent_appends_are_group_committed_in_one_chain(log: AuditLog) -> None:
+    futures = []
+    lock = threading.Lock()
+
+    def worker(base: int) -> None:
+        for i in range(50):
+            f = log.append(entry(base + i))
+            with lock:
+                futures.append(f)
+
+    threads = [threading.Thread(target=worker, args=(k * 100,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = sorted(f.result().seq for f in futures)
+    assert seqs == list(range(1, 201))
+    assert log.verify().ok
+
+
+def _tamper(path: Path, sql: str, *args: object) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(sql, args)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "args", "bad_seq"),
+    [
+        ("UPDATE entries SET reason = 'edited' WHERE seq = 3", (), 3),
+        ("UPDATE entries SET detail = '{\"nonce\":\"0x00\"}' WHERE seq = 2", (), 2),
+        ("UPDATE entries SET scopes = '[\"mood.current\"]' WHERE seq = 4", (), 4),
+        ("DELETE FROM entries WHERE seq = 2", (), 3),
+        ("DELETE FROM entries WHERE seq = 5", (), 5),
+        ("INSERT INTO entries SELECT 6, at, kind, grant_id, company, scopes, outcome, reason, "
+         "content_hash, detail, prev_hash, entry_hash FROM entries WHERE seq = 5", (), 6),
+    ],
+)
+def test_verify_detects_edit_insert_and_delete(tmp_path: Path, sql: str, args: tuple[object, ...],
+                                               bad_seq: int) -> None:
+    log = AuditLog.in_home(tmp_path)
+    for i in range(5):
+        log.append_sync(entry(i))
+    log.close()
+    _tamper(tmp_path / "audit.sqlite", sql, *args)
+    reopened = AuditLog.in_home(tmp_path)
+    try:
+        result = reopened.verify()
+        assert not result.ok
+        assert result.first_bad_seq == bad_seq
+    finally:
+        reopened.close()
+
+
+def test_reopen_continues_the_chain(tmp_path: Path) -> None:
+    log = AuditLog.in_home(tmp_path)
+    log.append_sync(entry(1))
+    log.close()
+    log = AuditLog.in_home(tmp_path)
+    assert log.append_sync(entry(2)).seq == 2
+    assert log.verify().ok
+    log.close()
+
+
+def test_release_counts_per_grant_and_company(log: AuditLog) -> None:
+    for i in range(6):
+        log.append(entry(i, company="0xA" if i < 4 else "0xB"))
+    log.append(entry(9, outcome="refused"))
+    log.flush()
+    per_grant, per_company = log.release_counts(since=1002.0)
+    assert per_grant == {0: 2, 1: 2, 2: 2}
+    assert per_company == {"0xA": 2, "0xB": 2}
+    assert len(log.of_kind(RELEASE, since=1004.0)) == 3
+    assert [e.seq for e in log.for_grant(1, kind=RELEASE)] == [2, 5]

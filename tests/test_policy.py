@@ -1,0 +1,165 @@
+"""The pure release and auto-approval policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from vault import errors, scopes
+from vault.policy import (
+    Allow,
+    Counters,
+    Deny,
+    Limits,
+    ReleaseAsk,
+    Rule,
+    RuleSet,
+    Status,
+    auto_approval,
+    check_issued_at,
+    check_release,
+    price_per_day,
+)
+
+COMPANY = "0x00000000000000000000000000000000000000Aa"
+OTHER = "0x00000000000000000000000000000000000000Bb"
+NOW = 1_800_000_000
+CATALOG = scopes.catalog_hash()
+MUSIC = scopes.bitmap(["preferences.music"])
+MUSIC_AGE = scopes.bitmap(["preferences.music", "profile.age_range"])
+
+
+@dataclass(frozen=True)
+class G:
+    id: int = 7
+    company: str = COMPANY
+    scopes: int = MUSIC_AGE
+    price: int = 10**16
+    duration: int = 30 * 86_400
+    max_releases: int = 3
+    starts_at: int = NOW - 100
+    status: int = Status.ACTIVE
+    catalog_hash: bytes = CATALOG
+
+
+def ask(**kw: object) -> ReleaseAsk:
+    base = {"grant_id": 7, "signer": COMPANY.lower(), "scopes": MUSIC, "issued_at": NOW}
+    base.update(kw)
+    return ReleaseAsk(**base)  # type: ignore[arg-type]
+
+
+def decide(grant: G | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
+           revoked: frozenset[int] = frozenset(), budget: int = 0) -> Allow | Deny:
+    return check_release(
+        grant, a or ask(), now=NOW, counters=Counters(used, today), revoked_locally=revoked,
+        limits=Limits(company_releases_per_day=budget), catalog_hash=CATALOG,
+    )
+
+
+def code(decision: Allow | Deny) -> str:
+    return decision.code if isinstance(decision, Deny) else "allow"
+
+
+def test_active_grant_with_covered_scopes_is_allowed() -> None:
+    assert isinstance(decide(G()), Allow)
+
+
+@pytest.mark.parametrize(
+    ("grant", "expected"),
+    [
+        (None, "not_granted"),
+        (G(company=OTHER), "wrong_company"),
+        (G(status=Status.REVOKED), "revoked"),
+        (G(starts_at=NOW - 30 * 86_400), "expired"),
+        (G(status=Status.PENDING, starts_at=0), "not_granted"),
+        (G(status=Status.DENIED, starts_at=0), "not_granted"),
+        (G(scopes=scopes.bitmap(["profile.age_range"])), "scope_not_granted"),
+        (G(catalog_hash=bytes(32)), "catalog_mismatch"),
+    ],
+)
+def test_each_ledger_check_denies_with_its_code(grant: G | None, expected: str) -> None:
+    """THREATS rows 14, 16, 20."""
+    assert code(decide(grant)) == expected
+
+
+def test_wrong_company_is_checked_before_revocation_is_revealed() -> None:
+    assert code(decide(G(company=OTHER, status=Status.REVOKED))) == "wrong_company"
+
+
+def test_local_revocation_denies_before_the_chain_knows() -> None:
+    """THREATS row 15."""
+    assert code(decide(G(), revoked=frozenset({7}))) == "revoked"
+
+
+def test_empty_scope_bitmap_is_not_granted() -> None:
+    assert code(decide(G(), ask(scopes=0))) == "scope_not_granted"
+
+
+def test_max_releases_and_company_budget() -> None:
+    """THREATS row 28 (the counting itself is atomic in the daemon)."""
+    assert code(decide(G(), used=2)) == "allow"
+    assert code(decide(G(), used=3)) == "releases_exhausted"
+    assert code(decide(G(max_releases=0), used=10**6)) == "allow"
+    assert code(decide(G(max_releases=0), today=5, budget=5)) == "budget_exhausted"
+    assert code(decide(G(max_releases=0), today=4, budget=5)) == "allow"
+
+
+def test_issued_at_skew_window_both_sides() -> None:
+    """THREATS row 13."""
+    assert check_issued_at(NOW - 300, now=NOW, skew_seconds=300) is None
+    assert check_issued_at(NOW + 300, now=NOW, skew_seconds=300) is None
+    late = check_issued_at(NOW - 301, now=NOW, skew_seconds=300)
+    early = check_issued_at(NOW + 301, now=NOW, skew_seconds=300)
+    assert late is not None and late.code == "stale_request"
+    assert early is not None and early.code == "stale_request"
+
+
+PENDING = G(status=Status.PENDING, starts_at=0, max_releases=10)
+MUSIC_RULE = Rule(name="music", scopes=["preferences.music", "profile.age_range"],
+                  min_price_per_day_wei=10**14, max_duration_seconds=60 * 86_400)
+
+
+def test_auto_approval_matches_a_fitting_rule() -> None:
+    verdict = auto_approval(PENDING, RuleSet(rules=[MUSIC_RULE]), catalog_hash=CATALOG)
+    assert verdict.approve and verdict.rule == "music"
+
+
+@pytest.mark.parametrize(
+    ("request_", "rules"),
+    [
+        (replace(PENDING, scopes=scopes.bitmap(["mood.current"])), RuleSet(rules=[MUSIC_RULE])),
+        (replace(PENDING, price=10**10), RuleSet(rules=[MUSIC_RULE])),
+        (replace(PENDING, duration=90 * 86_400, price=10**18), RuleSet(rules=[MUSIC_RULE])),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_deny": [COMPANY]})])),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_allow": [OTHER]})])),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 5})])),
+        (replace(PENDING, max_releases=0),
+         RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 50})])),
+        (PENDING, RuleSet(rules=[MUSIC_RULE], never_share=["profile.age_range"])),
+        (replace(PENDING, catalog_hash=bytes(32)), RuleSet(rules=[MUSIC_RULE])),
+        (replace(PENDING, scopes=1 << 40), RuleSet(rules=[MUSIC_RULE])),
+        (G(), RuleSet(rules=[MUSIC_RULE])),
+        (PENDING, RuleSet()),
+    ],
+)
+def test_auto_approval_refuses_what_no_rule_covers(request_: G, rules: RuleSet) -> None:
+    verdict = auto_approval(request_, rules, catalog_hash=CATALOG)
+    assert not verdict.approve and verdict.reason
+
+
+def test_allow_list_is_case_insensitive() -> None:
+    rule = MUSIC_RULE.model_copy(update={"companies_allow": [COMPANY.lower()]})
+    assert auto_approval(PENDING, RuleSet(rules=[rule]), catalog_hash=CATALOG).approve
+
+
+def test_rules_reject_unknown_scope_names() -> None:
+    with pytest.raises(errors.UnknownScope):
+        Rule(name="x", scopes=["nope.nope"])
+    with pytest.raises(errors.UnknownScope):
+        RuleSet(never_share=["nope.nope"])
+
+
+def test_price_per_day() -> None:
+    assert price_per_day(30 * 10**15, 30 * 86_400) == 10**15
+    assert price_per_day(1, 0) == 0

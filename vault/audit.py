@@ -1,0 +1,378 @@
+"""The hash-chained access log: every release, refusal and owner action, in order.
+
+Each entry's hash is ``sha256(prev_hash ‖ canonical entry)`` where the canonical entry is
+the sorted-key compact JSON of every stored field except the hash itself, so
+:meth:`AuditLog.verify` detects an edited, inserted, reordered or deleted entry (the last
+entry's sequence number and hash are also kept in a ``head`` row, which catches a deleted
+tail). Someone able to rewrite the whole file can rebuild a consistent chain; the log proves
+the vault's own history to its owner, the owner-signed receipts prove releases to others.
+
+Writes go through one writer thread that commits whatever has queued up in a single SQLite
+transaction with ``synchronous=FULL`` (group commit): :meth:`AuditLog.append` returns a
+future that resolves once the entry is durable, so a release's response can wait for its
+entry without each release paying for its own fsync.
+
+The log lives in its own file, ``<home>/audit.sqlite`` (mode 0600). It never holds a raw
+personal value: scope names, reason codes, hashes and public ledger fields only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vault import errors
+
+GENESIS = bytes(32)
+FILENAME = "audit.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    grant_id INTEGER,
+    company TEXT,
+    scopes TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    content_hash TEXT,
+    detail TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    entry_hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_at ON entries (at);
+CREATE INDEX IF NOT EXISTS entries_grant ON entries (grant_id, kind);
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    entry_hash BLOB NOT NULL
+);
+"""
+_SELECT = (
+    "SELECT seq, at, kind, grant_id, company, scopes, outcome, reason, content_hash, detail, "
+    "prev_hash, entry_hash FROM entries"
+)
+_INSERT = (
+    "INSERT INTO entries (seq, at, kind, grant_id, company, scopes, outcome, reason, "
+    "content_hash, detail, prev_hash, entry_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_SET_HEAD = (
+    "INSERT INTO head (id, seq, entry_hash) VALUES (1, ?, ?) ON CONFLICT (id) "
+    "DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash"
+)
+
+#: Entry kinds. Releases (granted or refused) are ``release``; the rest are owner actions,
+#: automatic decisions and receipts.
+RELEASE = "release"
+CONSENT_RECEIPT = "consent_receipt"
+TERMINATION_RECEIPT = "termination_receipt"
+RELEASED = "released"
+REFUSED = "refused"
+OK = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """What a caller appends; the log adds ``seq`` and the hashes. ``at`` is unix seconds."""
+
+    at: float
+    kind: str
+    outcome: str
+    grant_id: int | None = None
+    company: str | None = None
+    scopes: tuple[str, ...] = ()
+    reason: str | None = None
+    content_hash: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    at: float
+    kind: str
+    outcome: str
+    grant_id: int | None
+    company: str | None
+    scopes: tuple[str, ...]
+    reason: str | None
+    content_hash: str | None
+    detail: dict[str, Any]
+    prev_hash: bytes
+    entry_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None
+
+
+def canonical(
+    seq: int,
+    entry: NewEntry | Entry,
+    *,
+    scopes_json: str | None = None,
+    detail_json: str | None = None,
+) -> bytes:
+    """The bytes an entry's hash covers (everything stored except the hashes)."""
+    return json.dumps(
+        {
+            "seq": seq,
+            "at": entry.at,
+            "kind": entry.kind,
+            "outcome": entry.outcome,
+            "grant_id": entry.grant_id,
+            "company": entry.company,
+            "scopes": json.loads(scopes_json) if scopes_json is not None else list(entry.scopes),
+            "reason": entry.reason,
+            "content_hash": entry.content_hash,
+            "detail": json.loads(detail_json) if detail_json is not None else entry.detail,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def chain_hash(prev_hash: bytes, canonical_bytes: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + canonical_bytes).digest()
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` (and SQLite's side files) readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def _row_to_entry(row: tuple[Any, ...]) -> Entry:
+    seq, at, kind, grant_id, company, scopes, outcome, reason, content_hash, detail, prev, h = row
+    return Entry(
+        seq=seq,
+        at=at,
+        kind=kind,
+        outcome=outcome,
+        grant_id=grant_id,
+        company=company,
+        scopes=tuple(json.loads(scopes)),
+        reason=reason,
+        content_hash=content_hash,
+        detail=json.loads(detail),
+        prev_hash=bytes(prev),
+        entry_hash=bytes(h),
+    )
+
+
+_STOP = object()
+
+
+class AuditLog:
+    """The access log of one vault. Thread-safe; one writer thread does every write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _create_private(path)
+        self._write = _connect(path)
+        self._write.executescript(_SCHEMA)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        self._read = _connect(path)
+        self._read_lock = threading.Lock()
+        row = self._write.execute("SELECT seq, entry_hash FROM head WHERE id = 1").fetchone()
+        self._seq: int = row[0] if row else 0
+        self._head: bytes = bytes(row[1]) if row else GENESIS
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._writer, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def in_home(cls, home: Path) -> AuditLog:
+        return cls(home / FILENAME)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def append(self, entry: NewEntry) -> Future[Entry]:
+        """Queue ``entry``; the future resolves with the stored entry once it is durable."""
+        if self._closed:
+            raise errors.VaultStateError("the access log is closed")
+        future: Future[Entry] = Future()
+        self._queue.put((entry, future))
+        return future
+
+    def append_sync(self, entry: NewEntry) -> Entry:
+        """Append and wait until the entry is durable."""
+        return self.append(entry).result()
+
+    def _writer(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while True:  # everything that queued up while the last commit ran
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            work = [i for i in batch if isinstance(i, tuple)]
+            if work:
+                self._commit(work)
+            for waiter in batch:
+                if isinstance(waiter, threading.Event):
+                    waiter.set()
+            if any(i is _STOP for i in batch):
+                return
+
+    def _commit(self, work: list[tuple[NewEntry, Future[Entry]]]) -> None:
+        seq, head = self._seq, self._head
+        rows = []
+        stored = []
+        for entry, _ in work:
+            seq += 1
+            scopes_json = json.dumps(list(entry.scopes), separators=(",", ":"))
+            detail_json = json.dumps(
+                entry.detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            )
+            entry_hash = chain_hash(head, canonical(seq, entry))
+            rows.append(
+                (
+                    seq, entry.at, entry.kind, entry.grant_id, entry.company, scopes_json,
+                    entry.outcome, entry.reason, entry.content_hash, detail_json, head, entry_hash,
+                )
+            )
+            stored.append(
+                Entry(
+                    seq, entry.at, entry.kind, entry.outcome, entry.grant_id, entry.company,
+                    tuple(entry.scopes), entry.reason, entry.content_hash, dict(entry.detail),
+                    head, entry_hash,
+                )
+            )
+            head = entry_hash
+        try:
+            self._write.execute("BEGIN IMMEDIATE")
+            self._write.executemany(_INSERT, rows)
+            self._write.execute(_SET_HEAD, (seq, head))
+            self._write.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._write.in_transaction:
+                self._write.execute("ROLLBACK")
+            failure = errors.CorruptFile(f"the access log could not be written: {exc}")
+            for _, future in work:
+                future.set_exception(failure)
+            return
+        self._seq, self._head = seq, head
+        for (_, future), done in zip(work, stored, strict=True):
+            future.set_result(done)
+
+    def flush(self) -> None:
+        """Wait until everything appended so far is durable."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer and close the files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._write.close()
+        with self._read_lock:
+            self._read.close()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            yield self._read
+
+    def entries(self, *, limit: int = 100, kind: str | None = None) -> list[Entry]:
+        """The newest ``limit`` entries (optionally of one kind), oldest first."""
+        with self._reader() as conn:
+            if kind is None:
+                rows = conn.execute(_SELECT + " ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = conn.execute(
+                    _SELECT + " WHERE kind = ? ORDER BY seq DESC LIMIT ?", (kind, limit)
+                ).fetchall()
+        return [_row_to_entry(r) for r in reversed(rows)]
+
+    def for_grant(self, grant_id: int, *, kind: str) -> list[Entry]:
+        """Every entry of ``kind`` about one grant, oldest first."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE grant_id = ? AND kind = ? ORDER BY seq", (grant_id, kind)
+            ).fetchall()
+        return [_row_to_entry(r) for r in rows]
+
+    def of_kind(self, kind: str, *, since: float = 0.0) -> list[Entry]:
+        """Every entry of ``kind`` at or after ``since``, oldest first."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE kind = ? AND at >= ? ORDER BY seq", (kind, since)
+            ).fetchall()
+        return [_row_to_entry(r) for r in rows]
+
+    def release_counts(self, *, since: float = 0.0) -> tuple[dict[int, int], dict[str, int]]:
+        """Releases made, per grant (all time) and per company (at or after ``since``)."""
+        with self._reader() as conn:
+            per_grant = dict(
+                conn.execute(
+                    "SELECT grant_id, COUNT(*) FROM entries WHERE kind = ? AND outcome = ? "
+                    "GROUP BY grant_id",
+                    (RELEASE, RELEASED),
+                ).fetchall()
+            )
+            per_company = dict(
+                conn.execute(
+                    "SELECT company, COUNT(*) FROM entries WHERE kind = ? AND outcome = ? "
+                    "AND at >= ? GROUP BY company",
+                    (RELEASE, RELEASED, since),
+                ).fetchall()
+            )
+        return per_grant, per_company
+
+    def verify(self) -> Verification:
+        """Recompute the chain; report the first entry that does not fit."""
+        count = 0
+        prev = GENESIS
+        with self._reader() as conn:
+            rows = conn.execute(_SELECT + " ORDER BY seq")
+            for row in rows:
+                count += 1
+                entry = _row_to_entry(row)
+                expected = chain_hash(
+                    prev, canonical(entry.seq, entry, scopes_json=row[5], detail_json=row[9])
+                )
+                if entry.seq != count or entry.prev_hash != prev or entry.entry_hash != expected:
+                    return Verification(False, count, entry.seq)
+                prev = entry.entry_hash
+            head = conn.execute("SELECT seq, entry_hash FROM head WHERE id = 1").fetchone()
+        stored_head = (head[0], bytes(head[1])) if head is not None else (0, GENESIS)
+        if stored_head != (count, prev):
+            return Verification(False, count, count + 1)
+        return Verification(True, count, None)

@@ -1,0 +1,249 @@
+"""Pure policy: may this release happen, and may this request be approved automatically?
+
+No I/O and no clock reads: the daemon passes in the grant as its index sees it, the
+verified request, ``now``, the release counters and the local revocations, and gets back a
+:class:`Allow` or a :class:`Deny` carrying the wire protocol's error code. Auto-approval
+rules are evaluated the same way, from the request's on-chain fields only.
+
+The order of the release checks is part of the contract (DESIGN.md "Release protocol"): a
+company learns, at each step, only what it could already know from the public ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vault import scopes as catalog
+
+SECONDS_PER_DAY = 86_400
+_CATALOG_BITS = catalog.bitmap(s.name for s in catalog.CATALOG)
+
+
+class Status(IntEnum):
+    """The ledger's stored request status (``expired`` is derived, never stored)."""
+
+    NONE = 0
+    PENDING = 1
+    ACTIVE = 2
+    DENIED = 3
+    CANCELLED = 4
+    REVOKED = 5
+
+
+class GrantView(Protocol):
+    """What the policy reads of a request/grant, as the ledger index holds it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def company(self) -> str: ...
+    @property
+    def scopes(self) -> int: ...
+    @property
+    def price(self) -> int: ...
+    @property
+    def duration(self) -> int: ...
+    @property
+    def max_releases(self) -> int: ...
+    @property
+    def starts_at(self) -> int: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def catalog_hash(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAsk:
+    """A release request whose signature has already been verified."""
+
+    grant_id: int
+    signer: str  # checksummed address recovered from the signature
+    scopes: int  # bitmap
+    issued_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Releases already counted (including ones reserved but not yet logged)."""
+
+    grant_releases: int
+    company_releases_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The owner's per-company limits; 0 means unlimited."""
+
+    company_releases_per_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    code: str
+    detail: str
+
+
+Decision = Allow | Deny
+ALLOW = Allow()
+
+
+def check_issued_at(issued_at: int, *, now: float, skew_seconds: int) -> Deny | None:
+    """Refuse a request issued further than the skew window from ``now`` (either side)."""
+    if abs(issued_at - now) > skew_seconds:
+        return Deny("stale_request", "issued_at is outside the accepted clock skew window")
+    return None
+
+
+def expires_at(grant: GrantView) -> int | None:
+    return grant.starts_at + grant.duration if grant.starts_at else None
+
+
+def is_expired(grant: GrantView, *, now: float) -> bool:
+    end = expires_at(grant)
+    return end is not None and now >= end
+
+
+def check_release(
+    grant: GrantView | None,
+    ask: ReleaseAsk,
+    *,
+    now: float,
+    counters: Counters,
+    revoked_locally: Container[int],
+    limits: Limits,
+    catalog_hash: bytes,
+) -> Decision:
+    """Every ledger and limit check of a release, failing closed, in the protocol's order."""
+    if grant is None:
+        return Deny("not_granted", "no such grant on the ledger")
+    if grant.company.lower() != ask.signer.lower():
+        return Deny("wrong_company", "the request is not signed by the grant's company")
+    if grant.id in revoked_locally or grant.status == Status.REVOKED:
+        return Deny("revoked", "the owner revoked this grant")
+    if grant.status == Status.ACTIVE and is_expired(grant, now=now):
+        return Deny("expired", "the grant has expired")
+    if grant.status != Status.ACTIVE:
+        return Deny("not_granted", "the grant is not active")
+    if ask.scopes == 0 or ask.scopes & ~grant.scopes:
+        return Deny("scope_not_granted", "a requested scope is not covered by the grant")
+    if grant.catalog_hash != catalog_hash:
+        return Deny(
+            "catalog_mismatch", "the grant was made under a scope catalog this vault does not use"
+        )
+    if grant.max_releases and counters.grant_releases >= grant.max_releases:
+        return Deny("releases_exhausted", "the grant's maximum number of releases is used up")
+    if (
+        limits.company_releases_per_day
+        and counters.company_releases_today >= limits.company_releases_per_day
+    ):
+        return Deny("budget_exhausted", "the daily release budget for this company is spent")
+    return ALLOW
+
+
+# --- auto-approval ------------------------------------------------------------------------
+
+
+def _known_scopes(names: list[str]) -> list[str]:
+    for name in names:
+        catalog.scope(name)  # raises UnknownScope
+    return names
+
+
+class Rule(BaseModel):
+    """Approve a request automatically when it fits entirely inside this rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(description="the request's scopes must all be in this list")
+    min_price_per_day_wei: int = Field(default=0, ge=0)
+    max_duration_seconds: int = Field(default=30 * SECONDS_PER_DAY, gt=0)
+    companies_allow: list[str] | None = Field(
+        default=None, description="null: any company; else only these addresses"
+    )
+    companies_deny: list[str] = Field(default_factory=list)
+    max_releases_at_most: int | None = Field(
+        default=None, ge=1, description="null: any; else the request's maxReleases (≠ 0) ≤ this"
+    )
+
+    _check_scopes = field_validator("scopes")(_known_scopes)
+
+
+class RuleSet(BaseModel):
+    """The owner's auto-approval rules plus the scopes never shared, whatever a rule says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=list)
+    never_share: list[str] = Field(default_factory=list)
+
+    _check_never = field_validator("never_share")(_known_scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Auto-approval's answer: ``approve`` with the matching rule, or why not."""
+
+    approve: bool
+    rule: str | None
+    reason: str
+
+
+def price_per_day(price: int, duration: int) -> int:
+    return price * SECONDS_PER_DAY // duration if duration else 0
+
+
+def _lower(addresses: Iterable[str]) -> set[str]:
+    return {a.lower() for a in addresses}
+
+
+def _rule_fits(rule: Rule, request: GrantView) -> str | None:
+    """``None`` if the request fits the rule, else the first reason it does not."""
+    if request.scopes & ~catalog.bitmap(rule.scopes):
+        return "asks for a scope outside the rule"
+    if price_per_day(request.price, request.duration) < rule.min_price_per_day_wei:
+        return "pays less per day than the rule's minimum"
+    if request.duration > rule.max_duration_seconds:
+        return "lasts longer than the rule allows"
+    company = request.company.lower()
+    if company in _lower(rule.companies_deny):
+        return "the company is on the rule's deny list"
+    if rule.companies_allow is not None and company not in _lower(rule.companies_allow):
+        return "the company is not on the rule's allow list"
+    if rule.max_releases_at_most is not None and not (
+        0 < request.max_releases <= rule.max_releases_at_most
+    ):
+        return "allows more releases than the rule"
+    return None
+
+
+def auto_approval(request: GrantView, rules: RuleSet, *, catalog_hash: bytes) -> Verdict:
+    """Decide from the request's on-chain fields whether a rule approves it unattended."""
+    if request.status != Status.PENDING:
+        return Verdict(False, None, "the request is not pending")
+    if request.catalog_hash != catalog_hash:
+        return Verdict(False, None, "the request commits to another scope catalog")
+    if request.scopes == 0 or request.scopes & ~_CATALOG_BITS:
+        return Verdict(False, None, "the request's scopes are not in the catalog")
+    if request.scopes & catalog.bitmap(rules.never_share):
+        return Verdict(False, None, "the request asks for a scope the owner never shares")
+    reasons = []
+    for rule in rules.rules:
+        why_not = _rule_fits(rule, request)
+        if why_not is None:
+            return Verdict(True, rule.name, f"matches rule {rule.name!r}")
+        reasons.append(f"{rule.name}: {why_not}")
+    if not reasons:
+        return Verdict(False, None, "no auto-approval rules are set")
+    return Verdict(False, None, "; ".join(reasons))
