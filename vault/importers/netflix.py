@@ -1,0 +1,68 @@
+"""Netflix account data: ``ViewingActivity.csv``.
+
+Columns ``Profile Name, Start Time, Duration, Attributes, Title, Supplemental Video Type,
+Device Type, Bookmark, Latest Bookmark, Country``; ``Start Time`` is UTC
+(``2024-01-31 21:05:12``), ``Duration`` is ``H:MM:SS``. Each row becomes a VIEW with
+``platform`` ``"netflix"``, the title, the seconds watched and, for an episode
+(``Show: Season 1: Episode``), the series name. Device, country, bookmarks and attributes
+are dropped. Trailers, hooks and other supplemental videos (a non-empty ``Supplemental
+Video Type``) are skipped; so are other profiles' rows when a profile is chosen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from vault.identity import Event, EventKind
+from vault.importers._read import RecordError, csv_rows, hms, iso_time, malformed
+
+REQUIRED_COLUMNS = ("Profile Name", "Start Time", "Duration", "Title", "Supplemental Video Type")
+_EPISODIC = re.compile(
+    r"(season|series|part|volume|vol\.|chapter|book|collection|limited series)\b", re.IGNORECASE
+)
+
+
+class NetflixImporter:
+    name = "netflix"
+    description = "Netflix account data: ViewingActivity.csv"
+
+    def __init__(self, *, profile: str | None = None) -> None:
+        self.profile = profile
+
+    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+        rows = csv_rows(stream, filename=filename, required=REQUIRED_COLUMNS)
+        for n, row in rows:
+            try:
+                event = self._view(row)
+            except RecordError as error:
+                raise malformed(filename, n, error) from None
+            if event is not None:
+                yield event
+
+    def _view(self, row: dict[str, str]) -> Event | None:
+        started = iso_time(row["Start Time"], "Start Time")
+        seconds = hms(row["Duration"], "Duration")
+        title = row["Title"].strip()
+        if not title:
+            raise RecordError("field 'Title' is empty")
+        if row["Supplemental Video Type"].strip():
+            return None
+        if self.profile is not None and row["Profile Name"] != self.profile:
+            return None
+        attrs: dict[str, Any] = {"title": title, "platform": "netflix", "seconds": seconds}
+        series = series_of(title)
+        if series:
+            attrs["series"] = series
+        return Event(EventKind.VIEW, started, self.name, attrs)
+
+
+def series_of(title: str) -> str | None:
+    """The show's name in an episode title (``Show: Season 1: Episode``), else None.
+    A film may have one colon (``Glass Onion: A Knives Out Mystery``); an episode has two or
+    more, or one followed by a season-like word."""
+    parts = title.split(": ")
+    if len(parts) >= 3 or (len(parts) == 2 and _EPISODIC.match(parts[1])):
+        return parts[0].strip() or None
+    return None

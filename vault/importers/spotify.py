@@ -1,0 +1,41 @@
+"""Spotify account data: ``StreamingHistory_music_*.json``.
+
+A JSON array of ``{"endTime": "2024-01-31 21:05", "artistName", "trackName", "msPlayed"}``;
+``endTime`` is when playback stopped, in UTC, to the minute. Each becomes a PLAY at that
+minute. Records with an empty artist or track name carry nothing to learn from and are
+skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from vault.identity import Event, EventKind
+from vault.importers._read import RecordError, integer, iso_time, json_array, malformed, text
+
+
+class SpotifyImporter:
+    name = "spotify"
+    description = "Spotify account data: StreamingHistory_music_*.json"
+
+    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+        for n, record in json_array(stream, filename=filename):
+            try:
+                event = _play(record, self.name)
+            except RecordError as error:
+                raise malformed(filename, n, error) from None
+            if event is not None:
+                yield event
+
+
+def _play(record: dict[str, Any], source: str) -> Event | None:
+    ended = iso_time(record.get("endTime"), "endTime")
+    artist = text(record, "artistName")
+    track = text(record, "trackName")
+    ms_played = integer(record, "msPlayed")
+    if not artist or not track:
+        return None
+    return Event(
+        EventKind.PLAY, ended, source, {"artist": artist, "track": track, "ms_played": ms_played}
+    )
