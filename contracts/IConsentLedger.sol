@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/**
+ * @title IConsentLedger
+ * @notice A public ledger where a company pays into escrow for time-limited access to derived
+ * data from a person's vault, and the person (the owner) approves, denies or revokes it.
+ *
+ * Lifecycle of a request `id` (ids are sequential from 1):
+ *
+ *   requestAccess (company pays `price` into escrow)   -> Pending
+ *   Pending --approve / approveBySig (owner)-->           Active (startsAt = block.timestamp)
+ *   Pending --deny (owner)-->                             Denied    (full refund to the company)
+ *   Pending --cancel (company)-->                         Cancelled (full refund to the company)
+ *   Active  --revoke (owner)-->                           Revoked   (owner keeps the earned part)
+ *   Active and block.timestamp >= startsAt + duration  -> expired (derived, never stored)
+ *
+ * While active the owner earns `price * elapsed / duration` (elapsed capped at duration).
+ * Every credit goes to an owed balance that its account pulls with {withdraw}; the contract's
+ * balance always equals {escrowHeld} plus the sum of all {owed} balances.
+ */
+interface IConsentLedger {
+    /// @notice Where a request is in its lifecycle. "Expired" is derived from time, not stored.
+    enum Status {
+        None,
+        Pending,
+        Active,
+        Denied,
+        Cancelled,
+        Revoked
+    }
+
+    /// @notice A request (a grant once approved). Packs into three storage slots.
+    struct Request {
+        // slot 0
+        address company;
+        uint64 scopes;
+        uint32 maxReleases;
+        // slot 1
+        address owner;
+        uint96 price;
+        // slot 2
+        uint40 startsAt;
+        uint32 duration;
+        Status status;
+        uint96 claimed;
+    }
+
+    /**
+     * @notice A company asked for access and paid `price` into escrow.
+     * @dev `catalogHash` and `purpose` are not stored: this event is their commitment.
+     */
+    event AccessRequested(
+        uint256 indexed id,
+        address indexed owner,
+        address indexed company,
+        uint64 scopes,
+        uint96 price,
+        uint32 duration,
+        uint32 maxReleases,
+        bytes32 catalogHash,
+        string purpose
+    );
+
+    /// @notice The owner approved request `id`; the grant runs from `startsAt` for its duration.
+    event AccessApproved(uint256 indexed id, address indexed owner, address indexed company, uint40 startsAt);
+
+    /// @notice The owner denied pending request `id`; its price was credited back to the company.
+    event AccessDenied(uint256 indexed id, address indexed owner, address indexed company);
+
+    /// @notice The company cancelled pending request `id`; its price was credited back to it.
+    event RequestCancelled(uint256 indexed id, address indexed owner, address indexed company);
+
+    /**
+     * @notice The owner revoked grant `id`.
+     * @param ownerEarned What the owner earned over the grant's life (claimed before or now).
+     * @param companyRefund The unearned rest, credited back to the company.
+     */
+    event AccessRevoked(
+        uint256 indexed id,
+        address indexed owner,
+        address indexed company,
+        uint256 ownerEarned,
+        uint256 companyRefund
+    );
+
+    /// @notice `amount` wei earned on grant `id` moved from escrow to the owner's owed balance.
+    event EarningsClaimed(uint256 indexed id, address indexed owner, uint256 amount);
+
+    /// @notice `account` withdrew its whole owed balance, `amount` wei.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @notice `account` announced where its vault answers and the hash of its terms.
+    event EndpointPublished(address indexed account, string url, bytes32 termsHash);
+
+    /// @notice A request must carry a non-zero payment.
+    error ZeroPrice();
+    /// @notice The payment does not fit the 96-bit price field.
+    error PriceTooLarge(uint256 price);
+    /// @notice A request must last at least one second.
+    error ZeroDuration();
+    /// @notice A request must ask for at least one scope.
+    error EmptyScopes();
+    /// @notice The owner must not be the zero address.
+    error InvalidOwner(address owner);
+    /// @notice A company cannot request access to its own vault.
+    error SelfRequest(address account);
+    /// @notice No request has this id.
+    error UnknownRequest(uint256 id);
+    /// @notice Only the request's owner may do this.
+    error NotRequestOwner(uint256 id, address caller);
+    /// @notice Only the request's company may do this.
+    error NotRequestCompany(uint256 id, address caller);
+    /// @notice The request is no longer pending.
+    error RequestNotPending(uint256 id, Status status);
+    /// @notice The request is not an active grant.
+    error GrantNotActive(uint256 id, Status status);
+    /// @notice The grant ran out at `expiredAt`.
+    error GrantExpired(uint256 id, uint256 expiredAt);
+    /// @notice The signed approval's deadline is before the current block's timestamp.
+    error ApprovalDeadlinePassed(uint256 deadline, uint256 timestamp);
+    /// @notice The approval signature is not the owner's (EOA or ERC-1271 wallet).
+    error InvalidApprovalSignature(uint256 id, address owner);
+    /// @notice Grant `id` has nothing earned and unclaimed (0: the whole batch had nothing).
+    error NothingToClaim(uint256 id);
+    /// @notice The account has no owed balance to withdraw.
+    error NothingOwed(address account);
+    /// @notice Sending the owed balance to the account failed; the balance stays owed.
+    error TransferFailed(address account, uint256 amount);
+
+    /**
+     * @notice Ask `owner` for access to `scopes` for `duration` seconds, paying `msg.value`
+     * into escrow. The caller is the company.
+     * @param owner The vault owner asked for consent.
+     * @param scopes Bitmap over the scope catalog (bit i = catalog entry i); non-zero.
+     * @param duration Seconds the grant runs once approved; non-zero.
+     * @param maxReleases How many releases the vault will serve (0 = unlimited); enforced off chain.
+     * @param catalogHash Hash of the scope catalog (the derivation recipe) the company pays for.
+     * @param purpose Human-readable purpose, shown to the owner.
+     * @return id The new request's id.
+     */
+    function requestAccess(
+        address owner,
+        uint64 scopes,
+        uint32 duration,
+        uint32 maxReleases,
+        bytes32 catalogHash,
+        string calldata purpose
+    ) external payable returns (uint256 id);
+
+    /// @notice Approve pending request `id`; the caller must be its owner. The grant starts now.
+    function approve(uint256 id) external;
+
+    /**
+     * @notice Approve pending request `id` with the owner's EIP-712 signature over
+     * `Approval(uint256 requestId,uint256 deadline)`; anyone may relay it. EOAs and ERC-1271
+     * wallets are both accepted, and a wallet is asked at the moment of use.
+     * @dev A signature cannot be replayed: it names one request, and only a pending request
+     * can be approved.
+     * @param deadline Last timestamp at which the approval is valid.
+     * @param signature The owner's signature (65 bytes for an EOA).
+     */
+    function approveBySig(uint256 id, uint256 deadline, bytes calldata signature) external;
+
+    /// @notice Deny pending request `id` (owner only); its price is credited back to the company.
+    function deny(uint256 id) external;
+
+    /// @notice Cancel pending request `id` (company only); its price is credited back to the company.
+    function cancel(uint256 id) external;
+
+    /**
+     * @notice Revoke active, unexpired grant `id` (owner only). The owner is credited what was
+     * earned and not yet claimed; the company is credited the unearned rest.
+     */
+    function revoke(uint256 id) external;
+
+    /**
+     * @notice Credit what grant `id` earned and was not yet claimed to its owner's owed
+     * balance (owner only). Also works after expiry and, for nothing more, after revoke.
+     * @return amount Wei moved from escrow to the owner's owed balance.
+     */
+    function claim(uint256 id) external returns (uint256 amount);
+
+    /**
+     * @notice {claim} for many grants of the caller at once. Grants with nothing to claim are
+     * skipped; reverts with `NothingToClaim(0)` when the whole batch has nothing.
+     * @return amount Total wei moved from escrow to the caller's owed balance.
+     */
+    function claimMany(uint256[] calldata ids) external returns (uint256 amount);
+
+    /// @notice Send the caller its whole owed balance.
+    function withdraw() external;
+
+    /// @notice Announce the caller's vault endpoint `url` and its terms' hash (event only).
+    function publishEndpoint(string calldata url, bytes32 termsHash) external;
+
+    /// @notice The full stored state of request `id`; reverts with `UnknownRequest` if none.
+    function getRequest(uint256 id) external view returns (Request memory);
+
+    /// @notice How many requests exist; ids run from 1 to this number.
+    function requestCount() external view returns (uint256);
+
+    /// @notice Whether `id` is approved, not revoked and not expired (false for unknown ids).
+    function isActive(uint256 id) external view returns (bool);
+
+    /// @notice Whether `id` is active and grants every bit of the non-zero `scopes`.
+    function covers(uint256 id, uint64 scopes) external view returns (bool);
+
+    /**
+     * @notice Wei the owner has earned on `id` so far: `price * min(elapsed, duration) / duration`
+     * while active or expired, frozen at revoke time once revoked, 0 otherwise.
+     */
+    function earned(uint256 id) external view returns (uint256);
+
+    /// @notice Wei the owner could {claim} on `id` now: earned minus already claimed.
+    function claimable(uint256 id) external view returns (uint256);
+
+    /// @notice Wei `account` can {withdraw} now.
+    function owed(address account) external view returns (uint256);
+
+    /// @notice Total wei still held in escrow across all requests.
+    function escrowHeld() external view returns (uint256);
+
+    /// @notice The EIP-712 domain separator (name "ConsentLedger", version "1", chain id, this address).
+    function domainSeparator() external view returns (bytes32);
+
+    /// @notice keccak256("Approval(uint256 requestId,uint256 deadline)").
+    // solhint-disable-next-line func-name-mixedcase
+    function APPROVAL_TYPEHASH() external view returns (bytes32);
+}
