@@ -9,6 +9,7 @@ exports are personal data, and error messages end up in terminals and logs.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -188,8 +189,10 @@ def csv_rows(
         problem = "not valid CSV (bad quoting or a huge field)"
         raise MalformedExport(filename, n + 1, problem) from None
     finally:
-        # Closing the wrapper would close the caller's stream; give it back instead.
-        text.detach()
+        # Closing the wrapper would close the caller's stream; give it back instead. When
+        # the caller closed its stream first, there is nothing left to give back.
+        with contextlib.suppress(ValueError):
+            text.detach()
 
 
 # --- field checks --------------------------------------------------------------------------
