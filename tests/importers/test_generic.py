@@ -45,8 +45,9 @@ def test_csv_fixture(parse):
 
 def test_integer_price_is_normalised_to_float():
     """The same purchase written 12 or 12.0 must give the same canonical bytes."""
-    line = '{"kind":"purchase","occurred_at":0,"item":"a","category":"b","price":%s,"currency":"EUR"}'
-    assert jsonl(line % "12")[0].canonical() == jsonl(line % "12.0")[0].canonical()
+    head = '{"kind":"purchase","occurred_at":0,"item":"a","category":"b","currency":"EUR",'
+    whole, decimal = jsonl(head + '"price":12}'), jsonl(head + '"price":12.0}')
+    assert whole[0].canonical() == decimal[0].canonical()
 
 
 def test_parsing_twice_gives_identical_canonical_bytes(parse):

@@ -9,9 +9,7 @@ exports are personal data, and error messages end up in terminals and logs.
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -138,11 +136,16 @@ class _LineTooLong(Exception):
     pass
 
 
-def _bounded_lines(text: io.TextIOWrapper, cap: int) -> Iterator[str]:
-    while line := text.readline(cap + 1):
+def _text_lines(stream: BinaryIO, cap: int) -> Iterator[str]:
+    """Lines decoded one at a time, so a decoding error points at its own record and a line
+    without an end is never read past the cap."""
+    first = True
+    while line := stream.readline(cap + 1):
         if len(line) > cap:
             raise _LineTooLong
-        yield line
+        if first:
+            line, first = line.removeprefix(_BOM), False
+        yield line.decode("utf-8")
 
 
 def csv_rows(
@@ -155,12 +158,12 @@ def csv_rows(
     """Yield each data row of a UTF-8 CSV file as ``{column: cell}``.
 
     The header must name every column in ``required`` (others are allowed and ignored by
-    callers); it is record 0, data rows count from 1. Blank lines are skipped.
+    callers); it is record 0, data rows count from 1. Blank lines are skipped (and still
+    counted).
     """
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     n = 0
     try:
-        reader = csv.reader(_bounded_lines(text, cap), strict=True)
+        reader = csv.reader(_text_lines(stream, cap), strict=True)
         header = next(reader, None)
         if header is None:
             raise MalformedExport(filename, None, "empty file: expected a CSV header")
@@ -181,18 +184,13 @@ def csv_rows(
                 )
             yield n, dict(zip(header, row, strict=True))
     except _LineTooLong:
-        raise MalformedExport(filename, n + 1, f"line longer than {cap} characters") from None
+        raise MalformedExport(filename, n + 1, f"line longer than {cap} bytes") from None
     except UnicodeDecodeError:
         raise MalformedExport(filename, n + 1, "not UTF-8 text") from None
     except csv.Error:
         # csv's messages do not quote cells, but say nothing useful either.
         problem = "not valid CSV (bad quoting or a huge field)"
         raise MalformedExport(filename, n + 1, problem) from None
-    finally:
-        # Closing the wrapper would close the caller's stream; give it back instead. When
-        # the caller closed its stream first, there is nothing left to give back.
-        with contextlib.suppress(ValueError):
-            text.detach()
 
 
 # --- field checks --------------------------------------------------------------------------
