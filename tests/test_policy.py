@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from vault import errors, scopes
+from vault import errors, privacy, scopes
+from vault.ledger import Status
 from vault.policy import (
     Allow,
     Counters,
@@ -15,10 +16,10 @@ from vault.policy import (
     ReleaseAsk,
     Rule,
     RuleSet,
-    Status,
     auto_approval,
+    check_grant,
     check_issued_at,
-    check_release,
+    check_limits,
     price_per_day,
 )
 
@@ -50,10 +51,15 @@ def ask(**kw: object) -> ReleaseAsk:
 
 
 def decide(grant: G | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
-           revoked: frozenset[int] = frozenset(), budget: int = 0) -> Allow | Deny:
-    return check_release(
-        grant, a or ask(), now=NOW, counters=Counters(used, today), revoked_locally=revoked,
-        limits=Limits(company_releases_per_day=budget), catalog_hash=CATALOG,
+           revoked: frozenset[int] = frozenset(), budget: int = 0,
+           epochs: frozenset[int] = frozenset(), epoch_budget: int = 0) -> Allow | Deny:
+    a = a or ask()
+    first = check_grant(grant, a, now=NOW, revoked_locally=revoked, catalog_hash=CATALOG)
+    if isinstance(first, Deny) or grant is None:
+        return first
+    return check_limits(
+        grant, a, now=NOW, counters=Counters(used, today, epochs),
+        limits=Limits(company_releases_per_day=budget, noisy_epoch_budget=epoch_budget),
     )
 
 
@@ -103,6 +109,15 @@ def test_max_releases_and_company_budget() -> None:
     assert code(decide(G(max_releases=0), used=10**6)) == "allow"
     assert code(decide(G(max_releases=0), today=5, budget=5)) == "budget_exhausted"
     assert code(decide(G(max_releases=0), today=4, budget=5)) == "allow"
+
+
+def test_noisy_epoch_budget_counts_distinct_epochs_of_noisy_scopes() -> None:
+    now_epoch = privacy.epoch_of(NOW)
+    held = frozenset({now_epoch - 2, now_epoch - 1})
+    assert code(decide(G(), epochs=held, epoch_budget=2)) == "budget_exhausted"
+    assert code(decide(G(), epochs=held | {now_epoch}, epoch_budget=2)) == "allow"
+    age_only = ask(scopes=scopes.bitmap(["profile.age_range"]))
+    assert code(decide(G(), age_only, epochs=held, epoch_budget=2)) == "allow"
 
 
 def test_issued_at_skew_window_both_sides() -> None:

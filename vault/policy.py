@@ -13,26 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vault import privacy
 from vault import scopes as catalog
+from vault.ledger import Status
 
 SECONDS_PER_DAY = 86_400
 _CATALOG_BITS = catalog.bitmap(s.name for s in catalog.CATALOG)
-
-
-class Status(IntEnum):
-    """The ledger's stored request status (``expired`` is derived, never stored)."""
-
-    NONE = 0
-    PENDING = 1
-    ACTIVE = 2
-    DENIED = 3
-    CANCELLED = 4
-    REVOKED = 5
+#: Scopes whose answers carry per-company noise (and so count against the epoch budget).
+NOISY_BITS = catalog.bitmap(s.name for s in catalog.CATALOG if s.noisy)
 
 
 class GrantView(Protocol):
@@ -70,17 +62,23 @@ class ReleaseAsk:
 
 @dataclass(frozen=True, slots=True)
 class Counters:
-    """Releases already counted (including ones reserved but not yet logged)."""
+    """What a company already received (including releases reserved but not yet logged)."""
 
     grant_releases: int
     company_releases_today: int
+    company_noisy_epochs: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The owner's per-company limits; 0 means unlimited."""
+    """The owner's per-company limits; 0 means unlimited.
+
+    ``noisy_epoch_budget`` caps how many distinct noise epochs of noisy scopes one company
+    may collect (each epoch is an independent noise draw, so this caps averaging).
+    """
 
     company_releases_per_day: int = 0
+    noisy_epoch_budget: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +112,15 @@ def is_expired(grant: GrantView, *, now: float) -> bool:
     return end is not None and now >= end
 
 
-def check_release(
+def check_grant(
     grant: GrantView | None,
     ask: ReleaseAsk,
     *,
     now: float,
-    counters: Counters,
     revoked_locally: Container[int],
-    limits: Limits,
     catalog_hash: bytes,
 ) -> Decision:
-    """Every ledger and limit check of a release, failing closed, in the protocol's order."""
+    """The ledger checks of a release, failing closed, in the protocol's order."""
     if grant is None:
         return Deny("not_granted", "no such grant on the ledger")
     if grant.company.lower() != ask.signer.lower():
@@ -141,6 +137,13 @@ def check_release(
         return Deny(
             "catalog_mismatch", "the grant was made under a scope catalog this vault does not use"
         )
+    return ALLOW
+
+
+def check_limits(
+    grant: GrantView, ask: ReleaseAsk, *, now: float, counters: Counters, limits: Limits
+) -> Decision:
+    """The grant's ``maxReleases`` and the owner's per-company budgets (after the nonce)."""
     if grant.max_releases and counters.grant_releases >= grant.max_releases:
         return Deny("releases_exhausted", "the grant's maximum number of releases is used up")
     if (
@@ -148,6 +151,16 @@ def check_release(
         and counters.company_releases_today >= limits.company_releases_per_day
     ):
         return Deny("budget_exhausted", "the daily release budget for this company is spent")
+    if (
+        limits.noisy_epoch_budget
+        and ask.scopes & NOISY_BITS
+        and not privacy.budget_allows(
+            counters.company_noisy_epochs,
+            privacy.epoch_of(int(now)),
+            limit=limits.noisy_epoch_budget,
+        )
+    ):
+        return Deny("budget_exhausted", "this company's budget of noisy answers is spent")
     return ALLOW
 
 
