@@ -134,6 +134,8 @@ ARTIST_GENRES: dict[str, str] = {
     **dict.fromkeys(["b.b. king", "muddy waters", "john lee hooker", "gary clark jr."],
                     "blues"),
     **dict.fromkeys(["brian eno", "stars of the lid", "tycho"], "ambient"),
+    **dict.fromkeys(["björk", "bjork", "massive attack", "portishead"], "electronic"),
+    **dict.fromkeys(["坂本龍一", "ryuichi sakamoto", "joe hisaishi"], "soundtrack"),
     **dict.fromkeys(["ramones", "the clash", "sex pistols", "green day", "blink-182"],
                     "punk"),
     **dict.fromkeys(["james brown", "parliament", "vulfpeck", "earth, wind & fire"],
@@ -169,8 +171,25 @@ CHANNEL_GENRES: dict[str, str] = {
     "yes theory": "travel", "lost leblanc": "travel",
 }
 
+#: Series → genre for well-known series (Netflix's export names the series, not a genre).
+SERIES_GENRES: dict[str, str] = {
+    "stranger things": "sci-fi", "black mirror": "sci-fi", "dark": "sci-fi",
+    "the crown": "drama", "house of cards": "drama", "the queen's gambit": "drama",
+    "breaking bad": "crime", "money heist": "crime", "la casa de papel": "crime",
+    "narcos": "crime", "ozark": "crime", "peaky blinders": "crime", "mindhunter": "crime",
+    "the office": "comedy", "friends": "comedy", "brooklyn nine-nine": "comedy",
+    "bridgerton": "romance", "emily in paris": "romance", "squid game": "thriller",
+    "you": "thriller", "the witcher": "fantasy", "wednesday": "fantasy",
+    "our planet": "documentary", "tiger king": "documentary", "making a murderer": "crime",
+    "chef's table": "cooking", "the great british baking show": "cooking",
+    "formula 1: drive to survive": "sports", "love is blind": "reality",
+    "queer eye": "reality", "arcane": "animation", "bojack horseman": "animation",
+    "one piece": "action", "the last kingdom": "action", "cobra kai": "action",
+}
+
 _PLATFORM_SYNONYMS: dict[str, str] = {
-    "youtube": "youtube", "youtube music": "youtube", "netflix": "netflix",
+    "youtube": "youtube", "youtube music": "youtube", "youtube-music": "youtube",
+    "netflix": "netflix",
     "prime video": "prime-video", "amazon prime video": "prime-video",
     "amazon": "prime-video", "prime": "prime-video", "disney+": "disney-plus",
     "disney plus": "disney-plus", "disney": "disney-plus",
@@ -522,7 +541,7 @@ class Aggregates:
             _bump(self.series, series)
             _prune(self.series, MAX_SERIES, lambda n: n)
         genre = _vocab(_text(attrs.get("genre")), VIDEO_GENRES, _VIDEO_GENRE_SYNONYMS)
-        genre = genre or CHANNEL_GENRES.get(channel)
+        genre = genre or CHANNEL_GENRES.get(channel) or SERIES_GENRES.get(series)
         if genre is not None:
             _bump(self.video_genres, genre)
             topic = _VIDEO_GENRE_TOPIC.get(genre)
@@ -568,11 +587,14 @@ def _weighted(key: str, ranked: list[tuple[str, float]]) -> list[dict[str, Any]]
 
 def _age_range(facts: Mapping[str, Any], agg: Aggregates, now: int) -> dict[str, Any]:
     raw = facts.get("birth_date")
-    if not isinstance(raw, str):
-        return privacy.insufficient()
-    try:
-        birth = date.fromisoformat(raw.strip()[:10])
-    except ValueError:
+    if isinstance(raw, date):
+        birth = raw
+    elif isinstance(raw, str):
+        try:
+            birth = date.fromisoformat(raw.strip()[:10])
+        except ValueError:
+            return privacy.insufficient()
+    else:
         return privacy.insufficient()
     bucket = privacy.age_range(birth, now=now)
     return privacy.insufficient() if bucket is None else _ok(range=bucket)
