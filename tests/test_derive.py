@@ -269,7 +269,7 @@ def test_unicode_huge_and_odd_events_fold_without_error() -> None:
     assert aggregates.counts == {"play": 11, "view": 3, "purchase": 2, "mood": 3}
     assert len(aggregates.to_json()) < 10_000
     values = derive.derive_all({}, aggregates, now=NOW)
-    assert values["preferences.music"]["genres"][0] == {"genre": "r&b", "weight": 0.5}
+    assert values["preferences.music"]["genres"][0] == {"genre": "r&b", "weight": 0.6}
     json.dumps(values, allow_nan=False)  # every value is strict JSON
 
 
