@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from vault import derive, errors, privacy, scopes
-from vault.identity import Event, EventKind
+from vault.identity import Event, EventKind, Fact
+from vault.importers import importer_for, sample_exports
 
 NOW = 1_735_689_600  # 2025-01-01T00:00:00Z
 HOUR = 3600
@@ -394,6 +395,7 @@ def test_basis_gives_fact_names_and_event_counts_only() -> None:
         (derive.ARTIST_GENRES, scopes.MUSIC_GENRES),
         (derive._VIDEO_GENRE_SYNONYMS, scopes.VIDEO_GENRES),
         (derive.CHANNEL_GENRES, scopes.VIDEO_GENRES),
+        (derive.CHANNEL_TOPICS, scopes.TOPICS),
         (derive.SERIES_GENRES, scopes.VIDEO_GENRES),
         (derive._PLATFORM_SYNONYMS, scopes.PLATFORMS),
         (derive._CATEGORY_SYNONYMS, scopes.PURCHASE_CATEGORIES),
@@ -416,3 +418,43 @@ def test_built_in_maps_only_map_into_the_catalog_vocabularies(
 def test_every_topic_has_a_gift_idea_and_every_city_a_known_country() -> None:
     assert set(derive.TOPIC_GIFTS) == set(scopes.TOPICS)
     assert set(derive.CITY_COUNTRIES.values()) <= set(derive.COUNTRY_REGIONS)
+
+
+def _sample_identity() -> tuple[dict[str, Any], derive.Aggregates]:
+    facts: dict[str, Any] = {}
+    aggregates = derive.Aggregates.empty()
+    for kind, path in sample_exports():
+        with path.open("rb") as stream:
+            records = list(importer_for(kind).parse(stream, filename=path.name))
+        aggregates.fold(r for r in records if isinstance(r, Event))
+        facts.update({r.name: r.value for r in records if isinstance(r, Fact)})
+    return facts, aggregates
+
+
+def test_sample_exports_produce_sensible_preferences() -> None:
+    """End to end: Ada's bundled sample exports through their importers into derive."""
+    facts, aggregates = _sample_identity()
+    at = aggregates.moods[-1][0] + HOUR  # an hour after her last recorded mood
+    values = derive.derive_all(facts, aggregates, now=at)
+    assert values["profile.age_range"] == {"status": "ok", "range": "25-34"}
+    assert values["profile.region"] == {"status": "ok", "country": "GB",
+                                        "region": "Northern Europe"}
+    assert values["preferences.colors"]["colors"] == ["green", "yellow", "orange"]
+    genres = [g["genre"] for g in values["preferences.music"]["genres"]]
+    assert genres[:2] == ["jazz", "indie"] and "folk" in genres
+    assert values["preferences.video"]["platforms"] == ["youtube", "netflix"]
+    assert values["interests.topics"]["status"] == "ok"
+    assert "pottery class" in values["shopping.gift_ideas"]["ideas"]
+    assert values["shopping.price_band"]["currency"] == "GBP"
+    assert values["mood.current"]["status"] == "ok"
+    assert values["household.size"] == {"status": "ok", "size": "2"}
+    assert all(v["status"] == "ok" for v in values.values())
+
+
+def test_the_sample_canary_track_never_reaches_a_derived_value() -> None:
+    """THREATS row 29: the sample Spotify export plays CANARY-7f3a-raw-track once."""
+    facts, aggregates = _sample_identity()
+    values = derive.derive_all(facts, aggregates, now=NOW)
+    text = json.dumps([values, [derive.basis(facts, aggregates, s.name)
+                                for s in scopes.CATALOG]], ensure_ascii=False)
+    assert CANARY not in text and "canary" not in text.casefold()

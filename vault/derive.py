@@ -91,6 +91,7 @@ ARTIST_GENRES: dict[str, str] = {
     **dict.fromkeys(
         ["radiohead", "arctic monkeys", "tame impala", "the strokes", "vampire weekend",
          "phoebe bridgers", "the national", "bon iver", "mitski", "boygenius"], "indie"),
+    **dict.fromkeys(["christine and the queens", "robyn", "carly rae jepsen"], "pop"),
     **dict.fromkeys(
         ["drake", "kendrick lamar", "eminem", "kanye west", "travis scott", "jay-z",
          "nicki minaj", "j. cole", "tyler, the creator", "post malone", "21 savage",
@@ -119,7 +120,7 @@ ARTIST_GENRES: dict[str, str] = {
          "chris stapleton", "willie nelson", "zach bryan"], "country"),
     **dict.fromkeys(
         ["bob dylan", "joni mitchell", "simon & garfunkel", "mumford & sons",
-         "fleet foxes", "the lumineers", "hozier", "nick drake"], "folk"),
+         "fleet foxes", "the lumineers", "hozier", "nick drake", "laura marling"], "folk"),
     **dict.fromkeys(
         ["bad bunny", "shakira", "j balvin", "karol g", "rosalía", "rosalia",
          "daddy yankee", "peso pluma"], "latin"),
@@ -134,7 +135,8 @@ ARTIST_GENRES: dict[str, str] = {
     **dict.fromkeys(["b.b. king", "muddy waters", "john lee hooker", "gary clark jr."],
                     "blues"),
     **dict.fromkeys(["brian eno", "stars of the lid", "tycho"], "ambient"),
-    **dict.fromkeys(["björk", "bjork", "massive attack", "portishead"], "electronic"),
+    **dict.fromkeys(["björk", "bjork", "massive attack", "portishead", "four tet", "jamie xx",
+                     "caribou", "burial"], "electronic"),
     **dict.fromkeys(["坂本龍一", "ryuichi sakamoto", "joe hisaishi"], "soundtrack"),
     **dict.fromkeys(["ramones", "the clash", "sex pistols", "green day", "blink-182"],
                     "punk"),
@@ -168,7 +170,16 @@ CHANNEL_GENRES: dict[str, str] = {
     "bbc earth": "documentary", "pewdiepie": "gaming", "markiplier": "gaming",
     "ign": "gaming", "nba": "sports", "espn": "sports", "fifa": "sports",
     "vevo": "music", "nprmusic": "music", "bbc news": "news", "cnn": "news",
-    "yes theory": "travel", "lost leblanc": "travel",
+    "yes theory": "travel", "lost leblanc": "travel", "numberphile": "education",
+    "vox": "news", "gardeners' world": "lifestyle", "florian gadsby": "lifestyle",
+}
+
+#: Channel → topic where the channel says more than its genre does.
+CHANNEL_TOPICS: dict[str, str] = {
+    "kurzgesagt \u2013 in a nutshell": "science", "kurzgesagt": "science",
+    "veritasium": "science", "vsauce": "science", "numberphile": "science",
+    "3blue1brown": "science", "gardeners' world": "home-garden", "florian gadsby": "art",
+    "bbc earth": "nature", "national geographic": "nature",
 }
 
 #: Series → genre for well-known series (Netflix's export names the series, not a genre).
@@ -182,7 +193,8 @@ SERIES_GENRES: dict[str, str] = {
     "you": "thriller", "the witcher": "fantasy", "wednesday": "fantasy",
     "our planet": "documentary", "tiger king": "documentary", "making a murderer": "crime",
     "chef's table": "cooking", "the great british baking show": "cooking",
-    "formula 1: drive to survive": "sports", "love is blind": "reality",
+    "formula 1: drive to survive": "sports", "formula 1": "sports",
+    "the great british bake off": "cooking", "love is blind": "reality",
     "queer eye": "reality", "arcane": "animation", "bojack horseman": "animation",
     "one piece": "action", "the last kingdom": "action", "cobra kai": "action",
 }
@@ -217,7 +229,6 @@ _VIDEO_GENRE_TOPIC: dict[str, str] = {
     "technology": "technology", "news": "news", "kids": "parenting", "drama": "film",
     "action": "film", "thriller": "film", "horror": "film", "sci-fi": "film",
     "fantasy": "film", "animation": "film", "romance": "film", "crime": "film",
-    "lifestyle": "fashion",
 }
 
 _CATEGORY_TOPIC: dict[str, str] = {
@@ -249,7 +260,9 @@ _COLOR_SYNONYMS: dict[str, str] = {
     "navy blue": "navy", "sky blue": "blue", "light blue": "blue", "dark blue": "navy",
     "olive": "green", "mint": "green", "emerald": "green", "magenta": "pink",
     "rose": "pink", "golden": "gold", "orange-red": "orange", "ivory": "white",
-    "charcoal": "grey", "chocolate": "brown",
+    "charcoal": "grey", "chocolate": "brown", "mustard": "yellow", "terracotta": "orange",
+    "rust": "orange", "coral": "orange", "sage": "green", "khaki": "beige",
+    "indigo": "navy", "fuchsia": "pink", "amber": "orange", "ochre": "yellow",
 }
 _STYLE_SYNONYMS: dict[str, str] = {
     "minimal": "minimalist", "minimalism": "minimalist", "classy": "classic",
@@ -544,9 +557,9 @@ class Aggregates:
         genre = genre or CHANNEL_GENRES.get(channel) or SERIES_GENRES.get(series)
         if genre is not None:
             _bump(self.video_genres, genre)
-            topic = _VIDEO_GENRE_TOPIC.get(genre)
-            if topic is not None:
-                _bump(self.topics, topic)
+        topic = CHANNEL_TOPICS.get(channel) or _VIDEO_GENRE_TOPIC.get(genre or "")
+        if topic is not None:
+            _bump(self.topics, topic)
 
     def _purchase(self, attrs: Mapping[str, Any]) -> None:
         category = _vocab(_text(attrs.get("category")), PURCHASE_CATEGORIES,
