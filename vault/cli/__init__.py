@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vault.cli import scope_commands
 from vault.cli._common import new_app
 
 app = new_app("Your personal data vault: keep your data, set your terms, get paid.")
@@ -9,6 +10,7 @@ app = new_app("Your personal data vault: keep your data, set your terms, get pai
 # Command modules register here (one line each), e.g.:
 #   from vault.cli import store_commands
 #   app.add_typer(store_commands.app)
+app.add_typer(scope_commands.app)
 
 
 def main() -> None:
