@@ -37,7 +37,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from vault import errors
 
@@ -461,6 +461,7 @@ class AbiCodec:
         self.errors: dict[bytes, tuple[str, list[Mapping[str, Any]]]] = {}
         self.events: dict[bytes, tuple[str, list[Mapping[str, Any]]]] = {}
         self.event_topics: dict[str, bytes] = {}
+        self.event_inputs: dict[str, list[Mapping[str, Any]]] = {}
         for item in abi:
             if item.get("type") == "error":
                 selector = keccak(text=_signature(item))[:4]
@@ -469,6 +470,7 @@ class AbiCodec:
                 topic = keccak(text=_signature(item))
                 self.events[topic] = (item["name"], list(item["inputs"]))
                 self.event_topics[item["name"]] = topic
+                self.event_inputs[item["name"]] = list(item["inputs"])
 
     def decode_revert(self, data: bytes) -> errors.ContractReverted:
         """The named error for revert ``data`` (custom error, ``Error(string)`` or ``Panic``)."""
@@ -588,6 +590,10 @@ def call_node(w3: Web3, action: Callable[[], _T]) -> _T:
     except (requests.ConnectionError, requests.Timeout, TimeExhausted) as error:
         raise errors.LedgerUnavailable(
             f"the ledger node at {endpoint_of(w3)} did not answer ({type(error).__name__})"
+        ) from None
+    except Web3RPCError as error:
+        raise errors.LedgerUnavailable(
+            f"the ledger node at {endpoint_of(w3)} answered an error: {error.message}"
         ) from None
     except requests.HTTPError as error:
         raise errors.LedgerUnavailable(
