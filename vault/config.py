@@ -47,3 +47,9 @@ class Settings(BaseSettings):
         default=300, gt=0, description="accepted |issued_at - now| of a release request"
     )
     max_body_bytes: int = Field(default=16_384, gt=0)
+    company_releases_per_day: int = Field(
+        default=10_000, ge=0, description="releases one company may get per UTC day; 0 = no cap"
+    )
+    noisy_epoch_budget: int = Field(
+        default=12, ge=0, description="noise epochs of noisy scopes per company; 0 = no cap"
+    )
