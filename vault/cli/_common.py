@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -60,7 +59,7 @@ class VaultGroup(TyperGroup):
     """Turns every VaultError raised by a command into a one-line message and exit code,
     for the console script and for Typer's CliRunner alike."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click privately
         try:
             return super().invoke(ctx)
         except errors.VaultError as error:
