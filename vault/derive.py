@@ -45,12 +45,12 @@ from vault.scopes import (
 )
 
 AGGREGATES_VERSION = 1
-MAX_ARTISTS = 500
-MAX_CHANNELS = 200
-MAX_SERIES = 200
+MAX_ARTISTS = 200
+MAX_CHANNELS = 100
+MAX_SERIES = 100
 MAX_CURRENCIES = 8
 MAX_MOODS = 64
-MAX_KEY_CHARS = 120
+MAX_KEY_CHARS = 80
 #: A play counts as a listen (feeds genres) from 30 s on, as streaming services count one.
 LISTEN_MS = 30_000
 DAY = 86_400
