@@ -267,6 +267,8 @@ def _fold(view: GrantView | None, name: str, args: dict[str, Any], block: int) -
         return replace(
             view,
             status=Status.REVOKED,
+            # The contract freezes a revoked grant's earnings into ``claimed``.
+            claimed=int(args["ownerEarned"]),
             owner_earned=int(args["ownerEarned"]),
             company_refund=int(args["companyRefund"]),
             updated_block=block,
