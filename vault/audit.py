@@ -356,6 +356,17 @@ class AuditLog:
             )
         return per_grant, per_company
 
+    def noisy_epochs(self) -> list[tuple[str, int]]:
+        """Distinct (company, noise epoch) pairs of releases that carried noisy scopes."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT company, json_extract(detail, '$.noisy_epoch') FROM entries "
+                "WHERE kind = ? AND outcome = ? AND json_extract(detail, '$.noisy_epoch') "
+                "IS NOT NULL",
+                (RELEASE, RELEASED),
+            ).fetchall()
+        return [(str(company), int(epoch)) for company, epoch in rows if company]
+
     def verify(self) -> Verification:
         """Recompute the chain; report the first entry that does not fit."""
         count = 0

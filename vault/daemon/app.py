@@ -1,0 +1,199 @@
+"""The daemon's app factory and its background duties.
+
+:func:`create_app` wires the parts for one unlocked vault and one chain: the access log,
+the ledger index and its sync loop (a thread, since web3 calls block), the release book,
+the owner service and the release service, plus the Host/body guard and the bearer token.
+The sync loop also runs the owner's unattended duties after each round: auto-approval of
+new requests and termination receipts for grants that expired or were revoked on chain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+import vault
+from vault import errors, scopes
+from vault.audit import AuditLog
+from vault.chain import Chain
+from vault.config import Settings
+from vault.daemon import http_errors
+from vault.daemon.book import ReleaseBook
+from vault.daemon.guard import GuardMiddleware, allowed_hosts, create_token
+from vault.daemon.models import HealthPublic
+from vault.daemon.release import ReleaseService
+from vault.daemon.routes import health, owner, release, terms
+from vault.owner import OwnerService
+from vault.policy import Limits
+from vault.sync import LedgerIndex, LedgerSync, index_path
+
+log = logging.getLogger("vault.daemon")
+
+
+class DaemonVault(Protocol):
+    """What the daemon needs of an unlocked :class:`vault.store.Vault`."""
+
+    @property
+    def home(self) -> Any: ...
+    @property
+    def owner_address(self) -> str: ...
+    def owner_account(self) -> Any: ...
+    def secret(self, name: str) -> bytes: ...
+    def derived(self, scopes: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+
+class Daemon:
+    """Everything one running daemon holds; ``app.state.daemon``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        vault: DaemonVault,
+        chain: Chain,
+        clock: Callable[[], float] = time.time,
+        start_block: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self.chain = chain
+        self.clock = clock
+        home = vault.home
+        self.audit = AuditLog.in_home(home)
+        self.index = LedgerIndex(
+            index_path(home), chain_id=chain.chain_id, ledger_address=chain.ledger_address
+        )
+        self.sync = LedgerSync(
+            chain.w3, self.index, confirmations=settings.confirmations,
+            start_block=start_block, clock=clock,
+        )
+        self.book = ReleaseBook.from_log(
+            self.audit, now=clock(), skew_seconds=settings.request_skew_seconds,
+            limits=Limits(
+                company_releases_per_day=settings.company_releases_per_day,
+                noisy_epoch_budget=settings.noisy_epoch_budget,
+            ),
+        )
+        self.owner = OwnerService(
+            vault, chain, self.index, self.audit, settings=settings, clock=clock,
+            releases_used=self.book.releases_of,
+        )
+        self.releaser = ReleaseService(
+            derived=vault,
+            owner=vault.owner_address,
+            owner_key=bytes(vault.owner_account().key),
+            noise_secret=vault.secret("noise"),
+            domain=self.owner.domain,
+            index=self.index,
+            log=self.audit,
+            book=self.book,
+            revoked_locally=self.owner.revoked_locally,
+            skew_seconds=settings.request_skew_seconds,
+            max_lag_seconds=settings.max_index_lag_seconds,
+            clock=clock,
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Daemon(owner={self.vault.owner_address})"
+
+    def health(self) -> HealthPublic:
+        lag = self.index.lag()
+        return HealthPublic(
+            status="ok",
+            owner=self.vault.owner_address,
+            chain_id=self.chain.chain_id,
+            ledger=self.chain.ledger_address,
+            synced_block=lag.synced_block or 0,
+            index_lag_seconds=min(lag.seconds_since_sync(self.clock()), 1e12),
+            catalog_hash="0x" + scopes.catalog_hash().hex(),
+            version=vault.__version__,
+        )
+
+    # --- the sync loop -----------------------------------------------------------------
+
+    def sync_round(self) -> None:
+        """One ledger sync plus the owner's unattended duties; errors are logged, not raised
+        (the index's growing lag makes releases fail closed meanwhile)."""
+        try:
+            with self.owner.chain_lock:
+                self.sync.sync_once()
+                self.owner.review_new_requests()
+                self.owner.record_terminations()
+            self.last_error = None
+        except errors.VaultError as error:
+            self.last_error = str(error)
+            log.warning("ledger sync failed: %s", error)
+        except Exception as error:  # keep the loop alive; the index lag shows the problem
+            self.last_error = type(error).__name__
+            log.exception("ledger sync failed unexpectedly")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.sync_interval_seconds):
+            self.sync_round()
+
+    def start(self) -> None:
+        self.sync_round()
+        self._thread = threading.Thread(target=self._run, name="ledger-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.audit.close()
+        self.index.close()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    vault: DaemonVault,
+    chain: Chain,
+    clock: Callable[[], float] = time.time,
+    start_block: int = 0,
+) -> FastAPI:
+    """The daemon for one unlocked vault on one chain. The sync loop runs while the app's
+    lifespan does; the caller keeps ownership of ``vault`` and ``chain`` (and closes them)."""
+    daemon = Daemon(settings, vault=vault, chain=chain, clock=clock, start_block=start_block)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        daemon.start()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                daemon.stop()
+
+    app = FastAPI(
+        title="vault daemon",
+        version=vault_version(),
+        description="A personal data vault's local daemon: company routes (signed release "
+        "requests) and owner routes (bearer token).",
+        lifespan=lifespan,
+    )
+    app.state.daemon = daemon
+    app.state.token = create_token(vault.home)
+    http_errors.install(app)
+    for module in (health, terms, release, owner):
+        app.include_router(module.router)
+    app.add_middleware(
+        GuardMiddleware,
+        allowed_hosts=allowed_hosts(settings.host, allow_remote=settings.allow_remote),
+        max_body=settings.max_body_bytes,
+    )
+    return app
+
+
+def vault_version() -> str:
+    return vault.__version__

@@ -1,0 +1,112 @@
+"""The release book: used nonces and release counters, checked and counted atomically.
+
+Both live in memory for the hot path and are rebuilt at start from the access log, whose
+release entries carry the company (= signer), nonce and ``issued_at``. A release's response
+is sent only after its log entry is durable, so every nonce a company ever saw accepted is
+in the log: replay protection survives a restart (THREATS row 10). Nonces are kept while
+their ``issued_at`` is inside the skew window — older requests are refused as stale anyway.
+
+:meth:`ReleaseBook.admit` checks the nonce and the limits and reserves the release under
+one lock, so concurrent requests can never count past ``maxReleases`` or a budget
+(THREATS row 28). A reservation is never given back: a release that fails after it only
+makes the count conservative.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from vault import privacy
+from vault.audit import RELEASE, RELEASED, AuditLog
+from vault.policy import (
+    NOISY_BITS,
+    Counters,
+    Decision,
+    Deny,
+    GrantView,
+    Limits,
+    ReleaseAsk,
+    check_limits,
+)
+
+SECONDS_PER_DAY = 86_400
+
+
+def day_of(now: float) -> int:
+    return int(now // SECONDS_PER_DAY)
+
+
+class ReleaseBook:
+    def __init__(self, *, skew_seconds: int, limits: Limits) -> None:
+        self.skew_seconds = skew_seconds
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._nonces: dict[tuple[str, str], int] = {}
+        self._per_grant: defaultdict[int, int] = defaultdict(int)
+        self._today = -1
+        self._per_company_today: defaultdict[str, int] = defaultdict(int)
+        self._noisy_epochs: defaultdict[str, set[int]] = defaultdict(set)
+        self._pruned_at = 0.0
+
+    @classmethod
+    def from_log(
+        cls, audit: AuditLog, *, now: float, skew_seconds: int, limits: Limits
+    ) -> ReleaseBook:
+        """Rebuild from the access log's release entries."""
+        book = cls(skew_seconds=skew_seconds, limits=limits)
+        book._today = day_of(now)
+        per_grant, per_company = audit.release_counts(since=book._today * SECONDS_PER_DAY)
+        book._per_grant.update(per_grant)
+        book._per_company_today.update({k.lower(): v for k, v in per_company.items() if k})
+        for entry in audit.of_kind(RELEASE, since=now - 2 * skew_seconds - 1):
+            if entry.outcome != RELEASED or not entry.company:
+                continue
+            nonce, issued_at = entry.detail.get("nonce"), entry.detail.get("issued_at")
+            if isinstance(nonce, str) and isinstance(issued_at, int):
+                book._nonces[(entry.company.lower(), nonce.lower())] = issued_at
+        for company, epoch in audit.noisy_epochs():
+            book._noisy_epochs[company.lower()].add(epoch)
+        return book
+
+    def releases_of(self, grant_id: int) -> int:
+        return self._per_grant.get(grant_id, 0)
+
+    def admit(self, grant: GrantView, ask: ReleaseAsk, *, nonce: str, now: float) -> Decision:
+        """Refuse a replayed nonce or an exhausted limit; otherwise reserve the release."""
+        company = ask.signer.lower()
+        key = (company, nonce.lower())
+        with self._lock:
+            if key in self._nonces:
+                return Deny("replayed", "this nonce was already used")
+            day = day_of(now)
+            if day != self._today:
+                self._today = day
+                self._per_company_today.clear()
+            decision = check_limits(
+                grant,
+                ask,
+                now=now,
+                counters=Counters(
+                    self._per_grant.get(grant.id, 0),
+                    self._per_company_today.get(company, 0),
+                    frozenset(self._noisy_epochs.get(company, ())),
+                ),
+                limits=self.limits,
+            )
+            if isinstance(decision, Deny):
+                return decision
+            self._nonces[key] = ask.issued_at
+            self._per_grant[grant.id] += 1
+            self._per_company_today[company] += 1
+            if ask.scopes & NOISY_BITS:
+                self._noisy_epochs[company].add(privacy.epoch_of(int(now)))
+            if now - self._pruned_at > self.skew_seconds:
+                self._prune(now)
+            return decision
+
+    def _prune(self, now: float) -> None:
+        """Forget nonces whose requests the skew check would refuse anyway."""
+        horizon = now - self.skew_seconds - 1
+        self._nonces = {k: t for k, t in self._nonces.items() if t >= horizon}
+        self._pruned_at = now

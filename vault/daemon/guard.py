@@ -1,0 +1,174 @@
+"""What every request passes before any route runs, and the owner routes' bearer token.
+
+* **Host allow-list** (THREATS row 27): a browser tricked by DNS rebinding sends
+  ``Host: evil.example``; only loopback names (and the configured host when remote access is
+  explicitly allowed) pass, whatever the port.
+* **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit is
+  refused before reading; a chunked body is counted as it arrives and refused the moment it
+  passes the limit, so the whole body is never buffered.
+* **Bearer token** (THREATS row 26): created at daemon start in ``<home>/daemon.token``
+  (0600) and compared with :func:`hmac.compare_digest`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vault import errors
+from vault.daemon.http_errors import error_body
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+TOKEN_FILE = "daemon.token"  # noqa: S105 (a file name, not a secret)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def host_name(header: str) -> str:
+    """The host part of a ``Host`` header, lower-cased, without the port."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[: end + 1] if end > 0 else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class GuardMiddleware:
+    """Pure ASGI middleware (no per-request task or buffering): Host and body-size checks."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str], max_body: int) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = ""
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+        if host_name(host) not in self.allowed_hosts:
+            await _refuse(send, 403, "forbidden_host", "this Host is not allowed")
+            return
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _refuse(send, 400, "malformed", "the Content-Length header is malformed")
+                return
+            if declared > self.max_body:
+                await _refuse(send, 413, "too_large", "the request body is too large")
+                return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _BodyTooLarge:
+            if not started:
+                await _refuse(send, 413, "too_large", "the request body is too large")
+
+
+async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
+    body = error_body(code, detail)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(host: str, *, allow_remote: bool) -> frozenset[str]:
+    if allow_remote:
+        return LOOPBACK_HOSTS | {host_name(host)}
+    return LOOPBACK_HOSTS
+
+
+# --- bearer token -------------------------------------------------------------------------
+
+
+class Token:
+    """The owner routes' bearer token; its repr never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "Token(<redacted>)"
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(self._value.encode(), presented.encode())
+
+    def reveal(self) -> str:
+        return self._value
+
+
+def create_token(home: Path) -> Token:
+    """A fresh token written to ``<home>/daemon.token`` (0600), replacing any old one."""
+    value = secrets.token_urlsafe(32)
+    path = home / TOKEN_FILE
+    temporary = home / (TOKEN_FILE + ".new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    os.replace(temporary, path)
+    return Token(value)
+
+
+def read_token(home: Path) -> Token:
+    """The running daemon's token (for the CLI); :class:`DaemonUnavailable` if there is none."""
+    try:
+        return Token((home / TOKEN_FILE).read_text().strip())
+    except FileNotFoundError:
+        raise errors.DaemonUnavailable(f"no daemon token in {home}") from None
+
+
+_bearer = HTTPBearer(auto_error=False, description="the token in <home>/daemon.token")
+
+
+def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Dependency of every owner route: 401 ``unauthorized`` without the right token."""
+    token: Token = request.app.state.token
+    if credentials is None or not token.matches(credentials.credentials):
+        raise errors.ReleaseRefused("unauthorized", "a valid owner token is required")

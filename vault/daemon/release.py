@@ -1,0 +1,181 @@
+"""The release hot path (DESIGN.md "Release protocol"), free of HTTP.
+
+Checks, failing closed, in this order: skew window (401 ``stale_request``); the signature
+over the precomputed ``Release`` digest with coincurve, low-s only (401 ``bad_signature``);
+the ledger index's freshness (503 ``ledger_unavailable``); the grant (403 …, pure
+:func:`vault.policy.check_grant` over the in-memory index, no chain round trip); the nonce
+and the limits, checked and reserved atomically by the :class:`ReleaseBook` (409 / 429).
+Then the materialised derived values, per-company noise, RFC 8785 canonical JSON, its
+keccak256, the owner's EIP-712 ``Receipt`` and the log entry, which must be durable before
+the answer leaves (group commit keeps that cheap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Container, Iterable
+from typing import Any, Protocol
+
+import rfc8785
+from eth_utils.crypto import keccak
+
+from vault import audit, errors, ledger, privacy, scopes
+from vault.daemon.book import ReleaseBook
+from vault.daemon.http_errors import code_of
+from vault.daemon.models import ReleaseRequest
+from vault.policy import NOISY_BITS, Deny, GrantView, ReleaseAsk, check_grant, check_issued_at
+
+
+class GrantIndex(Protocol):
+    """What the hot path reads of the ledger index (:class:`vault.sync.LedgerIndex`)."""
+
+    def grant(self, grant_id: int) -> GrantView | None: ...
+
+    def check_fresh(self, *, now: float, max_age_seconds: float) -> None: ...
+
+
+class DerivedSource(Protocol):
+    def derived(self, scopes: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+
+
+_STALE = "the vault cannot confirm the grant on the ledger right now"
+
+
+class ReleaseService:
+    """Answers release requests for one owner. Not thread-safe except where noted: it runs
+    on the daemon's event loop."""
+
+    def __init__(
+        self,
+        *,
+        derived: DerivedSource,
+        owner: str,
+        owner_key: bytes,
+        noise_secret: bytes,
+        domain: ledger.Domain,
+        index: GrantIndex,
+        log: audit.AuditLog,
+        book: ReleaseBook,
+        revoked_locally: Container[int],
+        skew_seconds: int,
+        max_lag_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._derived = derived
+        self.owner = owner
+        self._owner_key = owner_key
+        self._noise_secret = noise_secret
+        self.domain = domain
+        self.index = index
+        self.log = log
+        self.book = book
+        self.revoked_locally = revoked_locally
+        self.skew_seconds = skew_seconds
+        self.max_lag_seconds = max_lag_seconds
+        self.clock = clock
+        self._catalog_hash = scopes.catalog_hash()
+
+    def __repr__(self) -> str:
+        return f"ReleaseService(owner={self.owner})"
+
+    async def release(self, body: ReleaseRequest) -> bytes:
+        """The 200 body for ``body``; raises :class:`ReleaseRefused` / :class:`SignatureInvalid`
+        / :class:`IndexStale` (each refusal is logged with its reason)."""
+        now = self.clock()
+        signer: str | None = None
+        names: tuple[str, ...] = ()
+        try:
+            try:
+                bitmap = scopes.bitmap(body.scopes)
+            except errors.UnknownScope:
+                raise errors.ReleaseRefused(
+                    "malformed", "a requested scope is not in the catalog"
+                ) from None
+            names = tuple(scopes.names_of(bitmap))
+            stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
+            if stale is not None:
+                raise errors.ReleaseRefused(stale.code, stale.detail)
+            digest = self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at)
+            signer = ledger.recover_signer(digest, body.signature)
+            try:
+                self.index.check_fresh(now=now, max_age_seconds=self.max_lag_seconds)
+            except errors.IndexStale:
+                raise errors.IndexStale(_STALE) from None
+            grant = self.index.grant(body.grant_id)
+            ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
+            decision = check_grant(
+                grant, ask, now=now, revoked_locally=self.revoked_locally,
+                catalog_hash=self._catalog_hash,
+            )
+            if isinstance(decision, Deny):
+                raise errors.ReleaseRefused(decision.code, decision.detail)
+            assert grant is not None
+            decision = self.book.admit(grant, ask, nonce=body.nonce, now=now)
+            if isinstance(decision, Deny):
+                raise errors.ReleaseRefused(decision.code, decision.detail)
+        except (errors.ReleaseRefused, errors.SignatureInvalid, errors.LedgerError) as refusal:
+            self._log_refusal(now, body, signer, names, refusal)
+            raise
+        return await self._answer(grant.company, body, names, bitmap, now)
+
+    async def _answer(
+        self, company: str, body: ReleaseRequest, names: tuple[str, ...], bitmap: int, now: float
+    ) -> bytes:
+        values = self._derived.derived(names)
+        moment = int(now)
+        preferences = {
+            name: privacy.release_value(
+                scopes.scope(name), values[name], company=company, now=moment,
+                secret=self._noise_secret,
+            )
+            for name in names
+        }
+        content_hash = bytes(keccak(rfc8785.dumps(preferences)))
+        signature = ledger.sign_digest(
+            self._owner_key,
+            self.domain.receipt_digest(body.grant_id, company, content_hash, moment),
+        )
+        detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
+        if bitmap & NOISY_BITS:
+            detail["noisy_epoch"] = privacy.epoch_of(moment)
+        content_hex = "0x" + content_hash.hex()
+        durable = self.log.append(
+            audit.NewEntry(
+                at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
+                grant_id=body.grant_id, company=company, scopes=names,
+                content_hash=content_hex, detail=detail,
+            )
+        )
+        await asyncio.wrap_future(durable)
+        return json.dumps(
+            {
+                "grant_id": body.grant_id,
+                "owner": self.owner,
+                "company": company,
+                "preferences": preferences,
+                "receipt": {
+                    "content_hash": content_hex,
+                    "issued_at": moment,
+                    "signature": "0x" + signature.hex(),
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def _log_refusal(
+        self,
+        now: float,
+        body: ReleaseRequest,
+        signer: str | None,
+        names: tuple[str, ...],
+        refusal: errors.VaultError,
+    ) -> None:
+        self.log.append(
+            audit.NewEntry(
+                at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
+                grant_id=body.grant_id if body.grant_id < 1 << 63 else None,
+                company=signer, scopes=names, reason=code_of(refusal),
+            )
+        )

@@ -1,0 +1,129 @@
+"""Owner routes (for the CLI): every one needs the bearer token in ``<home>/daemon.token``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from vault.daemon.guard import require_token
+from vault.daemon.models import (
+    UINT256_MAX,
+    ApproveBody,
+    ApproveResult,
+    ClaimBody,
+    ClaimResult,
+    DenyResult,
+    EarningsPublic,
+    LogEntryPublic,
+    PublishBody,
+    PublishResult,
+    RequestPublic,
+    RevokeResult,
+    Terms,
+    VerifyPublic,
+    WithdrawResult,
+)
+from vault.daemon.routes._errors import errors_for
+from vault.owner import OwnerService
+from vault.policy import RuleSet
+
+router = APIRouter(
+    prefix="/v1/owner",
+    tags=["owner"],
+    dependencies=[Depends(require_token)],
+    responses=errors_for(400, 401),
+)
+
+RequestId = Annotated[int, Path(ge=0, le=UINT256_MAX)]
+_ACT = errors_for(404, 409, 503)
+
+
+def _owner(request: Request) -> OwnerService:
+    return request.app.state.daemon.owner  # type: ignore[no-any-return]
+
+
+Owner = Annotated[OwnerService, Depends(_owner)]
+
+
+@router.get("/requests", response_model=list[RequestPublic])
+def list_requests(
+    owner: Owner,
+    status: Literal["pending", "active", "all"] = "pending",
+) -> list[RequestPublic]:
+    return owner.requests(status)
+
+
+@router.get("/requests/{request_id}", response_model=RequestPublic, responses=_ACT)
+def get_request(owner: Owner, request_id: RequestId) -> RequestPublic:
+    return owner.request(request_id)
+
+
+@router.post("/requests/{request_id}/approve", response_model=ApproveResult, responses=_ACT)
+def approve(owner: Owner, request_id: RequestId, body: ApproveBody | None = None) -> ApproveResult:
+    return owner.approve(request_id, submit=body.submit if body is not None else False)
+
+
+@router.post("/requests/{request_id}/deny", response_model=DenyResult, responses=_ACT)
+def deny(owner: Owner, request_id: RequestId) -> DenyResult:
+    return owner.deny(request_id)
+
+
+@router.post("/grants/{request_id}/revoke", response_model=RevokeResult, responses=_ACT)
+def revoke(owner: Owner, request_id: RequestId) -> RevokeResult:
+    return owner.revoke(request_id)
+
+
+@router.get("/grants", response_model=list[RequestPublic])
+def grants(owner: Owner) -> list[RequestPublic]:
+    return owner.grants()
+
+
+@router.get("/earnings", response_model=EarningsPublic, responses=_ACT)
+def earnings(owner: Owner) -> EarningsPublic:
+    return owner.earnings()
+
+
+@router.post("/claim", response_model=ClaimResult, responses=_ACT)
+def claim(owner: Owner, body: ClaimBody | None = None) -> ClaimResult:
+    return owner.claim(body.ids if body is not None else None)
+
+
+@router.post("/withdraw", response_model=WithdrawResult, responses=_ACT)
+def withdraw(owner: Owner) -> WithdrawResult:
+    return owner.withdraw()
+
+
+@router.get("/terms", response_model=Terms)
+def get_terms(owner: Owner) -> Terms:
+    return owner.terms()
+
+
+@router.put("/terms", response_model=Terms)
+def put_terms(owner: Owner, body: Terms) -> Terms:
+    return owner.set_terms(body)
+
+
+@router.post("/terms/publish", response_model=PublishResult, responses=_ACT)
+def publish_terms(owner: Owner, body: PublishBody) -> PublishResult:
+    return owner.publish_terms(body.endpoint)
+
+
+@router.get("/rules", response_model=RuleSet)
+def get_rules(owner: Owner) -> RuleSet:
+    return owner.rules()
+
+
+@router.put("/rules", response_model=RuleSet)
+def put_rules(owner: Owner, body: RuleSet) -> RuleSet:
+    return owner.set_rules(body)
+
+
+@router.get("/log", response_model=list[LogEntryPublic])
+def log(owner: Owner, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[LogEntryPublic]:
+    return owner.log(limit)
+
+
+@router.get("/log/verify", response_model=VerifyPublic)
+def verify_log(owner: Owner) -> VerifyPublic:
+    return owner.verify_log()
