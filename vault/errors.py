@@ -32,6 +32,10 @@ personal value.
     │   └── IndexStale             the local grant index is behind its freshness bound
     ├── SignatureInvalid           malformed, malleated, or not from the expected signer
     ├── ReleaseRefused             the policy refused a release (carries a reason code)
+    ├── ConsentError               an owner action that does not fit the request's state
+    │   ├── AlreadyDecided         not pending any more (approve/deny) or not active (revoke)
+    │   ├── NotYourRequest         the request or grant belongs to another owner
+    │   └── NothingOwed            nothing to withdraw or claim
     ├── NotFound                   an unknown request, grant or record id
     └── DaemonUnavailable          the CLI could not reach the local daemon
 """
@@ -176,6 +180,22 @@ class ReleaseRefused(VaultError):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
+
+
+class ConsentError(VaultError):
+    """An owner action (approve, deny, revoke, claim, withdraw) that does not apply."""
+
+
+class AlreadyDecided(ConsentError):
+    hint = "list requests with `vault requests --status all` to see their state"
+
+
+class NotYourRequest(ConsentError):
+    hint = "only the request's owner can decide it; check the id with `vault requests`"
+
+
+class NothingOwed(ConsentError):
+    hint = "see `vault earnings`; earnings accrue while grants are active"
 
 
 class NotFound(VaultError):

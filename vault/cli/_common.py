@@ -34,6 +34,9 @@ EXIT_CODES: tuple[tuple[type[errors.VaultError], int], ...] = (
     (errors.ReleaseRefused, 8),
     (errors.NotFound, 10),
     (errors.DaemonUnavailable, 9),
+    (errors.AlreadyDecided, 11),
+    (errors.NotYourRequest, 12),
+    (errors.NothingOwed, 13),
 )
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
