@@ -90,3 +90,12 @@ def test_unknown_bits_raise_unknown_scope(bits: int) -> None:
 def test_scope_lookup_returns_the_entry() -> None:
     assert scopes.scope("mood.current").sensitivity == "high"
     assert scopes.scope("preferences.music").noisy
+
+
+def test_the_docs_table_lists_every_scope_with_its_bit_and_the_hash() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "scopes.md").read_text()
+    for entry in scopes.CATALOG:
+        assert f"| {entry.bit} | `{entry.name}` | {entry.description} |" in doc
+    assert scopes.catalog_hash().hex() in doc
