@@ -6,6 +6,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vault import derive, errors, privacy, scopes
 from vault.identity import Event, EventKind, Fact
@@ -458,3 +460,37 @@ def test_the_sample_canary_track_never_reaches_a_derived_value() -> None:
     text = json.dumps([values, [derive.basis(facts, aggregates, s.name)
                                 for s in scopes.CATALOG]], ensure_ascii=False)
     assert CANARY not in text and "canary" not in text.casefold()
+
+
+_ODD = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.sampled_from(["Radiohead", "jazz", "EUR", "happy", "netflix", "books", "Beyoncé"]),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+_EVENT = st.builds(
+    Event,
+    kind=st.sampled_from(list(EventKind)),
+    occurred_at=st.integers(min_value=-(2**40), max_value=2**40),
+    source=st.text(max_size=10),
+    attrs=st.dictionaries(
+        st.sampled_from(["artist", "track", "ms_played", "genre", "platform", "channel",
+                         "series", "category", "price", "currency", "mood", "title"]),
+        _ODD, max_size=6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=st.lists(_EVENT, max_size=60), split=st.integers(min_value=0, max_value=60),
+       facts=st.dictionaries(st.sampled_from(sorted(ADA_FACTS)), _ODD, max_size=10))
+def test_any_events_and_facts_fold_incrementally_and_derive_strict_json(
+    events: list[Event], split: int, facts: dict[str, Any]
+) -> None:
+    whole = folded(events)
+    resumed = derive.Aggregates.from_json(folded(events[:split]).to_json())
+    resumed.fold(events[split:])
+    assert resumed == whole
+    values = derive.derive_all(facts, whole, now=NOW)
+    json.dumps(values, allow_nan=False)
+    for entry in scopes.CATALOG:
+        assert values[entry.name]["status"] in ("ok", "insufficient_data")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import rfc8785
 from eth_utils.crypto import keccak
@@ -93,8 +95,6 @@ def test_scope_lookup_returns_the_entry() -> None:
 
 
 def test_the_docs_table_lists_every_scope_with_its_bit_and_the_hash() -> None:
-    from pathlib import Path
-
     doc = (Path(__file__).resolve().parent.parent / "docs" / "scopes.md").read_text()
     for entry in scopes.CATALOG:
         assert f"| {entry.bit} | `{entry.name}` | {entry.description} |" in doc

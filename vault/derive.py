@@ -41,8 +41,8 @@ from vault.scopes import (
     PURCHASE_CATEGORIES,
     STYLES,
     VIDEO_GENRES,
-    scope,
 )
+from vault.scopes import scope as _catalog_entry
 
 AGGREGATES_VERSION = 1
 MAX_ARTISTS = 200
@@ -757,7 +757,7 @@ def derive_scope(
     name: str, facts: Mapping[str, Any], aggregates: Aggregates, *, now: int
 ) -> dict[str, Any]:
     """One scope's value; :class:`errors.UnknownScope` for a name not in the catalog."""
-    scope(name)
+    _catalog_entry(name)
     return _DERIVATIONS[name][0](facts, aggregates, now)
 
 
@@ -769,11 +769,11 @@ def derive_all(
     return {s.name: _DERIVATIONS[s.name][0](facts, aggregates, now) for s in CATALOG}
 
 
-def basis(facts: Mapping[str, Any], aggregates: Aggregates, scope_name: str) -> dict[str, Any]:
+def basis(facts: Mapping[str, Any], aggregates: Aggregates, scope: str) -> dict[str, Any]:
     """What a scope is derived from, as counts only: the names of the facts it read that
     are present, and how many events of each kind it can draw on (never a value)."""
-    scope(scope_name)
-    _, fact_names, kinds = _DERIVATIONS[scope_name]
+    _catalog_entry(scope)
+    _, fact_names, kinds = _DERIVATIONS[scope]
     return {
         "facts": [name for name in fact_names if facts.get(name) not in (None, "", [])],
         "events": {kind.value: aggregates.counts.get(kind.value, 0) for kind in kinds},
