@@ -75,10 +75,12 @@ def import_file(
     importer = importer_for(kind)
     if not path.is_file():
         raise errors.InputError(f"{path} is not a readable file")
-    with _open(home) as vault:
-        with rich.progress.open(path, "rb", description=f"Importing {path.name}",
-                                console=err_console, transient=True) as stream:
-            summary = vault.import_records(importer.parse(stream, filename=path.name))
+    with (
+        _open(home) as vault,
+        rich.progress.open(path, "rb", description=f"Importing {path.name}",
+                           console=err_console, transient=True) as stream,
+    ):
+        summary = vault.import_records(importer.parse(stream, filename=path.name))
     console.print(
         f"{path.name}: {summary.new_events} new events, "
         f"{summary.duplicate_events} already stored, {summary.facts} facts"
