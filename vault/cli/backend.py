@@ -1,0 +1,285 @@
+"""How the consent commands reach the owner's operations: one protocol, two implementations.
+
+* :class:`DaemonBackend` — the running daemon's owner routes over HTTP, with the bearer
+  token from ``<home>/daemon.token``. Used whenever a daemon answers for this home.
+* :class:`vault.owner.OwnerService` itself — when no daemon runs, the CLI unlocks the vault,
+  connects to the chain, brings the ledger index up to date and calls the service in process
+  (:func:`open_backend` wires it exactly as ``vault serve`` does, through
+  :class:`vault.daemon.Daemon`).
+
+Both raise the same :mod:`vault.errors` types for the same failures: the daemon's error
+bodies are mapped back here, so an exit code never depends on which backend answered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from vault import errors
+from vault.config import Settings
+from vault.daemon.models import (
+    ApproveResult,
+    ClaimResult,
+    DenyResult,
+    EarningsPublic,
+    LogEntryPublic,
+    PublishResult,
+    RequestPublic,
+    RevokeResult,
+    Terms,
+    VerifyPublic,
+    WithdrawResult,
+)
+from vault.policy import RuleSet
+
+TOKEN_FILE = "daemon.token"  # noqa: S105 - a file name, not a secret
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class OwnerBackend(Protocol):
+    """The owner's operations, as :class:`vault.owner.OwnerService` defines them."""
+
+    def requests(self, status: str = "pending") -> list[RequestPublic]: ...
+    def request(self, request_id: int) -> RequestPublic: ...
+    def approve(self, request_id: int, *, submit: bool = False) -> ApproveResult: ...
+    def deny(self, request_id: int) -> DenyResult: ...
+    def revoke(self, request_id: int) -> RevokeResult: ...
+    def grants(self) -> list[RequestPublic]: ...
+    def earnings(self) -> EarningsPublic: ...
+    def claim(self, ids: list[int] | None = None) -> ClaimResult: ...
+    def withdraw(self) -> WithdrawResult: ...
+    def terms(self) -> Terms: ...
+    def set_terms(self, terms: Terms) -> Terms: ...
+    def publish_terms(self, endpoint: str) -> PublishResult: ...
+    def rules(self) -> RuleSet: ...
+    def set_rules(self, rules: RuleSet) -> RuleSet: ...
+    def log(self, limit: int = 100) -> list[LogEntryPublic]: ...
+    def verify_log(self) -> VerifyPublic: ...
+
+
+def daemon_url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+_REVERTED = re.compile(r"the ledger refused: (\w+)\((.*)\)")
+
+
+def error_from_wire(status: int, body: Any) -> errors.VaultError:
+    """The :mod:`vault.errors` type the daemon mapped to this error body."""
+    fields = body if isinstance(body, dict) else {}
+    code = str(fields.get("error", ""))
+    detail = str(fields.get("detail", f"HTTP {status}"))
+    if code == "conflict":
+        match = _REVERTED.search(detail)
+        if match is not None:
+            args = dict(
+                part.split("=", 1) for part in match.group(2).split(", ") if "=" in part
+            )
+            return errors.ContractReverted(match.group(1), args)
+        return errors.ContractReverted("Conflict", {"detail": detail})
+    if code == "not_found":
+        return errors.NotFound(detail)
+    if code == "ledger_unavailable":
+        return errors.LedgerUnavailable(detail)
+    if code == "unauthorized":
+        return errors.DaemonUnavailable(
+            "the daemon refused the token in daemon.token",
+            hint="the daemon was restarted by someone else; run the command again",
+        )
+    if code == "malformed":
+        return errors.InputError(detail)
+    if code == "bad_signature":
+        return errors.SignatureInvalid(detail)
+    return errors.VaultError(f"the daemon answered {status} {code or 'error'}: {detail}")
+
+
+class DaemonBackend:
+    """The owner routes of a running daemon. ``transport`` is for tests (ASGITransport)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = url
+        self._http = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"DaemonBackend({self.url})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise errors.DaemonUnavailable(
+                f"the daemon at {self.url} did not answer ({type(error).__name__})"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            raise error_from_wire(response.status_code, body)
+        return body
+
+    def _one(self, model: type[_M], method: str, path: str, **kwargs: Any) -> _M:
+        return model.model_validate(self._call(method, path, **kwargs))
+
+    def _many(self, model: type[_M], path: str, **kwargs: Any) -> list[_M]:
+        return TypeAdapter(list[model]).validate_python(  # type: ignore[valid-type]
+            self._call("GET", path, **kwargs)
+        )
+
+    def health(self) -> dict[str, Any]:
+        body = self._call("GET", "/v1/health")
+        return body if isinstance(body, dict) else {}
+
+    def requests(self, status: str = "pending") -> list[RequestPublic]:
+        return self._many(RequestPublic, "/v1/owner/requests", params={"status": status})
+
+    def request(self, request_id: int) -> RequestPublic:
+        return self._one(RequestPublic, "GET", f"/v1/owner/requests/{request_id}")
+
+    def approve(self, request_id: int, *, submit: bool = False) -> ApproveResult:
+        return self._one(
+            ApproveResult, "POST", f"/v1/owner/requests/{request_id}/approve",
+            json={"submit": submit},
+        )
+
+    def deny(self, request_id: int) -> DenyResult:
+        return self._one(DenyResult, "POST", f"/v1/owner/requests/{request_id}/deny")
+
+    def revoke(self, request_id: int) -> RevokeResult:
+        return self._one(RevokeResult, "POST", f"/v1/owner/grants/{request_id}/revoke")
+
+    def grants(self) -> list[RequestPublic]:
+        return self._many(RequestPublic, "/v1/owner/grants")
+
+    def earnings(self) -> EarningsPublic:
+        return self._one(EarningsPublic, "GET", "/v1/owner/earnings")
+
+    def claim(self, ids: list[int] | None = None) -> ClaimResult:
+        return self._one(ClaimResult, "POST", "/v1/owner/claim", json={"ids": ids})
+
+    def withdraw(self) -> WithdrawResult:
+        return self._one(WithdrawResult, "POST", "/v1/owner/withdraw")
+
+    def terms(self) -> Terms:
+        return self._one(Terms, "GET", "/v1/owner/terms")
+
+    def set_terms(self, terms: Terms) -> Terms:
+        return self._one(Terms, "PUT", "/v1/owner/terms", json=terms.model_dump())
+
+    def publish_terms(self, endpoint: str) -> PublishResult:
+        return self._one(
+            PublishResult, "POST", "/v1/owner/terms/publish", json={"endpoint": endpoint}
+        )
+
+    def rules(self) -> RuleSet:
+        return self._one(RuleSet, "GET", "/v1/owner/rules")
+
+    def set_rules(self, rules: RuleSet) -> RuleSet:
+        return self._one(RuleSet, "PUT", "/v1/owner/rules", json=rules.model_dump())
+
+    def log(self, limit: int = 100) -> list[LogEntryPublic]:
+        return self._many(LogEntryPublic, "/v1/owner/log", params={"limit": limit})
+
+    def verify_log(self) -> VerifyPublic:
+        return self._one(VerifyPublic, "GET", "/v1/owner/log/verify")
+
+
+def running_daemon(settings: Settings, *, timeout: float = 2.0) -> DaemonBackend | None:
+    """A backend for the daemon serving this home, or None when none answers.
+
+    A daemon serves this home when its token file is there and the daemon at the
+    configured address reports this vault's owner — never just "something listens".
+    """
+    token_path = Path(settings.home) / TOKEN_FILE
+    try:
+        token = token_path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise errors.DaemonUnavailable(f"cannot read {token_path} ({error.strerror})") from None
+    backend = DaemonBackend(daemon_url(settings), token, timeout=timeout)
+    try:
+        backend.health()
+        backend.terms()  # an owner route: proves the token is this daemon's
+    except errors.DaemonUnavailable:
+        backend.close()
+        return None
+    backend.close()
+    return DaemonBackend(daemon_url(settings), token)
+
+
+@contextmanager
+def open_backend(
+    settings: Settings, passphrase: Any, *, require_daemon: bool = False
+) -> Iterator[OwnerBackend]:
+    """The running daemon if there is one, else the vault opened in this process.
+
+    ``passphrase`` is a callable returning it, so that it is asked for only when needed.
+    ``require_daemon`` turns "no daemon" into :class:`DaemonUnavailable`.
+    """
+    daemon = running_daemon(settings)
+    if daemon is not None:
+        try:
+            yield daemon
+        finally:
+            daemon.close()
+        return
+    if require_daemon:
+        raise errors.DaemonUnavailable(f"no vault daemon answers at {daemon_url(settings)}")
+    with _in_process(settings, passphrase()) as service:
+        yield service
+
+
+@contextmanager
+def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
+    # Imported here: only the no-daemon path needs the store, the chain and the daemon's wiring.
+    from vault.chain import open_chain
+    from vault.daemon import Daemon
+    from vault.store import Vault
+
+    try:
+        vault = Vault.open(Path(settings.home), passphrase)
+    except errors.VaultBusy:
+        raise errors.DaemonUnavailable(
+            f"the daemon holds the vault but does not answer at {daemon_url(settings)}",
+            hint="wait for it to finish starting, or stop it and run the command again",
+        ) from None
+    try:
+        chain = open_chain(settings)
+        try:
+            wired = Daemon(settings, vault=vault, chain=chain)
+            try:
+                # Bring the index up to date first: a failure here is the chain's, and must
+                # surface (the daemon's loop only logs it).
+                wired.sync.sync_once()
+                yield wired.owner
+            finally:
+                wired.stop()
+        finally:
+            chain.close()
+    finally:
+        vault.close()

@@ -1,0 +1,864 @@
+"""The company SDK: find an owner's vault, ask for paid access, relay the owner's consent,
+fetch derived preferences and verify the owner's receipt.
+
+It installs with the base dependencies only (web3, eth-account, coincurve, httpx, rfc8785,
+pydantic): nothing here, nor anything it imports, pulls in the owner's stack (FastAPI,
+SQLModel, cryptography, Typer, Rich, eth-tester). ``tests/test_client.py`` proves it.
+
+::
+
+    company = Company(account, w3, ledger_address)
+    request = company.request_access(owner, ["preferences.music"], duration=30 * DAY,
+                                     price=10**15, purpose="playlist suggestions")
+    grant = company.wait_for_grant(request, timeout=60)
+    release = company.fetch(grant)          # receipt already verified
+    release.preferences["preferences.music"]
+
+Errors. Everything the SDK raises on purpose is a :class:`ClientError` (itself a
+:class:`vault.errors.VaultError`), except ledger failures, which keep their shared types
+(:class:`vault.errors.ContractReverted`, :class:`vault.errors.LedgerUnavailable`). A vault's
+error answer becomes one :class:`VaultRefused` subclass per wire code (``Revoked`` for
+``revoked``, …), carrying ``status``, ``code`` and ``detail``. They live here, not in
+``vault/errors.py``, because only a company ever sees them: the owner's side raises
+``ReleaseRefused(code)`` and the daemon turns that into the wire code this module maps back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, Protocol, TypeAlias
+
+import httpx
+import rfc8785
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+from pydantic import BaseModel, ConfigDict
+from web3 import Web3
+
+from vault import errors, ledger, scopes
+
+__all__ = [
+    "AccessRequest",
+    "AsyncCompany",
+    "BadSignature",
+    "BodyTooLarge",
+    "BudgetExhausted",
+    "ClientError",
+    "Company",
+    "Conflict",
+    "EndpointNotPublished",
+    "Expired",
+    "ForbiddenHost",
+    "Grant",
+    "GrantTimeout",
+    "Malformed",
+    "NotFound",
+    "NotGranted",
+    "OwnerTerms",
+    "RateLimited",
+    "Receipt",
+    "ReceiptInvalid",
+    "Release",
+    "ReleasesExhausted",
+    "Replayed",
+    "RequestClosed",
+    "RequestDenied",
+    "Revoked",
+    "ScopeNotGranted",
+    "StaleRequest",
+    "Terms",
+    "TermsInvalid",
+    "Unauthorized",
+    "VaultInternalError",
+    "VaultLedgerUnavailable",
+    "VaultRefused",
+    "VaultUnreachable",
+    "WrongCompany",
+]
+
+Duration: TypeAlias = int | timedelta
+
+
+# --------------------------------------------------------------------------------------
+# Errors
+
+
+class ClientError(errors.VaultError):
+    """Base of every error the company SDK raises on purpose."""
+
+
+class VaultUnreachable(ClientError):
+    """No HTTP answer from the vault's endpoint (refused, timed out, not HTTP)."""
+
+    hint = "the owner's vault may be offline; try again later"
+
+
+class EndpointNotPublished(ClientError):
+    """The owner never published an endpoint on the ledger."""
+
+    hint = "ask the owner to run `vault terms publish`, or pass the endpoint URL"
+
+
+class TermsInvalid(ClientError):
+    """The terms a vault served do not hash to the terms hash it served with them."""
+
+
+class ReceiptInvalid(ClientError):
+    """A release's receipt does not prove that the grant's owner sent these preferences."""
+
+    hint = "do not use this data; the answer did not come from the owner's vault"
+
+
+class RequestClosed(ClientError):
+    """The request can no longer become a grant (cancelled, denied, revoked or expired)."""
+
+
+class GrantTimeout(ClientError):
+    """The owner did not approve within the time given to :meth:`Company.wait_for_grant`."""
+
+    hint = "wait longer, or cancel the request to get the escrow back"
+
+
+class VaultRefused(ClientError):
+    """The vault answered with an error body ``{"error": code, "detail": sentence}``."""
+
+    code: ClassVar[str] = "unknown"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"the vault refused ({status} {code}): {detail}")
+        self.status = status
+        self.error_code = code
+        self.detail = detail
+
+
+class Malformed(VaultRefused):
+    code = "malformed"
+
+
+class BodyTooLarge(VaultRefused):
+    code = "too_large"
+
+
+class BadSignature(VaultRefused):
+    code = "bad_signature"
+
+
+class StaleRequest(VaultRefused):
+    code = "stale_request"
+    hint = "check this machine's clock"
+
+
+class Unauthorized(VaultRefused):
+    code = "unauthorized"
+
+
+class NotGranted(VaultRefused):
+    code = "not_granted"
+
+
+class WrongCompany(VaultRefused):
+    code = "wrong_company"
+
+
+class ScopeNotGranted(VaultRefused):
+    code = "scope_not_granted"
+    hint = "ask only for scopes in the grant, or request a new grant"
+
+
+class Revoked(VaultRefused):
+    code = "revoked"
+    hint = "the owner revoked this grant; the unearned part of the price is refunded"
+
+
+class Expired(VaultRefused):
+    code = "expired"
+    hint = "request a new grant"
+
+
+class RequestDenied(VaultRefused, RequestClosed):
+    code = "denied"
+
+
+class ForbiddenHost(VaultRefused):
+    code = "forbidden_host"
+
+
+class NotFound(VaultRefused, errors.NotFound):
+    code = "not_found"
+
+
+class Replayed(VaultRefused):
+    code = "replayed"
+
+
+class Conflict(VaultRefused):
+    code = "conflict"
+
+
+class ReleasesExhausted(VaultRefused):
+    code = "releases_exhausted"
+
+
+class BudgetExhausted(VaultRefused):
+    code = "budget_exhausted"
+
+
+class RateLimited(VaultRefused):
+    code = "rate_limited"
+    retryable = True
+
+
+class VaultLedgerUnavailable(VaultRefused):
+    code = "ledger_unavailable"
+    retryable = True
+    hint = "the vault cannot confirm the grant on the ledger right now; retry later"
+
+
+class VaultInternalError(VaultRefused):
+    code = "internal"
+
+
+_REFUSALS: dict[str, type[VaultRefused]] = {
+    cls.code: cls
+    for cls in (
+        Malformed, BodyTooLarge, BadSignature, StaleRequest, Unauthorized, NotGranted,
+        WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
+        NotFound, Replayed, Conflict, ReleasesExhausted, BudgetExhausted, RateLimited,
+        VaultLedgerUnavailable, VaultInternalError,
+    )
+}
+
+
+def refusal(status: int, body: Any) -> VaultRefused:
+    """The typed error for an error answer. A 503 or 429 with an unknown code stays
+    retryable, so that a proxy's bare 503 is treated like the vault's own."""
+    code, detail = "unknown", f"HTTP {status}"
+    if isinstance(body, Mapping):
+        code = str(body.get("error", code))[:64]
+        detail = str(body.get("detail", detail))[:300]
+    cls = _REFUSALS.get(code)
+    if cls is None:
+        cls = {429: RateLimited, 503: VaultLedgerUnavailable}.get(status, VaultRefused)
+    return cls(status, code, detail)
+
+
+# --------------------------------------------------------------------------------------
+# Typed results
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Terms(_Model):
+    """What an owner offers: the floor price per day, the longest grant, which scopes."""
+
+    min_price_per_day_wei: int
+    max_duration_seconds: int
+    scopes_offered: list[str]
+    scopes_never: list[str]
+    note: str = ""
+
+
+class OwnerTerms(_Model):
+    """An owner's terms as their vault serves them. ``published_terms_hash`` is the hash the
+    owner put on the ledger with the endpoint (None when the terms came from a bare URL);
+    :attr:`matches_published` says whether the served terms are the published ones."""
+
+    owner: str
+    endpoint: str | None
+    terms: Terms
+    terms_hash: str
+    published_terms_hash: str | None = None
+
+    @property
+    def matches_published(self) -> bool:
+        return self.published_terms_hash is not None and (
+            self.published_terms_hash.lower() == self.terms_hash.lower()
+        )
+
+
+class AccessRequest(_Model):
+    """A request paid into escrow on the ledger, waiting for the owner."""
+
+    id: int
+    owner: str
+    company: str
+    scopes: list[str]
+    scopes_bitmap: int
+    price_wei: int
+    duration_seconds: int
+    max_releases: int
+    purpose: str
+    catalog_hash: str
+    endpoint: str | None
+
+
+class Grant(_Model):
+    """An approved request: the company may fetch ``scopes`` until ``expires_at``."""
+
+    id: int
+    owner: str
+    company: str
+    scopes: list[str]
+    starts_at: int
+    expires_at: int
+    max_releases: int
+    endpoint: str | None
+    relay_tx_hash: str | None = None
+
+
+class Receipt(_Model):
+    content_hash: str
+    issued_at: int
+    signature: str
+
+
+class Release(_Model):
+    """Preferences released by an owner's vault, with the owner's verified receipt."""
+
+    grant_id: int
+    owner: str
+    company: str
+    preferences: dict[str, dict[str, Any]]
+    receipt: Receipt
+
+
+# --------------------------------------------------------------------------------------
+# The part shared by the sync and async clients: chain calls, signing and verification
+
+
+class _HasWeb3(Protocol):
+    @property
+    def w3(self) -> Web3: ...
+
+
+def content_hash(preferences: Mapping[str, Any]) -> bytes:
+    """keccak256 of the RFC 8785 canonical JSON of a release's ``preferences``."""
+    return bytes(keccak(rfc8785.dumps(dict(preferences))))
+
+
+def _seconds(duration: Duration) -> int:
+    seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else duration
+    if seconds <= 0:
+        raise ValueError("duration must be positive")
+    return seconds
+
+
+def _join(endpoint: str, path: str) -> str:
+    return endpoint.rstrip("/") + path
+
+
+class _Core:
+    """The account, the ledger and the clock; no HTTP."""
+
+    def __init__(
+        self,
+        account: LocalAccount,
+        chain_or_w3: Web3 | _HasWeb3,
+        ledger_address: str,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        w3 = chain_or_w3 if isinstance(chain_or_w3, Web3) else chain_or_w3.w3
+        self.account = account
+        self.ledger = ledger.LedgerClient(w3, ledger_address, sender=account)
+        self.clock = clock
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def published(self, owner: str) -> tuple[str, str] | None:
+        """The owner's latest ``(endpoint, terms_hash)`` from EndpointPublished events."""
+        w3 = self.ledger.w3
+        topics: list[Any] = [
+            "0x" + ledger.codec().event_topics["EndpointPublished"].hex(),
+            "0x" + ledger.address_bytes(to_checksum_address(owner)).rjust(32, b"\0").hex(),
+        ]
+        logs = ledger.call_node(
+            w3,
+            lambda: w3.eth.get_logs(
+                {"address": self.ledger.address, "topics": topics, "fromBlock": 0,
+                 "toBlock": "latest"}
+            ),
+        )
+        for log in reversed(logs):
+            event = ledger.codec().decode_log(log)
+            if event is not None:
+                return str(event.args["url"]), "0x" + bytes(event.args["termsHash"]).hex()
+        return None
+
+    def request_access(
+        self,
+        owner: str,
+        names: Sequence[str],
+        duration: Duration,
+        price: int,
+        purpose: str,
+        max_releases: int,
+        endpoint: str | None,
+    ) -> AccessRequest:
+        bits = scopes.bitmap(names)
+        seconds = _seconds(duration)
+        catalog = scopes.catalog_hash()
+        checksummed = to_checksum_address(owner)
+        request_id = self.ledger.request_access(
+            checksummed,
+            bits,
+            seconds,
+            price=price,
+            max_releases=max_releases,
+            catalog_hash=catalog,
+            purpose=purpose,
+        )
+        return AccessRequest(
+            id=request_id,
+            owner=checksummed,
+            company=self.address,
+            scopes=scopes.names_of(bits),
+            scopes_bitmap=bits,
+            price_wei=price,
+            duration_seconds=seconds,
+            max_releases=max_releases,
+            purpose=purpose,
+            catalog_hash="0x" + catalog.hex(),
+            endpoint=endpoint,
+        )
+
+    def grant_if_active(self, request: AccessRequest, relay_tx_hash: str | None) -> Grant | None:
+        """The grant when the request is Active on chain, None while Pending; raises
+        :class:`RequestClosed` when it can never become one."""
+        state = self.ledger.get_request(request.id)
+        if state.status is ledger.Status.PENDING:
+            return None
+        if state.status is ledger.Status.DENIED:
+            raise RequestDenied(403, "denied", f"the owner denied request {request.id}")
+        if state.status is not ledger.Status.ACTIVE:
+            raise RequestClosed(f"request {request.id} is {state.status.name.lower()}")
+        return Grant(
+            id=request.id,
+            owner=state.owner,
+            company=state.company,
+            scopes=scopes.names_of(state.scopes),
+            starts_at=state.starts_at,
+            expires_at=state.starts_at + state.duration,
+            max_releases=state.max_releases,
+            endpoint=request.endpoint,
+            relay_tx_hash=relay_tx_hash,
+        )
+
+    def relay(self, request: AccessRequest, approval: Mapping[str, Any]) -> Grant:
+        """Send the owner's signed approval (``approveBySig``); if someone else already
+        did, the chain's state decides."""
+        try:
+            request_id = int(approval["request_id"])
+            deadline = int(approval["deadline"])
+            signature = bytes.fromhex(str(approval["signature"]).removeprefix("0x"))
+        except (KeyError, TypeError, ValueError):
+            raise Malformed(200, "malformed", "the vault offered an unreadable approval") from None
+        if request_id != request.id:
+            raise Malformed(200, "malformed", "the vault offered an approval for another request")
+        tx_hash: str | None = None
+        try:
+            outcome = self.ledger.approve_by_sig(request.id, deadline, signature)
+            tx_hash = "0x" + outcome.transaction_hash.hex()
+        except errors.ContractReverted as reverted:
+            # Someone (the owner, or another relayer) was faster: the chain decides below.
+            if reverted.name != "RequestNotPending":
+                raise
+        grant = self.grant_if_active(request, tx_hash)
+        if grant is None:
+            raise RequestClosed(f"request {request.id} stayed pending after approveBySig")
+        return grant
+
+    def release_body(self, grant: Grant, names: Sequence[str] | None) -> dict[str, Any]:
+        """A signed ``POST /v1/release`` body with a fresh nonce."""
+        wanted = list(names) if names is not None else list(grant.scopes)
+        nonce = os.urandom(32)
+        issued_at = int(self.clock())
+        signature = ledger.sign_release(
+            self.account.key, self.ledger.domain, grant.id, scopes.bitmap(wanted), nonce,
+            issued_at,
+        )
+        return {
+            "grant_id": grant.id,
+            "scopes": wanted,
+            "nonce": "0x" + nonce.hex(),
+            "issued_at": issued_at,
+            "signature": "0x" + signature.hex(),
+        }
+
+    def verify_release(self, grant: Grant, body: Any) -> Release:
+        """Parse a 200 answer and check its receipt: the content hash recomputed from the
+        preferences, the receipt signed by the grant's owner over this grant and company."""
+        try:
+            release = Release.model_validate(body)
+        except ValueError:
+            raise ReceiptInvalid("the vault's answer is not a release") from None
+        if (
+            release.grant_id != grant.id
+            or not _same_address(release.owner, grant.owner)
+            or not _same_address(release.company, self.address)
+        ):
+            raise ReceiptInvalid(f"the release is not for grant {grant.id} of this company")
+        computed = content_hash(release.preferences)
+        try:
+            claimed = bytes.fromhex(release.receipt.content_hash.removeprefix("0x"))
+        except ValueError:
+            claimed = b""
+        if claimed != computed:
+            raise ReceiptInvalid("the receipt's content hash does not match the preferences")
+        digest = self.ledger.domain.receipt_digest(
+            grant.id, self.address, computed, release.receipt.issued_at
+        )
+        try:
+            ledger.verify_signer(digest, release.receipt.signature, grant.owner)
+        except (errors.SignatureInvalid, ValueError):
+            raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
+        return release
+
+
+def _same_address(a: str, b: str) -> bool:
+    return is_address(a) and is_address(b) and a.lower() == b.lower()
+
+
+def _terms_from(body: Any, published: str | None, endpoint: str) -> OwnerTerms:
+    try:
+        served = OwnerTerms.model_validate({**dict(body), "published_terms_hash": published})
+    except (TypeError, ValueError):
+        raise TermsInvalid(f"{endpoint} did not answer with terms") from None
+    recomputed = "0x" + bytes(keccak(rfc8785.dumps(served.terms.model_dump()))).hex()
+    if recomputed.lower() != served.terms_hash.lower():
+        raise TermsInvalid(f"{endpoint} served terms that do not match their own hash")
+    return served
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# The synchronous client
+
+
+class Company:
+    """A company's side of the consent ledger, for one account.
+
+    ``chain_or_w3`` is a ``Web3`` or anything with a ``w3`` attribute (a
+    :mod:`vault.chain` backend). ``transport`` replaces httpx's network transport, e.g.
+    ``httpx.ASGITransport(app)`` to talk to an in-process daemon.
+    """
+
+    def __init__(
+        self,
+        account: LocalAccount,
+        chain_or_w3: Web3 | _HasWeb3,
+        ledger_address: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+        poll_interval: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._core = _Core(account, chain_or_w3, ledger_address, clock=clock)
+        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._poll_interval = poll_interval
+
+    @property
+    def address(self) -> str:
+        """The company's checksummed address."""
+        return self._core.address
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Company:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Company({self.address})"
+
+    def _get(self, url: str) -> Any:
+        try:
+            response = self._http.get(url)
+        except httpx.HTTPError as error:
+            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise refusal(response.status_code, _json_or_none(response))
+        return _json_or_none(response)
+
+    def endpoint_of(self, owner: str) -> str:
+        """The vault URL the owner published on the ledger (latest wins)."""
+        found = self._core.published(owner)
+        if found is None:
+            raise EndpointNotPublished(f"{owner} has not published a vault endpoint")
+        return found[0]
+
+    def terms(self, owner_or_endpoint: str) -> OwnerTerms:
+        """The owner's terms, from an owner address (looked up on the ledger) or a URL."""
+        published: str | None = None
+        if is_address(owner_or_endpoint):
+            found = self._core.published(owner_or_endpoint)
+            if found is None:
+                raise EndpointNotPublished(
+                    f"{owner_or_endpoint} has not published a vault endpoint"
+                )
+            endpoint, published = found
+        else:
+            endpoint = owner_or_endpoint
+        return _terms_from(self._get(_join(endpoint, "/v1/terms")), published, endpoint)
+
+    def request_access(
+        self,
+        owner: str,
+        scopes: Sequence[str],
+        duration: Duration,
+        price: int,
+        purpose: str,
+        max_releases: int = 0,
+        *,
+        endpoint: str | None = None,
+    ) -> AccessRequest:
+        """Pay ``price`` wei into escrow for ``scopes`` over ``duration`` (seconds or a
+        timedelta). ``endpoint`` defaults to the one the owner published, if any."""
+        if endpoint is None:
+            found = self._core.published(owner)
+            endpoint = found[0] if found else None
+        return self._core.request_access(
+            owner, scopes, duration, price, purpose, max_releases, endpoint
+        )
+
+    def wait_for_grant(self, request: AccessRequest, timeout: float = 60.0) -> Grant:
+        """Block until the request is a grant: relays the owner's signed approval as soon
+        as the vault offers it, or notices the owner approved on chain themselves."""
+        deadline = time.monotonic() + timeout
+        while True:
+            grant = self._core.grant_if_active(request, None)
+            if grant is not None:
+                return grant
+            if request.endpoint is not None:
+                try:
+                    approval = self._get(
+                        _join(request.endpoint, f"/v1/requests/{request.id}/approval")
+                    )
+                except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
+                    approval = None
+                if approval is not None:
+                    return self._core.relay(request, approval)
+            if time.monotonic() >= deadline:
+                raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")
+            time.sleep(self._poll_interval)
+
+    def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
+        """Fetch ``scopes`` (default: all granted) and verify the owner's receipt."""
+        if grant.endpoint is None:
+            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
+        url = _join(grant.endpoint, "/v1/release")
+        try:
+            response = self._http.post(url, json=self._core.release_body(grant, scopes))
+        except httpx.HTTPError as error:
+            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise refusal(response.status_code, _json_or_none(response))
+        return self._core.verify_release(grant, _json_or_none(response))
+
+    def cancel(self, request: AccessRequest) -> str:
+        """Cancel a pending request; its full price is credited back. Returns the tx hash."""
+        outcome = self._core.ledger.cancel(request.id)
+        return "0x" + outcome.transaction_hash.hex()
+
+    def owed(self) -> int:
+        """Wei credited to this company (refunds) and not yet withdrawn."""
+        return self._core.ledger.owed(self.address)
+
+    def withdraw(self) -> int:
+        """Withdraw every credited wei (refunds of cancelled, denied, revoked requests);
+        :class:`vault.errors.ContractReverted` ``NothingOwed`` when there is none."""
+        return self._core.ledger.withdraw()
+
+
+# --------------------------------------------------------------------------------------
+# The asynchronous client: many vaults at once
+
+
+class AsyncCompany:
+    """The async variant, for fetching from many vaults concurrently.
+
+    At most ``max_concurrency`` releases are in flight. A 429 or 503 answer that is
+    transient (``rate_limited``, ``ledger_unavailable``, or an unknown code) is retried
+    with exponential backoff and full jitter, each time with a fresh nonce, up to
+    ``max_attempts``; every other answer, and 429s that will not change by waiting
+    (``releases_exhausted``, ``budget_exhausted``), is raised at once. Ledger operations
+    run the sync client's code in a worker thread.
+    """
+
+    def __init__(
+        self,
+        account: LocalAccount,
+        chain_or_w3: Web3 | _HasWeb3,
+        ledger_address: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        max_concurrency: int = 16,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.1,
+        max_backoff_seconds: float = 5.0,
+        poll_interval: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_concurrency < 1 or max_attempts < 1:
+            raise ValueError("max_concurrency and max_attempts must be at least 1")
+        self._core = _Core(account, chain_or_w3, ledger_address, clock=clock)
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._poll_interval = poll_interval
+
+    @property
+    def address(self) -> str:
+        return self._core.address
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCompany:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncCompany({self.address})"
+
+    async def _get(self, url: str) -> Any:
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as error:
+            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise refusal(response.status_code, _json_or_none(response))
+        return _json_or_none(response)
+
+    async def terms(self, owner_or_endpoint: str) -> OwnerTerms:
+        published: str | None = None
+        if is_address(owner_or_endpoint):
+            found = await asyncio.to_thread(self._core.published, owner_or_endpoint)
+            if found is None:
+                raise EndpointNotPublished(
+                    f"{owner_or_endpoint} has not published a vault endpoint"
+                )
+            endpoint, published = found
+        else:
+            endpoint = owner_or_endpoint
+        return _terms_from(await self._get(_join(endpoint, "/v1/terms")), published, endpoint)
+
+    async def request_access(
+        self,
+        owner: str,
+        scopes: Sequence[str],
+        duration: Duration,
+        price: int,
+        purpose: str,
+        max_releases: int = 0,
+        *,
+        endpoint: str | None = None,
+    ) -> AccessRequest:
+        if endpoint is None:
+            found = await asyncio.to_thread(self._core.published, owner)
+            endpoint = found[0] if found else None
+        return await asyncio.to_thread(
+            self._core.request_access, owner, scopes, duration, price, purpose, max_releases,
+            endpoint,
+        )
+
+    async def wait_for_grant(self, request: AccessRequest, timeout: float = 60.0) -> Grant:
+        deadline = time.monotonic() + timeout
+        while True:
+            grant = await asyncio.to_thread(self._core.grant_if_active, request, None)
+            if grant is not None:
+                return grant
+            if request.endpoint is not None:
+                try:
+                    approval = await self._get(
+                        _join(request.endpoint, f"/v1/requests/{request.id}/approval")
+                    )
+                except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
+                    approval = None
+                if approval is not None:
+                    return await asyncio.to_thread(self._core.relay, request, approval)
+            if time.monotonic() >= deadline:
+                raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")
+            await asyncio.sleep(self._poll_interval)
+
+    async def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
+        """One release, under the concurrency bound, retried on transient 429/503."""
+        if grant.endpoint is None:
+            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
+        url = _join(grant.endpoint, "/v1/release")
+        attempt = 0
+        while True:
+            attempt += 1
+            async with self._limit:
+                try:
+                    response = await self._http.post(
+                        url, json=self._core.release_body(grant, scopes)
+                    )
+                except httpx.HTTPError as error:
+                    raise VaultUnreachable(
+                        f"no answer from {url} ({type(error).__name__})"
+                    ) from None
+            if response.status_code == 200:
+                return self._core.verify_release(grant, _json_or_none(response))
+            refused = refusal(response.status_code, _json_or_none(response))
+            if not refused.retryable or attempt >= self._max_attempts:
+                raise refused
+            # Sleep outside the semaphore so a backing-off fetch does not hold a slot.
+            await asyncio.sleep(self._delay(attempt, response))
+
+    def _delay(self, attempt: int, response: httpx.Response) -> float:
+        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+        retry_after = response.headers.get("retry-after", "")
+        if retry_after.isdigit():
+            return min(self._max_backoff, float(retry_after))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+    async def fetch_many(
+        self, grants: Iterable[Grant], scopes: Sequence[str] | None = None
+    ) -> list[Release | ClientError]:
+        """Fetch from every grant's vault concurrently; results in the grants' order, a
+        :class:`ClientError` in place of each release that failed."""
+
+        async def one(grant: Grant) -> Release | ClientError:
+            try:
+                return await self.fetch(grant, scopes)
+            except ClientError as error:
+                return error
+
+        return list(await asyncio.gather(*(one(g) for g in grants)))
+
+    async def cancel(self, request: AccessRequest) -> str:
+        outcome = await asyncio.to_thread(self._core.ledger.cancel, request.id)
+        return "0x" + outcome.transaction_hash.hex()
+
+    async def owed(self) -> int:
+        return await asyncio.to_thread(self._core.ledger.owed, self.address)
+
+    async def withdraw(self) -> int:
+        return await asyncio.to_thread(self._core.ledger.withdraw)
