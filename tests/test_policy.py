@@ -89,6 +89,14 @@ def test_each_ledger_check_denies_with_its_code(grant: G | None, expected: str) 
     assert code(decide(grant)) == expected
 
 
+def test_signature_from_an_address_unknown_to_the_ledger_is_a_bad_signature() -> None:
+    """THREATS row 12: another chain's or ledger's signature recovers to a random address."""
+    a = ask(signer=OTHER)
+    decision = check_grant(G(), a, now=NOW, revoked_locally=(), catalog_hash=CATALOG,
+                           signer_on_ledger=False)
+    assert code(decision) == "bad_signature"
+
+
 def test_wrong_company_is_checked_before_revocation_is_revealed() -> None:
     assert code(decide(G(company=OTHER, status=Status.REVOKED))) == "wrong_company"
 

@@ -119,11 +119,20 @@ def check_grant(
     now: float,
     revoked_locally: Container[int],
     catalog_hash: bytes,
+    signer_on_ledger: bool = True,
 ) -> Decision:
-    """The ledger checks of a release, failing closed, in the protocol's order."""
+    """The ledger checks of a release, failing closed, in the protocol's order.
+
+    A signature that recovers to someone other than the grant's company is
+    ``wrong_company`` when the signer is a company on this ledger (``signer_on_ledger``), and
+    ``bad_signature`` otherwise: a signature made for another chain, another ledger, another
+    type or another message recovers to an arbitrary address (THREATS rows 12, 20).
+    """
     if grant is None:
         return Deny("not_granted", "no such grant on the ledger")
     if grant.company.lower() != ask.signer.lower():
+        if not signer_on_ledger:
+            return Deny("bad_signature", "the signature does not verify for this grant")
         return Deny("wrong_company", "the request is not signed by the grant's company")
     if grant.id in revoked_locally or grant.status == Status.REVOKED:
         return Deny("revoked", "the owner revoked this grant")

@@ -29,8 +29,9 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 TOKEN_FILE = "daemon.token"  # noqa: S105 (a file name, not a secret)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(BaseException):
+    """Raised from ``receive`` past the limit. A BaseException on purpose: FastAPI turns any
+    ``Exception`` raised while reading a body into a 400, and this must reach the guard."""
 
 
 def host_name(header: str) -> str:

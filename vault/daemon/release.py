@@ -35,6 +35,8 @@ class GrantIndex(Protocol):
 
     def check_fresh(self, *, now: float, max_age_seconds: float) -> None: ...
 
+    def requests_for_company(self, company: str) -> list[Any]: ...
+
 
 class DerivedSource(Protocol):
     def derived(self, scopes: Iterable[str]) -> dict[str, dict[str, Any]]: ...
@@ -108,6 +110,9 @@ class ReleaseService:
             decision = check_grant(
                 grant, ask, now=now, revoked_locally=self.revoked_locally,
                 catalog_hash=self._catalog_hash,
+                signer_on_ledger=grant is None
+                or grant.company == signer
+                or bool(self.index.requests_for_company(signer)),
             )
             if isinstance(decision, Deny):
                 raise errors.ReleaseRefused(decision.code, decision.detail)
