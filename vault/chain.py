@@ -207,51 +207,78 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_anvil(
-    *,
-    port: int,
-    state_file: Path | None = None,
-    log_file: Path | None = None,
-    extra_args: tuple[str, ...] = (),
-    startup_timeout: float = 30.0,
-) -> subprocess.Popen[bytes]:
-    """Start anvil on 127.0.0.1:``port`` and wait until it answers JSON-RPC.
-
-    With ``state_file`` the chain is loaded from it and written back every second and on
-    SIGTERM. The process runs in its own session so a Ctrl-C in the parent does not reach it.
-    """
-    args = [
-        str(find_anvil()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--chain-id",
-        str(ANVIL_CHAIN_ID),
-        *extra_args,
-    ]
+def _anvil_args(port: int, state_file: Path | None, extra_args: tuple[str, ...]) -> list[str]:
+    args = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(port)]
+    args += ["--chain-id", str(ANVIL_CHAIN_ID), *extra_args]
     if state_file is not None:
         args += ["--state", str(state_file), "--state-interval", "1"]
-    with contextlib.ExitStack() as stack:
-        output = (
-            stack.enter_context(log_file.open("ab")) if log_file is not None else subprocess.DEVNULL
-        )
-        process = subprocess.Popen(
-            args, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + startup_timeout
+    return args
+
+
+def _await_rpc(url: str, pid: int, *, timeout: float, log_file: Path | None) -> None:
+    """Wait until ``url`` answers; stop ``pid`` and raise LedgerUnavailable if it never does."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if not _alive(pid):
             raise errors.LedgerUnavailable(
-                f"anvil exited with status {process.returncode} before answering at {url}",
+                f"anvil exited before answering at {url}",
                 hint=f"see {log_file}" if log_file else "is the port already in use?",
             )
         if rpc_answers(url, timeout=0.5):
-            return process
+            return
         time.sleep(0.05)
-    stop_pid(process.pid, marker="anvil")
-    raise errors.LedgerUnavailable(f"anvil did not answer at {url} within {startup_timeout:.0f} s")
+    stop_pid(pid, marker="anvil")
+    raise errors.LedgerUnavailable(f"anvil did not answer at {url} within {timeout:.0f} s")
+
+
+def start_anvil(
+    *, port: int, extra_args: tuple[str, ...] = (), startup_timeout: float = 30.0
+) -> subprocess.Popen[bytes]:
+    """Start an anvil child on 127.0.0.1:``port`` (in-memory chain) and wait until it answers.
+
+    The caller owns the process and must stop it (see :class:`AnvilNode`).
+    """
+    process = subprocess.Popen(
+        _anvil_args(port, None, extra_args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _await_rpc(f"http://127.0.0.1:{port}", process.pid, timeout=startup_timeout, log_file=None)
+    except errors.LedgerUnavailable:
+        process.wait()
+        raise
+    return process
+
+
+def spawn_detached_anvil(
+    *, port: int, state_file: Path, log_file: Path, startup_timeout: float = 30.0
+) -> int:
+    """Start an anvil that outlives this process (the devnet); its pid once it answers.
+
+    It runs in its own session (a Ctrl-C here does not reach it), logs to ``log_file``, loads
+    its chain from ``state_file`` and writes it back every second and on SIGTERM. Spawned
+    without a ``Popen`` object, which would warn about a child still running when collected.
+    """
+    descriptor = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        args = _anvil_args(port, state_file, ())
+        pid = os.posix_spawn(
+            args[0],
+            args,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, descriptor, 1),
+                (os.POSIX_SPAWN_DUP2, descriptor, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(descriptor)
+    _await_rpc(f"http://127.0.0.1:{port}", pid, timeout=startup_timeout, log_file=log_file)
+    return pid
 
 
 def rpc_answers(url: str, *, timeout: float) -> bool:
@@ -311,6 +338,48 @@ def stop_pid(pid: int, *, marker: str, timeout: float = 15.0) -> bool:
     while _alive(pid):
         time.sleep(0.05)
     return True
+
+
+class AnvilNode:
+    """A throwaway anvil on a free 127.0.0.1 port (tests, benchmarks); no state file.
+
+    ``accounts`` are anvil's funded, unlocked dev accounts. Use as a context manager or call
+    :meth:`stop`; it stops exactly the process it started.
+    """
+
+    chain_id = ANVIL_CHAIN_ID
+
+    def __init__(self, *, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+        self.port = port or free_port()
+        self.rpc_url = f"http://127.0.0.1:{self.port}"
+        self.process = start_anvil(port=self.port, extra_args=extra_args)
+        self._session = requests.Session()
+        self.w3 = http_web3(self.rpc_url, timeout=30.0, session=self._session)
+        self.accounts = anvil_dev_accounts()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(str(account.address) for account in self.accounts)
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        """A raw JSON-RPC call, e.g. ``rpc("evm_snapshot")``, ``rpc("evm_revert", snapshot)``."""
+        return rpc_call(self.rpc_url, method, list(params), timeout=30.0)
+
+    def stop(self) -> None:
+        self._session.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> AnvilNode:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 # --------------------------------------------------------------------------- devnet
@@ -402,13 +471,13 @@ class Devnet:
         record = self._record()
         if self._running_pid() is None:
             chosen = port or int(record.get("port") or DEFAULT_DEVNET_PORT)
-            process = start_anvil(
+            pid = spawn_detached_anvil(
                 port=chosen,
                 state_file=self.state_file,
                 log_file=self.log_file,
                 startup_timeout=timeout,
             )
-            self.pid_file.write_text(f"{process.pid}\n")
+            self.pid_file.write_text(f"{pid}\n")
             record["port"] = chosen
         url = f"http://127.0.0.1:{record['port']}"
         record["chain_id"] = ANVIL_CHAIN_ID
