@@ -1,0 +1,410 @@
+"""The company SDK against a real daemon (uvicorn on a loopback port, and the same app
+in-process through ``httpx.ASGITransport``) on a real chain (py-evm).
+
+The daemon's sync loop is slowed right down; ``served.sync()`` makes it see the chain, so
+what it knows at each step is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from vault import chain as chains
+from vault import client, crypto, errors, ledger
+from vault.client import AsyncCompany, Company
+from vault.config import Settings
+from vault.daemon import Daemon, create_app
+from vault.importers import importer_for, sample_exports
+from vault.store import Vault
+
+PASS = "correct horse battery staple"
+MUSIC_AGE = ["preferences.music", "profile.age_range"]
+DAY = 86_400
+
+
+@dataclass
+class Served:
+    base: str
+    app: Any
+    daemon: Daemon
+    chain: chains.EmbeddedChain
+    vault: Vault
+
+    def sync(self) -> None:
+        self.daemon.sync_round()
+
+    @property
+    def owner(self) -> str:
+        return self.vault.owner_address
+
+    def company(self, index: int = 1, **kw: Any) -> Company:
+        account = ledger.local_account(self.chain.dev_keys[index])
+        return Company(account, self.chain, self.chain.ledger_address, poll_interval=0.01, **kw)
+
+    def async_company(self, index: int = 1, **kw: Any) -> AsyncCompany:
+        account = ledger.local_account(self.chain.dev_keys[index])
+        kw.setdefault("transport", httpx.ASGITransport(app=self.app))
+        return AsyncCompany(
+            account, self.chain.w3, self.chain.ledger_address, poll_interval=0.01, **kw
+        )
+
+    def approve(self, request_id: int, *, submit: bool = False) -> None:
+        self.sync()
+        self.daemon.owner.approve(request_id, submit=submit)
+
+    def granted(self, company: Company, names: list[str] | None = None, **kw: Any
+                ) -> client.Grant:
+        request = company.request_access(
+            self.owner, names or MUSIC_AGE, 30 * DAY, 10**16, "playlist suggestions", **kw
+        )
+        self.approve(request.id)
+        grant = company.wait_for_grant(request, timeout=30)
+        self.sync()
+        return grant
+
+
+@pytest.fixture
+def served(embedded_chain: chains.EmbeddedChain, tmp_path: Path) -> Iterator[Served]:
+    vault = Vault.create(tmp_path / "home", PASS, kdf=crypto.KDF_MINIMUM)
+    for kind, path in sample_exports():
+        with path.open("rb") as stream:
+            vault.import_records(list(importer_for(kind).parse(stream, filename=path.name)))
+    embedded_chain.w3.eth.send_transaction(
+        {"from": embedded_chain.accounts[0], "to": vault.owner_address, "value": 10**18}
+    )
+    port = chains.free_port()
+    settings = Settings(home=vault.home, chain="embedded", port=port,
+                        sync_interval_seconds=3600.0)
+    app = create_app(settings, vault=vault, chain=embedded_chain)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the daemon did not start"
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    served = Served(base, app, app.state.daemon, embedded_chain, vault)
+    served.daemon.owner.publish_terms(base)
+    served.sync()
+    try:
+        yield served
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        vault.close()
+
+
+# --------------------------------------------------------------------------- the story
+
+
+def test_terms_are_found_from_the_owner_address_and_match_the_published_hash(
+    served: Served,
+) -> None:
+    with served.company() as company:
+        found = company.terms(served.owner)
+        assert found.endpoint == served.base
+        assert found.owner == served.owner
+        assert found.matches_published
+        assert company.endpoint_of(served.owner) == served.base
+        by_url = company.terms(served.base)
+        assert by_url.terms == found.terms and by_url.published_terms_hash is None
+
+
+def test_request_relay_fetch_and_verified_receipt(served: Served) -> None:
+    with served.company() as company:
+        request = company.request_access(
+            served.owner, MUSIC_AGE, 30 * DAY, 10**16, "playlist suggestions", max_releases=5
+        )
+        assert request.endpoint == served.base
+        assert request.scopes == ["profile.age_range", "preferences.music"]
+        served.approve(request.id)
+        grant = company.wait_for_grant(request, timeout=30)
+        assert grant.relay_tx_hash is not None  # the company paid the gas, not the owner
+        assert grant.expires_at - grant.starts_at == 30 * DAY
+        assert served.chain.client().get_request(request.id).status is ledger.Status.ACTIVE
+        served.sync()
+        release = company.fetch(grant)
+        assert set(release.preferences) == set(MUSIC_AGE)
+        assert release.owner == served.owner and release.company == company.address
+        assert release.receipt.content_hash == "0x" + client.content_hash(
+            release.preferences).hex()
+        only_music = company.fetch(grant, ["preferences.music"])
+        assert set(only_music.preferences) == {"preferences.music"}
+
+
+def test_an_owner_submitted_approval_is_seen_on_chain(served: Served) -> None:
+    with served.company() as company:
+        request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        served.approve(request.id, submit=True)
+        grant = company.wait_for_grant(request, timeout=30)
+        assert grant.relay_tx_hash is None
+
+
+def test_a_denied_request_raises_request_denied_and_refunds(served: Served) -> None:
+    with served.company() as company:
+        request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        served.sync()
+        served.daemon.owner.deny(request.id)
+        with pytest.raises(client.RequestDenied):
+            company.wait_for_grant(request, timeout=30)
+        assert company.owed() == 10**15
+        assert company.withdraw() == 10**15
+        assert company.owed() == 0
+
+
+def test_waiting_too_long_raises_grant_timeout_and_cancel_refunds(served: Served) -> None:
+    with served.company() as company:
+        request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        with pytest.raises(client.GrantTimeout):
+            company.wait_for_grant(request, timeout=0)
+        assert company.cancel(request).startswith("0x")
+        with pytest.raises(client.RequestClosed):
+            company.wait_for_grant(request, timeout=1)
+        assert company.withdraw() == 10**15
+        with pytest.raises(errors.ContractReverted) as nothing:
+            company.withdraw()
+        assert nothing.value.name == "NothingOwed"
+
+
+# --------------------------------------------------------------------------- typed errors
+
+
+def test_refusals_are_typed(served: Served) -> None:
+    """THREATS rows 15, 16 and 20 seen from the company: revoked, scope escalation and
+    another company's signature each raise their own error class."""
+    with served.company(1) as company, served.company(2) as other:
+        grant = served.granted(company, ["preferences.music"])
+        with pytest.raises(client.ScopeNotGranted) as escalated:
+            company.fetch(grant, ["profile.age_range"])
+        assert escalated.value.status == 403 and escalated.value.error_code == "scope_not_granted"
+        with pytest.raises(errors.UnknownScope):
+            company.fetch(grant, ["nope.unknown"])  # refused before anything is sent
+        served.granted(other)  # a known company on this ledger, using another's grant
+        stolen = grant.model_copy(update={"company": other.address})
+        with pytest.raises(client.WrongCompany):
+            other.fetch(stolen)
+        served.daemon.owner.revoke(grant.id)
+        with pytest.raises(client.Revoked) as revoked:
+            company.fetch(grant)
+        assert revoked.value.status == 403
+        assert isinstance(revoked.value, client.ClientError)
+        assert company.owed() > 0  # the unearned part came back
+
+
+def test_max_releases_is_releases_exhausted(served: Served) -> None:
+    with served.company() as company:
+        grant = served.granted(company, max_releases=1)
+        company.fetch(grant)
+        with pytest.raises(client.ReleasesExhausted) as exhausted:
+            company.fetch(grant)
+        assert exhausted.value.status == 429 and not exhausted.value.retryable
+
+
+def test_unreachable_vault_is_vault_unreachable(served: Served) -> None:
+    with served.company() as company:
+        grant = served.granted(company)
+        gone = grant.model_copy(update={"endpoint": f"http://127.0.0.1:{chains.free_port()}"})
+        with pytest.raises(client.VaultUnreachable):
+            company.fetch(gone)
+
+
+def test_every_wire_code_maps_to_its_class() -> None:
+    for code, cls in client._REFUSALS.items():
+        error = client.refusal(403, {"error": code, "detail": "d"})
+        assert type(error) is cls and error.error_code == code
+    assert type(client.refusal(503, {"error": "weird"})) is client.VaultLedgerUnavailable
+    assert type(client.refusal(429, None)) is client.RateLimited
+    assert type(client.refusal(418, None)) is client.VaultRefused
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+class Tamper(httpx.BaseTransport):
+    """Passes requests to the real daemon and edits its release answers."""
+
+    def __init__(self, edit: Any) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.edit = edit
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path != "/v1/release":
+            return response
+        response.read()
+        response.close()
+        if response.status_code != 200:
+            return response
+        body = response.json()
+        self.edit(body)
+        return httpx.Response(200, json=body)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _change_preferences(body: dict[str, Any]) -> None:
+    body["preferences"]["preferences.music"] = {"status": "ok", "genres": []}
+
+
+def _forge_receipt(body: dict[str, Any]) -> None:
+    """A well-formed signature by someone other than the owner."""
+    forger = bytes(range(1, 33))
+    digest = bytes.fromhex(body["receipt"]["content_hash"][2:])
+    body["receipt"]["signature"] = "0x" + ledger.sign_digest(forger, digest).hex()
+
+
+def _other_grant(body: dict[str, Any]) -> None:
+    body["grant_id"] += 1
+
+
+@pytest.mark.parametrize("edit", [_change_preferences, _forge_receipt, _other_grant])
+def test_a_release_whose_receipt_does_not_verify_is_refused(served: Served, edit: Any) -> None:
+    with served.company() as honest:
+        grant = served.granted(honest)
+    with served.company(transport=Tamper(edit)) as company, pytest.raises(client.ReceiptInvalid):
+        company.fetch(grant)
+
+
+# --------------------------------------------------------------------------- async
+
+
+class Flaky(httpx.AsyncBaseTransport):
+    """Answers the first ``failures`` releases with ``status``/``code``, then the daemon;
+    counts attempts and the most releases in flight at once."""
+
+    def __init__(self, app: Any, *, failures: int = 0, status: int = 503,
+                 code: str = "ledger_unavailable", delay: float = 0.0) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.failures = failures
+        self.status = status
+        self.code = code
+        self.delay = delay
+        self.attempts = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/release":
+            return await self.inner.handle_async_request(request)
+        self.attempts += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.attempts <= self.failures:
+                return httpx.Response(self.status, json={"error": self.code, "detail": "busy"})
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight -= 1
+
+
+def test_async_fetch_many_is_bounded_and_verifies_every_receipt(served: Served) -> None:
+    with served.company() as company:
+        grants = [served.granted(company) for _ in range(6)]
+    flaky = Flaky(served.app, delay=0.02)
+
+    async def run() -> list[client.Release | client.ClientError]:
+        async with served.async_company(transport=flaky, max_concurrency=2) as many:
+            return await many.fetch_many(grants)
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, client.Release) for r in results)
+    assert [r.grant_id for r in results if isinstance(r, client.Release)] == [g.id for g in grants]
+    assert flaky.most_in_flight == 2
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "ledger_unavailable"), (429, "rate_limited")])
+def test_async_fetch_retries_transient_answers_with_fresh_nonces(
+    served: Served, status: int, code: str
+) -> None:
+    with served.company() as company:
+        grant = served.granted(company)
+    flaky = Flaky(served.app, failures=2, status=status, code=code)
+
+    async def run() -> client.Release:
+        async with served.async_company(transport=flaky, backoff_seconds=0.001) as one:
+            return await one.fetch(grant)
+
+    assert isinstance(asyncio.run(run()), client.Release)
+    assert flaky.attempts == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [(429, "releases_exhausted", client.ReleasesExhausted), (403, "revoked", client.Revoked),
+     (503, "ledger_unavailable", client.VaultLedgerUnavailable)],
+)
+def test_async_fetch_gives_up_on_permanent_answers_and_after_max_attempts(
+    served: Served, status: int, code: str, cls: type[client.VaultRefused]
+) -> None:
+    with served.company() as company:
+        grant = served.granted(company)
+    flaky = Flaky(served.app, failures=10, status=status, code=code)
+
+    async def run() -> None:
+        async with served.async_company(transport=flaky, backoff_seconds=0.001,
+                                        max_attempts=3) as one:
+            await one.fetch(grant)
+
+    with pytest.raises(cls):
+        asyncio.run(run())
+    assert flaky.attempts == (3 if cls.retryable else 1)
+
+
+def test_async_request_wait_and_terms(served: Served) -> None:
+    async def run() -> client.Release:
+        async with served.async_company(2) as company:
+            terms = await company.terms(served.owner)
+            assert terms.matches_published
+            request = await company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "x")
+            await asyncio.to_thread(served.approve, request.id)
+            grant = await company.wait_for_grant(request, timeout=30)
+            await asyncio.to_thread(served.sync)
+            return await company.fetch(grant)
+
+    assert set(asyncio.run(run()).preferences) == set(MUSIC_AGE)
+
+
+# --------------------------------------------------------------------------- packaging
+
+_OWNER_ONLY = ("fastapi", "starlette", "sqlmodel", "sqlalchemy", "cryptography", "typer",
+               "click", "rich", "eth_tester", "uvicorn", "platformdirs", "pydantic_settings")
+
+
+def test_the_sdk_imports_without_the_owner_extra() -> None:
+    """``import vault.client`` with every owner-only package made unimportable."""
+    program = textwrap.dedent(f"""
+        import sys
+        BLOCKED = {_OWNER_ONLY!r}
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked: " + name)
+                return None
+        sys.meta_path.insert(0, Block())
+        import vault.client
+        from vault.client import AsyncCompany, Company
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not loaded, loaded
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
