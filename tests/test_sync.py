@@ -1,0 +1,300 @@
+"""vault.sync: the ledger index follows events, resumes, waits for confirmations, undoes
+reorgs, and says how stale it is."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from vault import chain as chains
+from vault import errors, ledger
+from vault.chain import EmbeddedChain
+from vault.ledger import Status
+from vault.sync import LedgerIndex, LedgerSync
+
+CATALOG = b"\x42" * 32
+
+
+def _index(tmp_path: Path, chain: chains.Chain, name: str = "index.sqlite") -> LedgerIndex:
+    return LedgerIndex(
+        tmp_path / name, chain_id=chain.chain_id, ledger_address=chain.ledger_address
+    )
+
+
+def _request(chain: EmbeddedChain, purpose: str = "music taste", *, price: int = 10**15) -> int:
+    return chain.client(chain.accounts[2]).request_access(
+        chain.accounts[1],
+        0b101,
+        3_600,
+        price=price,
+        max_releases=3,
+        catalog_hash=CATALOG,
+        purpose=purpose,
+    )
+
+
+def test_index_holds_every_event_field(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    request_id = _request(chain, "0123 keeps its leading zero")
+    index = _index(tmp_path, chain)
+    report = LedgerSync(chain.w3, index).sync_once()
+    assert report.events == 1 and report.reorg_from is None
+    grant = index.grant(request_id)
+    assert grant is not None
+    assert (grant.owner, grant.company) == (chain.accounts[1], chain.accounts[2])
+    assert (grant.scopes, grant.price, grant.duration, grant.max_releases) == (
+        0b101,
+        10**15,
+        3_600,
+        3,
+    )
+    assert grant.catalog_hash == CATALOG
+    assert grant.purpose == "0123 keeps its leading zero"
+    assert grant.status is Status.PENDING and grant.starts_at == 0
+    assert index.grant(request_id + 1) is None
+    index.close()
+
+
+def test_index_follows_every_transition(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    owner = chain.client(chain.accounts[1])
+    company = chain.client(chain.accounts[2])
+    approved, denied, cancelled, revoked = (_request(chain) for _ in range(4))
+    starts = owner.approve(approved).event("AccessApproved").args["startsAt"]
+    owner.deny(denied)
+    company.cancel(cancelled)
+    owner.approve(revoked)
+    chain.time_travel(60)
+    claimed = owner.claim(revoked)
+    earned = owner.revoke(revoked).event("AccessRevoked").args["ownerEarned"]
+    owner.publish_endpoint("https://vault.example/v1", b"\x01" * 32)
+    owner.publish_endpoint("https://vault.example/v2", b"\x02" * 32)
+    index = _index(tmp_path, chain)
+    LedgerSync(chain.w3, index).sync_once()
+    statuses = {g.id: g.status for g in index.requests_for_owner(chain.accounts[1])}
+    assert statuses == {
+        approved: Status.ACTIVE,
+        denied: Status.DENIED,
+        cancelled: Status.CANCELLED,
+        revoked: Status.REVOKED,
+    }
+    grant = index.grant(approved)
+    assert grant is not None and grant.starts_at == starts
+    assert grant.is_active(starts + 10) and not grant.is_active(starts + 3_600)
+    assert grant.covers(0b001, starts) and not grant.covers(0b010, starts)
+    gone = index.grant(revoked)
+    assert gone is not None and claimed > 0
+    assert gone.claimed == earned == gone.owner_earned
+    assert index.requests_for_company(chain.accounts[2]) == index.requests_for_owner(
+        chain.accounts[1]
+    )
+    endpoint = index.endpoint_of(chain.accounts[1].lower())
+    assert endpoint is not None and endpoint.url == "https://vault.example/v2"
+    assert index.endpoint_of(chain.accounts[3]) is None
+    # The index agrees with the contract on every request.
+    for view in index.requests_for_owner(chain.accounts[1]):
+        state = owner.get_request(view.id)
+        assert (state.status, state.starts_at, state.claimed) == (
+            view.status,
+            view.starts_at,
+            view.claimed,
+        )
+    index.close()
+
+
+def test_sync_resumes_from_the_cursor_after_reopening(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    chain = embedded_chain
+    first = _request(chain)
+    index = _index(tmp_path, chain)
+    LedgerSync(chain.w3, index).sync_once()
+    cursor = index.cursor
+    index.close()
+    chain.client(chain.accounts[1]).approve(first)
+    second = _request(chain)
+    reopened = _index(tmp_path, chain)
+    assert cursor is not None and reopened.cursor == cursor
+    loaded = reopened.grant(first)
+    assert loaded is not None and loaded.status is Status.PENDING
+    report = LedgerSync(chain.w3, reopened).sync_once()
+    assert report.from_block == cursor[0] + 1
+    assert report.events == 2
+    assert [g.status for g in reopened.requests_for_owner(chain.accounts[1])] == [
+        Status.ACTIVE,
+        Status.PENDING,
+    ]
+    assert reopened.grant(second) is not None
+    reopened.close()
+
+
+def test_small_pages_give_the_same_index(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    for n in range(5):
+        request_id = _request(chain, f"p{n}")
+        if n % 2:
+            chain.client(chain.accounts[1]).approve(request_id)
+    paged = _index(tmp_path, chain, "paged.sqlite")
+    whole = _index(tmp_path, chain, "whole.sqlite")
+    LedgerSync(chain.w3, paged, page_blocks=1).sync_once()
+    LedgerSync(chain.w3, whole).sync_once()
+    assert paged.requests_for_owner(chain.accounts[1]) == whole.requests_for_owner(
+        chain.accounts[1]
+    )
+    assert paged.cursor == whole.cursor
+    paged.close()
+    whole.close()
+
+
+def test_only_confirmed_blocks_count(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    """THREATS row 18: an event counts only `confirmations` blocks below the head."""
+    chain = embedded_chain
+    request_id = _request(chain)
+    index = _index(tmp_path, chain)
+    syncer = LedgerSync(chain.w3, index, confirmations=2)
+    syncer.sync_once()
+    assert index.grant(request_id) is None
+    chain.tester.mine_blocks(1)
+    syncer.sync_once()
+    assert index.grant(request_id) is None
+    chain.tester.mine_blocks(1)
+    syncer.sync_once()
+    assert index.grant(request_id) is not None
+    lag = index.lag()
+    assert lag.blocks_behind == 2
+    index.close()
+
+
+def test_reorg_on_py_evm_drops_the_replaced_approval(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    """THREATS row 18: a reorg that removes an approval removes it from the index."""
+    chain = embedded_chain
+    request_id = _request(chain)
+    index = _index(tmp_path, chain)
+    syncer = LedgerSync(chain.w3, index)
+    syncer.sync_once()
+    snapshot = chain.snapshot()
+    chain.client(chain.accounts[1]).approve(request_id)
+    chain.client(chain.accounts[1]).publish_endpoint("https://gone.example", b"\x03" * 32)
+    syncer.sync_once()
+    assert index.grant(request_id).status is Status.ACTIVE  # type: ignore[union-attr]
+    chain.revert(snapshot)
+    chain.client(chain.accounts[2]).cancel(request_id)
+    chain.tester.mine_blocks(2)
+    report = syncer.sync_once()
+    assert report.reorg_from is not None
+    assert index.grant(request_id).status is Status.CANCELLED  # type: ignore[union-attr]
+    assert index.endpoint_of(chain.accounts[1]) is None
+    index.close()
+    # The rebuilt state is what a fresh reader of the file sees too.
+    reopened = _index(tmp_path, chain)
+    assert reopened.grant(request_id).status is Status.CANCELLED  # type: ignore[union-attr]
+    reopened.close()
+
+
+def test_index_of_another_ledger_is_emptied(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    _request(chain)
+    index = _index(tmp_path, chain)
+    LedgerSync(chain.w3, index).sync_once()
+    assert len(index) == 1
+    index.close()
+    other = LedgerIndex(
+        tmp_path / "index.sqlite", chain_id=chain.chain_id, ledger_address="0x" + "22" * 20
+    )
+    assert len(other) == 0 and other.cursor is None
+    other.close()
+
+
+def test_freshness_bound_fails_closed(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    """THREATS row 18: an index staler than the bound raises IndexStale."""
+    chain = embedded_chain
+    index = _index(tmp_path, chain)
+    with pytest.raises(errors.IndexStale, match="never synced"):
+        index.check_fresh(now=time.time(), max_age_seconds=30)
+    clock = [1_000.0]
+    LedgerSync(chain.w3, index, clock=lambda: clock[0]).sync_once()
+    index.check_fresh(now=1_029.0, max_age_seconds=30)
+    with pytest.raises(errors.IndexStale, match=r"31\.0 s ago"):
+        index.check_fresh(now=1_031.0, max_age_seconds=30)
+    assert index.lag().seconds_since_sync(1_031.0) == 31.0
+    index.close()
+
+
+def test_sync_against_a_dead_node_is_unavailable_and_lag_grows(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    """THREATS row 19: the node going away surfaces as LedgerUnavailable; `run` keeps
+    reporting it and the index's last sync time stays put, so readers fail closed."""
+    chain = embedded_chain
+    index = _index(tmp_path, chain)
+    LedgerSync(chain.w3, index).sync_once()
+    synced_at = index.lag().last_synced_at
+    dead = chains.http_web3(f"http://127.0.0.1:{chains.free_port()}", timeout=0.5)
+    with pytest.raises(errors.LedgerUnavailable, match=r"127\.0\.0\.1"):
+        LedgerSync(dead, index).sync_once()
+    assert index.lag().last_synced_at == synced_at
+    index.close()
+
+
+def test_grant_lookup_reads_memory_only(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
+    """The hot path never touches SQLite: it works with the engine disposed."""
+    chain = embedded_chain
+    request_id = _request(chain)
+    index = _index(tmp_path, chain)
+    LedgerSync(chain.w3, index).sync_once()
+    index.close()
+    assert index.grant(request_id) is not None
+
+
+# --------------------------------------------------------------------------- anvil
+
+
+def test_reorg_on_anvil_drops_the_approval(
+    tmp_path: Path, anvil: chains.AnvilNode, anvil_chain: chains.RpcChain
+) -> None:
+    """THREATS row 18, on a real node: evm_snapshot / evm_revert replace the block that held
+    an approval with one that does not; the index drops the approval."""
+    owner = anvil_chain.client(anvil.addresses[1])
+    company = anvil_chain.client(anvil.addresses[2])
+    request_id = company.request_access(anvil.addresses[1], 1, 3_600, price=10**15)
+    index = _index(tmp_path, anvil_chain)
+    syncer = LedgerSync(anvil_chain.w3, index)
+    syncer.sync_once()
+    snapshot = anvil.rpc("evm_snapshot")
+    approval_block = owner.approve(request_id).block_number
+    syncer.sync_once()
+    assert index.grant(request_id).status is Status.ACTIVE  # type: ignore[union-attr]
+    assert anvil.rpc("evm_revert", snapshot) is True
+    anvil.rpc("evm_mine")
+    anvil.rpc("evm_mine")
+    assert anvil_chain.w3.eth.block_number >= approval_block
+    report = syncer.sync_once()
+    assert report.reorg_from is not None and report.reorg_from <= approval_block
+    assert index.grant(request_id).status is Status.PENDING  # type: ignore[union-attr]
+    assert owner.get_request(request_id).status is Status.PENDING
+    index.close()
+
+
+def test_integration_sync_on_anvil_with_signed_approval(
+    tmp_path: Path, anvil: chains.AnvilNode, anvil_chain: chains.RpcChain
+) -> None:
+    company = anvil_chain.client(anvil.accounts[3])
+    owner_key = anvil.accounts[4].key
+    ids = [
+        company.request_access(anvil.addresses[4], 0b11, 600, price=10**15 + n, purpose=f"#{n}")
+        for n in range(3)
+    ]
+    deadline = int(time.time()) + 600
+    signature = ledger.sign_approval(owner_key, company.domain, ids[1], deadline)
+    company.approve_by_sig(ids[1], deadline, signature)
+    index = _index(tmp_path, anvil_chain)
+    LedgerSync(anvil_chain.w3, index, page_blocks=2).sync_once()
+    views = index.requests_for_owner(anvil.addresses[4])
+    assert [v.id for v in views] == ids
+    assert [v.status for v in views] == [Status.PENDING, Status.ACTIVE, Status.PENDING]
+    assert [v.purpose for v in views] == ["#0", "#1", "#2"]
+    index.close()
