@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -176,6 +176,10 @@ def check_limits(
 # --- auto-approval ------------------------------------------------------------------------
 
 
+#: A scope name; the JSON schema lists the catalog and the validator refuses anything else.
+ScopeName = Annotated[str, Field(json_schema_extra={"enum": [s.name for s in catalog.CATALOG]})]
+
+
 def _known_scopes(names: list[str]) -> list[str]:
     for name in names:
         catalog.scope(name)  # raises UnknownScope
@@ -188,7 +192,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(description="the request's scopes must all be in this list")
+    scopes: list[ScopeName] = Field(description="the request's scopes must all be in this list")
     min_price_per_day_wei: int = Field(default=0, ge=0)
     max_duration_seconds: int = Field(default=30 * SECONDS_PER_DAY, gt=0)
     companies_allow: list[str] | None = Field(
@@ -208,7 +212,7 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: list[Rule] = Field(default_factory=list)
-    never_share: list[str] = Field(default_factory=list)
+    never_share: list[ScopeName] = Field(default_factory=list)
 
     _check_never = field_validator("never_share")(_known_scopes)
 

@@ -3,16 +3,21 @@ or a raw personal value (derived preferences only ever appear in :class:`Release
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from vault import scopes
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 HEX65 = r"^0x[0-9a-fA-F]{130}$"
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
-SCOPE_NAME = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+#: A scope name; the schema lists the catalog, the services refuse anything else (400).
+ScopeName = Annotated[str, Field(json_schema_extra={"enum": [s.name for s in scopes.CATALOG]})]
 UINT64_MAX = (1 << 64) - 1
 UINT256_MAX = (1 << 256) - 1
+#: The largest integer RFC 8785 (hence ``terms_hash``) can represent exactly.
+JSON_SAFE_MAX = (1 << 53) - 1
 
 RequestStatus = Literal["pending", "active", "expired", "denied", "cancelled", "revoked"]
 
@@ -44,10 +49,12 @@ class HealthPublic(_Out):
 class Terms(_In):
     """What the owner offers; ``terms_hash`` is keccak256 of its RFC 8785 JSON."""
 
-    min_price_per_day_wei: int = Field(default=0, ge=0, le=UINT256_MAX)
+    min_price_per_day_wei: int = Field(
+        default=0, ge=0, le=JSON_SAFE_MAX, description="≤ 2^53-1: RFC 8785 hashes IEEE doubles"
+    )
     max_duration_seconds: int = Field(default=30 * 86_400, gt=0, le=(1 << 32) - 1)
-    scopes_offered: list[str] = Field(default_factory=list, max_length=64)
-    scopes_never: list[str] = Field(default_factory=list, max_length=64)
+    scopes_offered: list[ScopeName] = Field(default_factory=list, max_length=64)
+    scopes_never: list[ScopeName] = Field(default_factory=list, max_length=64)
     note: str = Field(default="", max_length=2000)
 
 
@@ -68,7 +75,7 @@ class ReleaseRequest(_In):
     """A company's signed release request (DESIGN.md "Release protocol")."""
 
     grant_id: int = Field(ge=0, le=UINT256_MAX)
-    scopes: list[str] = Field(min_length=1, max_length=64)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=64)
     nonce: str = Field(pattern=HEX32)
     issued_at: int = Field(ge=0, le=UINT64_MAX)
     signature: str = Field(pattern=HEX65)
