@@ -17,6 +17,7 @@ raises the one :class:`vault.errors.InvalidToken`.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import struct
@@ -179,10 +180,13 @@ def _field(value: str) -> bytes:
     return struct.pack(">H", len(raw)) + raw
 
 
+_name_field = functools.lru_cache(maxsize=256)(_field)  # tables and columns repeat
+
+
 def associated_data(header: bytes, *, table: str, row: str | int, column: str) -> bytes:
     """Token header ‖ len-prefixed table ‖ row ‖ column: unambiguous, so no two
     locations share associated data."""
-    return header + _field(table) + _field(str(row)) + _field(column)
+    return header + _name_field(table) + _field(str(row)) + _name_field(column)
 
 
 class DataKey:

@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
@@ -349,20 +349,23 @@ class Vault:
                     select(_EVENTS.c.dedupe).where(_EVENTS.c.dedupe.in_(list(events)))
                 ).scalars())
                 dupes += len(stored)
-                rows, fresh = [], []
+                rows: list[tuple[int, int, bytes, bytes]] = []
+                fresh: list[Event] = []
                 seal = self._keyring.current.seal
                 version = self._keyring.current.version
                 for mac, (ev, canonical) in events.items():
                     if mac in stored:
                         continue
-                    rows.append({"id": next_id, "key_version": version, "dedupe": mac,
-                                 "payload": seal(canonical, table="events", row=next_id,
-                                                 column="payload")})
+                    rows.append((next_id, version, mac,
+                                 seal(canonical, table="events", row=next_id, column="payload")))
                     fresh.append(ev)
                     summary.add(ev)
                     next_id += 1
                 if rows:
-                    conn.execute(insert(_EVENTS), rows)
+                    # Driver-level executemany: no per-row ORM or bind-processing cost.
+                    conn.exec_driver_sql(
+                        "INSERT INTO events (id, key_version, dedupe, payload) "
+                        "VALUES (?, ?, ?, ?)", rows)
                     aggregates.fold(fresh)
                     new += len(rows)
                 crash_point("import-batch")
@@ -691,7 +694,9 @@ def _engine(path: Path) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA secure_delete=ON")  # old ciphertexts do not linger in free pages
-        cur.execute("PRAGMA cache_size=-32768")  # 32 MiB: bulk import stays out of the WAL
+        # 64 MiB page cache: the dedupe index of a million events stays mostly in memory
+        # during a bulk import instead of being re-read from the WAL.
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
     return engine
