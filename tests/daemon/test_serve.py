@@ -1,0 +1,69 @@
+"""`vault serve`: loopback only unless told otherwise; unlocks; stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from vault import chain as chains
+from vault.cli import app
+from vault.cli.daemon_commands import is_loopback
+from vault.store import Vault
+
+from .conftest import PASS
+
+
+def test_is_loopback() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "10.0.0.1", "example.com", "::"]))
+
+
+def test_serve_refuses_a_non_loopback_host_without_the_flag(owner_vault: Vault) -> None:
+    """THREATS row 27."""
+    result = CliRunner().invoke(
+        app, ["serve", "--home", str(owner_vault.home), "--host", "0.0.0.0"],
+        env={"VAULT_PASSPHRASE": PASS},
+    )
+    assert result.exit_code == 6
+    assert "--allow-remote" in result.output
+
+
+@pytest.mark.slow
+def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    Vault.create(home, PASS).close()
+    port = chains.free_port()
+    env = {**os.environ, "VAULT_PASSPHRASE": PASS, "VAULT_CHAIN": "embedded"}
+    stderr_path = tmp_path / "stderr.txt"
+    with stderr_path.open("wb") as stderr_file:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "vault"), "serve", "--home", str(home),
+             "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr_file,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, stderr_path.read_text()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert health.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert PASS not in stderr_path.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
