@@ -45,8 +45,8 @@ contracts-test: node_modules/.installed
 	npx hardhat test
 
 slither: node_modules/.installed $(TOOLS)/.installed
-	npx hardhat compile --quiet
-	$(TOOLS)/bin/slither . --hardhat-ignore-compile --fail-medium --filter-paths node_modules --exclude-informational --exclude-optimization
+	npx hardhat compile --force --quiet
+	$(TOOLS)/bin/slither . --hardhat-ignore-compile --fail-medium --filter-paths "node_modules|contracts/test" --exclude-informational --exclude-optimization
 
 clean:
 	rm -rf artifacts cache .pytest_cache .mypy_cache .ruff_cache

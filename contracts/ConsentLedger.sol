@@ -145,6 +145,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     /// @inheritdoc IConsentLedger
     function claim(uint256 id) external returns (uint256 amount) {
         amount = _settle(id);
+        // Zero means "nothing earned since the last claim", an exact state, not a balance guess.
+        // slither-disable-next-line incorrect-equality
         if (amount == 0) revert NothingToClaim(id);
         _credit(amount);
     }
@@ -159,6 +161,7 @@ contract ConsentLedger is IConsentLedger, EIP712 {
                 ++i;
             }
         }
+        // slither-disable-next-line incorrect-equality
         if (amount == 0) revert NothingToClaim(0);
         _credit(amount);
     }
@@ -166,6 +169,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     /// @inheritdoc IConsentLedger
     function withdraw() external {
         uint256 amount = _owed[msg.sender];
+        // _owed is only moved by this contract's own accounting, so zero is exact.
+        // slither-disable-next-line incorrect-equality
         if (amount == 0) revert NothingOwed(msg.sender);
         _owed[msg.sender] = 0;
         emit Withdrawn(msg.sender, amount);
@@ -202,6 +207,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
 
     /// @inheritdoc IConsentLedger
     function covers(uint256 id, uint64 scopes) external view returns (bool) {
+        // A bitmap subset test: "no requested bit outside the grant" is an exact comparison.
+        // slither-disable-next-line incorrect-equality
         return scopes != 0 && (scopes & ~_requests[id].scopes) == 0 && isActive(id);
     }
 
