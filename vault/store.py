@@ -42,12 +42,12 @@ from vault import crypto, derive, errors
 from vault._files import crash_point, create_private_file, ensure_private_dir
 from vault.identity import FACT_NAMES, Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME, Keyfile
+from vault.scopes import MOODS
 
 DB_NAME = "vault.db"
 LOCK_NAME = "vault.lock"
 #: Rows sealed + inserted per executemany; one transaction still covers the whole import.
 BATCH = 2_000
-MOODS = ("happy", "calm", "energetic", "tired", "sad", "stressed", "excited", "bored")
 _OWNER_KEY = "owner_key"
 _AGGREGATES = "state:aggregates"
 _SUMMARY = "state:summary"

@@ -30,7 +30,8 @@ from vault.cli._common import (
 )
 from vault.identity import FACT_NAMES
 from vault.importers import importer_for
-from vault.store import MOODS, Vault
+from vault.scopes import MOODS
+from vault.store import Vault
 
 app = new_app()
 facts_app = new_app("Declared facts: birth date, city, languages, colours, style, …")
