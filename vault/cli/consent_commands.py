@@ -15,6 +15,7 @@ import json
 import re
 import time
 import tomllib
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -25,6 +26,7 @@ import typer
 from pydantic import ValidationError
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from vault import errors, scopes
 from vault.cli._common import (
@@ -203,44 +205,47 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * size
 
 
-def _request_table(requests: list[RequestPublic], *, title: str) -> Table:
-    table = Table(title=title, show_lines=True)
-    table.add_column("id", justify="right")
-    table.add_column("company")
-    table.add_column("wants")
-    table.add_column("price", justify="right")
-    table.add_column("per day", justify="right")
-    table.add_column("for")
-    table.add_column("purpose")
-    table.add_column("status")
-    for request in requests:
-        company = request.company
-        if request.company_endpoint:
-            company += f"\n{request.company_endpoint}"
-        status: str = request.status
-        if request.status in ("active", "expired", "revoked") and request.expires_at:
-            status += f"\nuntil {_when(request.expires_at)}"
-        if not request.catalog_matches:
-            status += "\n[bold red]unknown catalog[/]"
-        table.add_row(
-            str(request.id),
-            company,
-            scopes_in_words(request.scopes),
-            format_eth(request.price_wei),
-            format_eth(request.price_per_day_wei),
-            format_duration(request.duration_seconds),
-            request.purpose,
-            status,
-        )
+def untrusted(text: str) -> Text:
+    """Text a company chose (purpose, endpoint), shown as it is: never parsed as markup,
+    and every control or format character (escape sequences, bidi overrides) made visible."""
+    return Text("".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c)[0] == "C" else c for c in text
+    ))
+
+
+def _request_table(request: RequestPublic) -> Table:
+    """One request as a two-column table: nothing truncated, readable in 80 columns."""
+    table = Table(title=f"request {request.id} · {request.status}", show_header=False,
+                  title_justify="left", title_style="bold")
+    table.add_column("field", style="dim", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    company = Text(request.company)
+    if request.company_endpoint:
+        company.append("\n").append_text(untrusted(request.company_endpoint))
+    table.add_row("company", company)
+    wants = [f"{words} ({name})" for words, name in
+             zip(scopes_in_words(request.scopes).splitlines(), request.scopes, strict=True)]
+    table.add_row("wants", "\n".join(wants))
+    table.add_row("price", format_eth(request.price_wei))
+    table.add_row("per day", format_eth(request.price_per_day_wei))
+    table.add_row("duration", format_duration(request.duration_seconds))
+    table.add_row("releases", str(request.max_releases) if request.max_releases else "unlimited")
+    table.add_row("purpose", untrusted(request.purpose))
+    if request.starts_at:
+        table.add_row("active", f"{_when(request.starts_at)} → {_when(request.expires_at)}")
+    if not request.catalog_matches:
+        table.add_row("catalog", "[bold red]unknown to this vault[/]")
     return table
 
 
 def _statement(request: RequestPublic) -> Panel:
-    text = request.consent_statement
+    # Text, not markup: the statement quotes the company's purpose verbatim.
+    text = untrusted(request.consent_statement)
     if not request.catalog_matches:
-        text += (
-            "\n\n[bold red]Warning:[/] the request commits to a scope catalog this vault "
-            "does not know; releases under it will be refused."
+        text.append("\n\nWarning: ", style="bold red")
+        text.append(
+            "the request commits to a scope catalog this vault does not know; "
+            "releases under it will be refused."
         )
     return Panel(text, title=f"request {request.id}: what approving means", expand=False)
 
@@ -266,8 +271,8 @@ def list_requests(
     if not found:
         console.print(f"No {'' if status == 'all' else status + ' '}requests.")
         return
-    console.print(_request_table(found, title=f"{status} requests"))
     for request in found:
+        console.print(_request_table(request))
         console.print(_statement(request))
 
 
@@ -295,6 +300,7 @@ def approve(
                 f"request {request_id} is already {request.status}; nothing changed"
             )
         if not json_output:
+            console.print(_request_table(request))
             console.print(_statement(request))
         _confirm(f"Approve request {request_id}?", yes)
         result = backend.approve(request_id, submit=submit)
@@ -358,7 +364,8 @@ def revoke(
     if json_output:
         print_json(_dump(result))
         return
-    console.print(f"Revoked grant {request_id}: no more releases to {grant.company}.")
+    console.print(f"Revoked grant {request_id}: no more releases to {grant.company}.",
+                  markup=False)
     if result.owner_earned_wei is not None and result.company_refund_wei is not None:
         console.print(
             f"  you keep {format_eth(result.owner_earned_wei)}; "
@@ -654,9 +661,9 @@ def log_list(
     for entry in entries:
         outcome = entry.outcome + (f" ({entry.reason})" if entry.reason else "")
         table.add_row(
-            str(entry.seq), _when(int(entry.at)), entry.kind,
+            str(entry.seq), _when(int(entry.at)), Text(entry.kind),
             "-" if entry.grant_id is None else str(entry.grant_id),
-            entry.company or "-", ", ".join(entry.scopes), outcome,
+            entry.company or "-", Text(", ".join(entry.scopes)), Text(outcome),
         )
     console.print(table)
 
