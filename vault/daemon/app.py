@@ -28,7 +28,7 @@ from vault.daemon import http_errors
 from vault.daemon.book import ReleaseBook
 from vault.daemon.guard import GuardMiddleware, allowed_hosts, create_token
 from vault.daemon.models import HealthPublic
-from vault.daemon.release import ReleaseService
+from vault.daemon.release import DerivedCache, ReleaseService
 from vault.daemon.routes import health, owner, release, terms
 from vault.owner import OwnerService
 from vault.policy import Limits
@@ -86,7 +86,7 @@ class Daemon:
             releases_used=self.book.releases_of,
         )
         self.releaser = ReleaseService(
-            derived=vault,
+            derived=DerivedCache(vault, clock=clock),
             owner=vault.owner_address,
             owner_key=bytes(vault.owner_account().key),
             noise_secret=vault.secret("noise"),

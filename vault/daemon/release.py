@@ -45,6 +45,41 @@ class DerivedSource(Protocol):
 _STALE = "the vault cannot confirm the grant on the ledger right now"
 
 
+class DerivedCache:
+    """The vault's materialised values, each kept for ``ttl`` seconds.
+
+    Reading them from the store costs a SQLite query, AES-GCM opens and, for time-dependent
+    scopes (age range, moods), a re-derivation — about a millisecond, most of a release.
+    While the daemon runs it holds the vault's lock, so nothing else can import data; values
+    only change with time, and a few seconds of lag on an age range or a mood is harmless.
+    Callers must not mutate what they get (``privacy.release_value`` copies).
+    """
+
+    def __init__(
+        self, source: DerivedSource, *, ttl: float = 5.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._source = source
+        self._ttl = ttl
+        self._clock = clock
+        self._values: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def derived(self, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        wanted = list(names)
+        found: dict[str, dict[str, Any]] = {}
+        for name in wanted:
+            cached = self._values.get(name)
+            if cached is None or now - cached[0] > self._ttl:
+                break
+            found[name] = cached[1]
+        else:
+            return found
+        fresh = self._source.derived(wanted)
+        for name, value in fresh.items():
+            self._values[name] = (now, value)
+        return fresh
+
+
 class ReleaseService:
     """Answers release requests for one owner. Not thread-safe except where noted: it runs
     on the daemon's event loop."""
