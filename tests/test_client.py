@@ -71,7 +71,7 @@ class Served:
             self.owner, names or MUSIC_AGE, 30 * DAY, 10**16, "playlist suggestions", **kw
         )
         self.approve(request.id)
-        grant = company.wait_for_grant(request, timeout=30)
+        grant = company.wait_for_grant(request, timeout=30, vault_synced=False)
         self.sync()
         return grant
 
@@ -133,7 +133,7 @@ def test_request_relay_fetch_and_verified_receipt(served: Served) -> None:
         assert request.endpoint == served.base
         assert request.scopes == ["profile.age_range", "preferences.music"]
         served.approve(request.id)
-        grant = company.wait_for_grant(request, timeout=30)
+        grant = company.wait_for_grant(request, timeout=30, vault_synced=False)
         assert grant.relay_tx_hash is not None  # the company paid the gas, not the owner
         assert grant.expires_at - grant.starts_at == 30 * DAY
         assert served.chain.client().get_request(request.id).status is ledger.Status.ACTIVE
@@ -147,11 +147,41 @@ def test_request_relay_fetch_and_verified_receipt(served: Served) -> None:
         assert set(only_music.preferences) == {"preferences.music"}
 
 
+class SyncOnHealth(httpx.BaseTransport):
+    """The real daemon, which syncs its ledger index only when asked the second time how
+    far it has synced: so a company that does not wait for it would be refused."""
+
+    def __init__(self, served: Served) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.served = served
+        self.health_calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/health":
+            self.health_calls += 1
+            if self.health_calls == 2:
+                self.served.sync()
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_wait_for_grant_waits_until_the_vault_has_seen_the_approval(served: Served) -> None:
+    transport = SyncOnHealth(served)
+    with served.company(transport=transport) as company:
+        request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        served.approve(request.id)
+        grant = company.wait_for_grant(request, timeout=30)
+        assert transport.health_calls == 2
+        assert company.fetch(grant).grant_id == request.id  # no sync needed in between
+
+
 def test_an_owner_submitted_approval_is_seen_on_chain(served: Served) -> None:
     with served.company() as company:
         request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
         served.approve(request.id, submit=True)
-        grant = company.wait_for_grant(request, timeout=30)
+        grant = company.wait_for_grant(request, timeout=30, vault_synced=False)
         assert grant.relay_tx_hash is None
 
 
@@ -161,7 +191,7 @@ def test_a_denied_request_raises_request_denied_and_refunds(served: Served) -> N
         served.sync()
         served.daemon.owner.deny(request.id)
         with pytest.raises(client.RequestDenied):
-            company.wait_for_grant(request, timeout=30)
+            company.wait_for_grant(request, timeout=30, vault_synced=False)
         assert company.owed() == 10**15
         assert company.withdraw() == 10**15
         assert company.owed() == 0
@@ -171,10 +201,10 @@ def test_waiting_too_long_raises_grant_timeout_and_cancel_refunds(served: Served
     with served.company() as company:
         request = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
         with pytest.raises(client.GrantTimeout):
-            company.wait_for_grant(request, timeout=0)
+            company.wait_for_grant(request, timeout=0, vault_synced=False)
         assert company.cancel(request).startswith("0x")
         with pytest.raises(client.RequestClosed):
-            company.wait_for_grant(request, timeout=1)
+            company.wait_for_grant(request, timeout=1, vault_synced=False)
         assert company.withdraw() == 10**15
         with pytest.raises(errors.ContractReverted) as nothing:
             company.withdraw()
@@ -374,7 +404,7 @@ def test_async_request_wait_and_terms(served: Served) -> None:
             assert terms.matches_published
             request = await company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "x")
             await asyncio.to_thread(served.approve, request.id)
-            grant = await company.wait_for_grant(request, timeout=30)
+            grant = await company.wait_for_grant(request, timeout=30, vault_synced=False)
             await asyncio.to_thread(served.sync)
             return await company.fetch(grant)
 

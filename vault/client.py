@@ -455,9 +455,13 @@ class _Core:
             relay_tx_hash=relay_tx_hash,
         )
 
-    def relay(self, request: AccessRequest, approval: Mapping[str, Any]) -> Grant:
+    def head(self) -> int:
+        w3 = self.ledger.w3
+        return int(ledger.call_node(w3, lambda: w3.eth.block_number))
+
+    def relay(self, request: AccessRequest, approval: Mapping[str, Any]) -> tuple[Grant, int]:
         """Send the owner's signed approval (``approveBySig``); if someone else already
-        did, the chain's state decides."""
+        did, the chain's state decides. Returns the grant and a block it is active at."""
         try:
             request_id = int(approval["request_id"])
             deadline = int(approval["deadline"])
@@ -470,14 +474,22 @@ class _Core:
         try:
             outcome = self.ledger.approve_by_sig(request.id, deadline, signature)
             tx_hash = "0x" + outcome.transaction_hash.hex()
+            block = outcome.block_number
         except errors.ContractReverted as reverted:
             # Someone (the owner, or another relayer) was faster: the chain decides below.
             if reverted.name != "RequestNotPending":
                 raise
+            block = self.head()
         grant = self.grant_if_active(request, tx_hash)
         if grant is None:
             raise RequestClosed(f"request {request.id} stayed pending after approveBySig")
-        return grant
+        return grant, block
+
+    def poll(self, request: AccessRequest) -> tuple[Grant, int] | None:
+        """The grant and a block it is active at, if it is active now."""
+        block = self.head()
+        grant = self.grant_if_active(request, None)
+        return None if grant is None else (grant, block)
 
     def release_body(self, grant: Grant, names: Sequence[str] | None) -> dict[str, Any]:
         """A signed ``POST /v1/release`` body with a fresh nonce."""
@@ -642,15 +654,20 @@ class Company:
             owner, scopes, duration, price, purpose, max_releases, endpoint
         )
 
-    def wait_for_grant(self, request: AccessRequest, timeout: float = 60.0) -> Grant:
+    def wait_for_grant(
+        self, request: AccessRequest, timeout: float = 60.0, *, vault_synced: bool = True
+    ) -> Grant:
         """Block until the request is a grant: relays the owner's signed approval as soon
-        as the vault offers it, or notices the owner approved on chain themselves."""
+        as the vault offers it, or notices the owner approved on chain themselves.
+
+        With ``vault_synced`` it then waits (within the same ``timeout``) until the vault's
+        ledger index has reached the approval's block, so that the first :meth:`fetch` is
+        not refused ``not_granted`` by a vault that has not seen the approval yet.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            grant = self._core.grant_if_active(request, None)
-            if grant is not None:
-                return grant
-            if request.endpoint is not None:
+            found = self._core.poll(request)
+            if found is None and request.endpoint is not None:
                 try:
                     approval = self._get(
                         _join(request.endpoint, f"/v1/requests/{request.id}/approval")
@@ -658,9 +675,25 @@ class Company:
                 except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
                     approval = None
                 if approval is not None:
-                    return self._core.relay(request, approval)
+                    found = self._core.relay(request, approval)
+            if found is not None:
+                grant, block = found
+                if vault_synced and grant.endpoint is not None:
+                    self._await_index(grant.endpoint, block, deadline)
+                return grant
             if time.monotonic() >= deadline:
                 raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")
+            time.sleep(self._poll_interval)
+
+    def _await_index(self, endpoint: str, block: int, deadline: float) -> None:
+        """Until the vault reports ``synced_block >= block``, or the deadline passes."""
+        while time.monotonic() < deadline:
+            try:
+                health = self._get(_join(endpoint, "/v1/health"))
+            except ClientError:
+                health = None
+            if isinstance(health, Mapping) and int(health.get("synced_block", -1)) >= block:
+                return
             time.sleep(self._poll_interval)
 
     def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
@@ -788,13 +821,14 @@ class AsyncCompany:
             endpoint,
         )
 
-    async def wait_for_grant(self, request: AccessRequest, timeout: float = 60.0) -> Grant:
+    async def wait_for_grant(
+        self, request: AccessRequest, timeout: float = 60.0, *, vault_synced: bool = True
+    ) -> Grant:
+        """:meth:`Company.wait_for_grant`, without blocking the event loop."""
         deadline = time.monotonic() + timeout
         while True:
-            grant = await asyncio.to_thread(self._core.grant_if_active, request, None)
-            if grant is not None:
-                return grant
-            if request.endpoint is not None:
+            found = await asyncio.to_thread(self._core.poll, request)
+            if found is None and request.endpoint is not None:
                 try:
                     approval = await self._get(
                         _join(request.endpoint, f"/v1/requests/{request.id}/approval")
@@ -802,9 +836,24 @@ class AsyncCompany:
                 except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
                     approval = None
                 if approval is not None:
-                    return await asyncio.to_thread(self._core.relay, request, approval)
+                    found = await asyncio.to_thread(self._core.relay, request, approval)
+            if found is not None:
+                grant, block = found
+                if vault_synced and grant.endpoint is not None:
+                    await self._await_index(grant.endpoint, block, deadline)
+                return grant
             if time.monotonic() >= deadline:
                 raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")
+            await asyncio.sleep(self._poll_interval)
+
+    async def _await_index(self, endpoint: str, block: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                health = await self._get(_join(endpoint, "/v1/health"))
+            except ClientError:
+                health = None
+            if isinstance(health, Mapping) and int(health.get("synced_block", -1)) >= block:
+                return
             await asyncio.sleep(self._poll_interval)
 
     async def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
