@@ -127,7 +127,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
         uint256 companyRefund;
         unchecked {
             // elapsed < duration < 2^32 and price < 2^96: no overflow; ownerEarned < price, and
-            // claimedBefore <= ownerEarned because claims only ever credit what was earned.
+            // claimedBefore <= ownerEarned because claims only ever credit what was earned. An
+            // owed balance never exceeds the ether this contract holds, far below 2^256.
             ownerEarned = (price * (block.timestamp - startsAt)) / duration;
             companyRefund = price - ownerEarned;
             request.status = Status.Revoked;
