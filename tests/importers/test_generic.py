@@ -95,7 +95,8 @@ def test_malformed_fixture_names_file_and_record(parse, name, kind, record, prob
          '"currency":"euro"}', "'currency' must be an ISO 4217"),
         ('{"kind":["mood"],"occurred_at":0,"mood":"calm"}', "'kind' must be one of"),
         ("[1, 2]", "not a JSON object"),
-        ("[" * 100_000, "not valid JSON"),
+        ("[" * 100_000, "nested deeper than 64 levels"),
+        ('{"kind":"mood","occurred_at":0,"mood":' + "[" * 65 + "]" * 65 + "}", "nested deeper"),
     ],
 )
 def test_jsonl_bad_records(line, problem):
@@ -122,3 +123,19 @@ def test_csv_bad_rows(row, problem):
         csv_("kind,occurred_at,artist,track,ms_played\nplay,0,a,b,1\n" + row + "\n")
     assert caught.value.record == 2
     assert problem in caught.value.problem
+
+
+def test_jsonl_depth_check_survives_py_evm_recursion_limit():
+    """THREATS row 30: py-evm raises the recursion limit to 100,000 at import; a deeply nested
+    line must still be refused with a message, not crash the process's C stack."""
+    import eth  # noqa: F401  (the import is the point: it raises sys.getrecursionlimit())
+
+    with pytest.raises(MalformedExport) as caught:
+        jsonl("[" * 200_000 + "\n")
+    assert "nested deeper" in caught.value.problem
+
+
+def test_jsonl_brackets_inside_strings_do_not_count():
+    events = jsonl('{"kind":"play","occurred_at":0,"artist":"' + "[" * 100
+                   + '","track":"t","ms_played":1}\n')
+    assert events[0].attrs["artist"] == "[" * 100

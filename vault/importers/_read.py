@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -26,6 +27,11 @@ _CHUNK = 64 * 1024
 #: 9999-12-31T23:59:59Z; also keeps datetime arithmetic in range.
 _MAX_UNIX = 253_402_300_799
 _BOM = b"\xef\xbb\xbf"
+#: Deepest JSON nesting accepted in a JSONL record. The json module's C scanner recurses on
+#: the C stack, and py-evm raises the interpreter's recursion limit to 100,000 at import: a
+#: line of 100,000 "[" would then overflow the stack instead of raising RecursionError.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class RecordError(Exception):
@@ -106,6 +112,22 @@ def _reject_constant(name: str) -> float:
     raise ValueError(name)
 
 
+def _nested_too_deep(line: bytes) -> bool:
+    """Whether a JSON text nests brackets deeper than MAX_JSON_DEPTH, strings ignored. Cheap
+    for ordinary lines: the exact scan runs only when the line holds more brackets than that."""
+    if line.count(b"[") + line.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", line):
+        if byte in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
 def jsonl(
     stream: BinaryIO, *, filename: str, cap: int = MAX_RECORD_BYTES
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -120,6 +142,8 @@ def jsonl(
             line = line.removeprefix(_BOM)
         if not line.strip():
             continue
+        if _nested_too_deep(line):
+            raise MalformedExport(filename, n, f"nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             obj = json.loads(line, parse_constant=_reject_constant)
         except (ValueError, RecursionError):
