@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	# not `npm ci`: npm omits other platforms' optional anvil binaries from the lock, and ci then refuses it
+	npm install --no-audit --no-fund
 	touch $@
 
 $(TOOLS)/.installed:
