@@ -13,9 +13,6 @@ from vault.cli._common import new_app
 
 app = new_app("Your personal data vault: keep your data, set your terms, get paid.")
 
-# Command modules register here (one line each), e.g.:
-#   from vault.cli import store_commands
-#   app.add_typer(store_commands.app)
 app.add_typer(scope_commands.app)
 app.add_typer(store_commands.app)
 app.add_typer(devnet_commands.app, name="devnet")
