@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -163,6 +164,13 @@ def _when(timestamp: int | None) -> str:
     if timestamp is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+
+
+def _short(address: str | None) -> str:
+    """``0x7099…79C8`` for listings that must fit 80 columns (``--json`` has it whole)."""
+    if not address:
+        return "-"
+    return f"{address[:6]}…{address[-4:]}"
 
 
 def scopes_in_words(names: list[str]) -> str:
@@ -386,14 +394,18 @@ def grants(
     if not found:
         console.print("No grants yet.")
         return
-    table = Table(title="grants")
-    for column in ("id", "company", "scopes", "price", "status", "expires", "releases"):
-        table.add_column(column)
+    table = Table(title="grants", box=box.SIMPLE_HEAD)
+    for column in ("id", "company", "scopes", "price", "status", "until", "releases"):
+        table.add_column(column, no_wrap=column != "scopes",
+                         min_width=17 if column == "scopes" else None)
     for grant in found:
         limit = str(grant.max_releases) if grant.max_releases else "∞"
+        until = "-" if grant.expires_at is None else time.strftime(
+            "%Y-%m-%d", time.gmtime(grant.expires_at))
         table.add_row(
-            str(grant.id), grant.company, ", ".join(grant.scopes), format_eth(grant.price_wei),
-            grant.status, _when(grant.expires_at), f"{grant.releases_used}/{limit}",
+            str(grant.id), _short(grant.company), "\n".join(grant.scopes),
+            format_eth(grant.price_wei), grant.status, until,
+            f"{grant.releases_used}/{limit}",
         )
     console.print(table)
 
@@ -411,7 +423,7 @@ def earnings(
     if json_output:
         print_json(_dump(found))
         return
-    table = Table(title="earnings")
+    table = Table(title="earnings", box=box.SIMPLE_HEAD)
     for column in ("grant", "earned", "claimable"):
         table.add_column(column, justify="right")
     for grant in found.grants:
@@ -655,15 +667,18 @@ def log_list(
     if json_output:
         print_json(_dump(entries))
         return
-    table = Table(title="access log")
-    for column in ("seq", "when", "what", "grant", "company", "scopes", "outcome"):
-        table.add_column(column)
+    table = Table(title="access log (times in UTC)", box=box.SIMPLE_HEAD)
+    for column in ("seq", "when", "what", "company", "scopes", "outcome"):
+        table.add_column(column, no_wrap=column in ("seq", "when", "company"),
+                         min_width=17 if column == "scopes" else None)
     for entry in entries:
+        what = entry.kind.replace("_", " ")
+        if entry.grant_id is not None:
+            what += f" #{entry.grant_id}"
         outcome = entry.outcome + (f" ({entry.reason})" if entry.reason else "")
         table.add_row(
-            str(entry.seq), _when(int(entry.at)), Text(entry.kind),
-            "-" if entry.grant_id is None else str(entry.grant_id),
-            entry.company or "-", Text(", ".join(entry.scopes)), Text(outcome),
+            str(entry.seq), time.strftime("%m-%d %H:%M", time.gmtime(entry.at)), Text(what),
+            _short(entry.company), Text("\n".join(entry.scopes)), Text(outcome),
         )
     console.print(table)
 
