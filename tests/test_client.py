@@ -8,6 +8,7 @@ what it knows at each step is deterministic.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -438,3 +439,65 @@ def test_the_sdk_imports_without_the_owner_extra() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+def test_an_old_copy_of_the_vault_folder_still_enforces_a_revocation(
+    embedded_chain: chains.EmbeddedChain, tmp_path: Path
+) -> None:
+    """THREATS row 6: the owner restores a copy of the whole vault folder taken before a
+    revoke (vault, access log with the local revocation, ledger index); the revoked grant
+    stays refused, because the ledger is the source of truth."""
+    home = tmp_path / "home"
+    with Vault.create(home, PASS, kdf=crypto.KDF_MINIMUM) as created:
+        owner = created.owner_address
+    embedded_chain.w3.eth.send_transaction(
+        {"from": embedded_chain.accounts[0], "to": owner, "value": 10**18}
+    )
+
+    def serve() -> tuple[Any, Vault]:
+        vault = Vault.open(home, PASS)
+        settings = Settings(home=home, chain="embedded", port=chains.free_port(),
+                            sync_interval_seconds=3600.0)
+        app = create_app(settings, vault=vault, chain=embedded_chain)
+        app.state.daemon.sync_round()
+        return app, vault
+
+    app, vault = serve()
+    account = ledger.local_account(embedded_chain.dev_keys[1])
+    transport = httpx.ASGITransport(app=app)
+
+    async def fetch(grant: client.Grant, via: httpx.ASGITransport) -> client.Release:
+        async with AsyncCompany(account, embedded_chain, embedded_chain.ledger_address,
+                                transport=via) as company:
+            return await company.fetch(grant)
+
+    with Company(account, embedded_chain, embedded_chain.ledger_address) as company:
+        request = company.request_access(vault.owner_address, MUSIC_AGE, DAY, 10**15, "x",
+                                         endpoint="http://127.0.0.1")
+        app.state.daemon.sync_round()
+        app.state.daemon.owner.approve(request.id, submit=True)
+        grant = company.wait_for_grant(request, timeout=10, vault_synced=False)
+    app.state.daemon.sync_round()
+    assert asyncio.run(fetch(grant, transport)).grant_id == grant.id
+    app.state.daemon.stop()
+    vault.close()
+    old = tmp_path / "old-copy"
+    shutil.copytree(home, old)
+
+    app, vault = serve()
+    app.state.daemon.owner.revoke(grant.id)
+    app.state.daemon.stop()
+    vault.close()
+    shutil.rmtree(home)
+    shutil.copytree(old, home)  # the rollback
+
+    app, vault = serve()
+    try:
+        with pytest.raises(client.Revoked):
+            asyncio.run(fetch(grant, httpx.ASGITransport(app=app)))
+    finally:
+        app.state.daemon.stop()
+        vault.close()
