@@ -12,7 +12,7 @@ from vault import chain as chains
 from vault import errors, ledger
 from vault.chain import EmbeddedChain
 from vault.ledger import Status
-from vault.sync import LedgerIndex, LedgerSync
+from vault.sync import LedgerIndex, LedgerSync, deployment_block
 
 CATALOG = b"\x42" * 32
 
@@ -298,3 +298,14 @@ def test_integration_sync_on_anvil_with_signed_approval(
     assert [v.status for v in views] == [Status.PENDING, Status.ACTIVE, Status.PENDING]
     assert [v.purpose for v in views] == ["#0", "#1", "#2"]
     index.close()
+
+
+def test_deployment_block_is_found(embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    _request(chain)
+    code_blocks = [
+        n
+        for n in range(int(chain.w3.eth.block_number) + 1)
+        if chain.w3.eth.get_code(chain.ledger_address, n)  # type: ignore[arg-type]
+    ]
+    assert deployment_block(chain.w3, chain.ledger_address) == code_blocks[0]
