@@ -246,15 +246,39 @@ def _private_key_bytes(private_key: PrivateKey) -> bytes:
     return raw
 
 
+class DigestSigner:
+    """Signs 32-byte digests with one key, keeping libsecp256k1's prepared key: building it
+    derives the public key, which costs more than the signature itself. The daemon holds one
+    for the owner and signs a receipt per release."""
+
+    __slots__ = ("_key", "address")
+
+    def __init__(self, private_key: PrivateKey) -> None:
+        self._key = coincurve.PrivateKey(_private_key_bytes(private_key))
+        self.address = _checksum(keccak(self._key.public_key.format(compressed=False)[1:])[12:])
+
+    def __repr__(self) -> str:
+        return f"DigestSigner(address={self.address})"
+
+    def sign(self, digest: bytes) -> bytes:
+        """65 bytes ``r‖s‖v`` with low s and ``v`` in {27, 28}."""
+        if len(digest) != 32:
+            raise ValueError("a digest is 32 bytes")
+        # libsecp256k1 always produces low-s signatures, so no normalisation is needed here.
+        raw = self._key.sign_recoverable(digest, hasher=None)
+        return raw[:64] + bytes([raw[64] + 27])
+
+
 def sign_digest(private_key: PrivateKey, digest: bytes) -> bytes:
     """Sign a 32-byte digest: 65 bytes ``r‖s‖v`` with low s and ``v`` in {27, 28}."""
-    if len(digest) != 32:
-        raise ValueError("a digest is 32 bytes")
-    # libsecp256k1 always produces low-s signatures, so no normalisation is needed here.
-    raw = coincurve.PrivateKey(_private_key_bytes(private_key)).sign_recoverable(
-        digest, hasher=None
-    )
-    return raw[:64] + bytes([raw[64] + 27])
+    return DigestSigner(private_key).sign(digest)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _checksum(address: bytes) -> str:
+    # Addresses are public and few (the companies a vault deals with); caching the EIP-55
+    # form takes a keccak and a string walk off every signature recovery.
+    return str(to_checksum_address(address))
 
 
 _INVALID = "the signature is malformed, malleated or does not verify"
@@ -285,7 +309,7 @@ def recover_signer(digest: bytes, signature: bytes | str) -> str:
         )
     except Exception:  # coincurve raises a bare Exception when no key recovers
         raise errors.SignatureInvalid(_INVALID) from None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[12:])
+    return _checksum(keccak(public.format(compressed=False)[1:])[12:])
 
 
 def verify_signer(digest: bytes, signature: bytes | str, expected: str) -> str:
@@ -298,8 +322,7 @@ def verify_signer(digest: bytes, signature: bytes | str, expected: str) -> str:
 
 def address_of(private_key: PrivateKey) -> str:
     """The checksum address of a private key."""
-    public = coincurve.PrivateKey(_private_key_bytes(private_key)).public_key
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[12:])
+    return DigestSigner(private_key).address
 
 
 def sign_approval(private_key: PrivateKey, domain: Domain, request_id: int, deadline: int) -> bytes:

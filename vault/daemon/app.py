@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 import vault
-from vault import errors, scopes
+from vault import errors, ledger, scopes
 from vault.audit import AuditLog
 from vault.chain import Chain
 from vault.config import Settings
@@ -88,7 +88,7 @@ class Daemon:
         self.releaser = ReleaseService(
             derived=DerivedCache(vault, clock=clock),
             owner=vault.owner_address,
-            owner_key=bytes(vault.owner_account().key),
+            owner_signer=ledger.DigestSigner(bytes(vault.owner_account().key)),
             noise_secret=vault.secret("noise"),
             domain=self.owner.domain,
             index=self.index,

@@ -89,7 +89,7 @@ class ReleaseService:
         *,
         derived: DerivedSource,
         owner: str,
-        owner_key: bytes,
+        owner_signer: ledger.DigestSigner,
         noise_secret: bytes,
         domain: ledger.Domain,
         index: GrantIndex,
@@ -102,7 +102,7 @@ class ReleaseService:
     ) -> None:
         self._derived = derived
         self.owner = owner
-        self._owner_key = owner_key
+        self._owner_signer = owner_signer
         self._noise_secret = noise_secret
         self.domain = domain
         self.index = index
@@ -173,9 +173,8 @@ class ReleaseService:
             for name in names
         }
         content_hash = bytes(keccak(rfc8785.dumps(preferences)))
-        signature = ledger.sign_digest(
-            self._owner_key,
-            self.domain.receipt_digest(body.grant_id, company, content_hash, moment),
+        signature = self._owner_signer.sign(
+            self.domain.receipt_digest(body.grant_id, company, content_hash, moment)
         )
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
         if bitmap & NOISY_BITS:
