@@ -15,12 +15,14 @@ slow surfaces as :class:`~vault.errors.LedgerUnavailable` naming its URL (THREAT
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,6 +233,14 @@ def _await_rpc(url: str, pid: int, *, timeout: float, log_file: Path | None) -> 
     raise errors.LedgerUnavailable(f"anvil did not answer at {url} within {timeout:.0f} s")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, have the kernel SIGTERM it when its parent dies, so
+    a test session or benchmark killed without cleanup leaves no anvil behind."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_anvil(
     *, port: int, extra_args: tuple[str, ...] = (), startup_timeout: float = 30.0
 ) -> subprocess.Popen[bytes]:
@@ -243,6 +253,7 @@ def start_anvil(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     try:
         _await_rpc(f"http://127.0.0.1:{port}", process.pid, timeout=startup_timeout, log_file=None)
