@@ -144,7 +144,7 @@ def main() -> None:
     from vault import crypto, scopes
     from vault.chain import EmbeddedChain, free_port
     from vault.config import Settings
-    from vault.daemon import create_app
+    from vault.daemon.app import create_app
     from vault.importers import importer_for, sample_exports
     from vault.store import Vault
 

@@ -27,7 +27,7 @@ from vault import chain as chains
 from vault import client, crypto, errors, ledger
 from vault.client import AsyncCompany, Company
 from vault.config import Settings
-from vault.daemon import Daemon, create_app
+from vault.daemon.app import Daemon, create_app
 from vault.importers import importer_for, sample_exports
 from vault.store import Vault
 

@@ -15,7 +15,7 @@ import uvicorn
 from vault import chain as chains
 from vault import crypto
 from vault.config import Settings
-from vault.daemon import create_app
+from vault.daemon.app import create_app
 from vault.importers import importer_for, sample_exports
 from vault.policy import Rule, RuleSet
 from vault.store import Vault

@@ -87,7 +87,7 @@ def owner(anvil: Any, anvil_chain: chains.RpcChain, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def serving(owner: Owner) -> Iterator[Any]:
     """A daemon serving the owner's home (what `vault serve` runs), in this process."""
-    from vault.daemon import create_app
+    from vault.daemon.app import create_app
 
     settings = Settings(home=owner.home, chain="rpc", rpc_url=owner.env["VAULT_RPC_URL"],
                         chain_id=int(owner.env["VAULT_CHAIN_ID"]),

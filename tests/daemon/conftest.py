@@ -24,7 +24,7 @@ import uvicorn
 from vault import chain as chains
 from vault import crypto, ledger, scopes
 from vault.config import Settings
-from vault.daemon import Daemon, create_app
+from vault.daemon.app import Daemon, create_app
 from vault.importers import importer_for, sample_exports
 from vault.store import Vault
 

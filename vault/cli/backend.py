@@ -258,7 +258,7 @@ def open_backend(
 def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
     # Imported here: only the no-daemon path needs the store, the chain and the daemon's wiring.
     from vault.chain import open_chain
-    from vault.daemon import Daemon
+    from vault.daemon.app import Daemon
     from vault.store import Vault
 
     try:

@@ -56,7 +56,7 @@ def serve(
     import uvicorn
 
     from vault.chain import open_chain
-    from vault.daemon import create_app
+    from vault.daemon.app import create_app
     from vault.store import Vault
 
     base = settings_for(home)

@@ -1,5 +1,2 @@
-"""The local vault daemon: ``create_app(settings, vault=..., chain=...)``."""
-
-from vault.daemon.app import Daemon, create_app
-
-__all__ = ["Daemon", "create_app"]
+"""The local vault daemon. The app factory is :func:`vault.daemon.app.create_app`; this package
+imports nothing itself, so the CLI can use the wire models without loading the server."""
