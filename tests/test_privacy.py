@@ -158,7 +158,7 @@ def test_noise_applies_to_plain_tag_lists() -> None:
 
 @pytest.mark.parametrize("entry", [s for s in scopes.CATALOG if s.noisy], ids=lambda s: s.name)
 def test_every_noisy_scope_has_a_vocabulary_to_draw_from(entry: scopes.Scope) -> None:
-    targets = privacy._noise_targets(entry)
+    targets = privacy._noise_targets(entry.name)
     assert targets and all(len(vocabulary) > 3 for _, _, vocabulary in targets)
 
 

@@ -34,14 +34,13 @@ from datetime import timedelta
 from typing import Any, ClassVar, Protocol, TypeAlias
 
 import httpx
-import rfc8785
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
-from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from vault import errors, ledger, scopes
+from vault.canonical import json_hash
 
 __all__ = [
     "AccessRequest",
@@ -342,7 +341,7 @@ class _HasWeb3(Protocol):
 
 def content_hash(preferences: Mapping[str, Any]) -> bytes:
     """keccak256 of the RFC 8785 canonical JSON of a release's ``preferences``."""
-    return bytes(keccak(rfc8785.dumps(dict(preferences))))
+    return json_hash(dict(preferences))
 
 
 def _seconds(duration: Duration) -> int:
@@ -547,7 +546,7 @@ def _terms_from(body: Any, published: str | None, endpoint: str) -> OwnerTerms:
         served = OwnerTerms.model_validate({**dict(body), "published_terms_hash": published})
     except (TypeError, ValueError):
         raise TermsInvalid(f"{endpoint} did not answer with terms") from None
-    recomputed = "0x" + bytes(keccak(rfc8785.dumps(served.terms.model_dump()))).hex()
+    recomputed = "0x" + json_hash(served.terms.model_dump()).hex()
     if recomputed.lower() != served.terms_hash.lower():
         raise TermsInvalid(f"{endpoint} served terms that do not match their own hash")
     return served

@@ -34,12 +34,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from vault import errors
+from vault.canonical import keccak256
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -75,7 +75,7 @@ class StructType:
 
     @functools.cached_property
     def type_hash(self) -> bytes:
-        return keccak(text=self.encode_type)
+        return keccak256(self.encode_type.encode())
 
     def types(self) -> dict[str, list[dict[str, str]]]:
         """The ``types`` mapping of eth-account / ethers for this struct (without the domain)."""
@@ -113,8 +113,8 @@ APPROVAL_TYPEHASH: Final = APPROVAL.type_hash
 RELEASE_TYPEHASH: Final = RELEASE.type_hash
 RECEIPT_TYPEHASH: Final = RECEIPT.type_hash
 _DOMAIN_TYPEHASH: Final = EIP712_DOMAIN.type_hash
-_NAME_HASH: Final = keccak(text=DOMAIN_NAME)
-_VERSION_HASH: Final = keccak(text=DOMAIN_VERSION)
+_NAME_HASH: Final = keccak256(DOMAIN_NAME.encode())
+_VERSION_HASH: Final = keccak256(DOMAIN_VERSION.encode())
 
 
 def _uint(value: int, bits: int) -> bytes:
@@ -167,7 +167,7 @@ class Domain:
     @functools.cached_property
     def separator(self) -> bytes:
         """``keccak(typeHash ‖ keccak(name) ‖ keccak(version) ‖ chainId ‖ contract)``."""
-        return keccak(
+        return keccak256(
             _DOMAIN_TYPEHASH
             + _NAME_HASH
             + _VERSION_HASH
@@ -186,12 +186,12 @@ class Domain:
         }
 
     def _digest(self, struct_hash: bytes) -> bytes:
-        return keccak(b"\x19\x01" + self.separator + struct_hash)
+        return keccak256(b"\x19\x01" + self.separator + struct_hash)
 
     def approval_digest(self, request_id: int, deadline: int) -> bytes:
         """The EIP-712 digest of ``Approval(requestId, deadline)``."""
         return self._digest(
-            keccak(APPROVAL_TYPEHASH + _uint(request_id, 256) + _uint(deadline, 256))
+            keccak256(APPROVAL_TYPEHASH + _uint(request_id, 256) + _uint(deadline, 256))
         )
 
     def release_digest(
@@ -199,7 +199,7 @@ class Domain:
     ) -> bytes:
         """The EIP-712 digest of ``Release(grantId, scopes, nonce, issuedAt)``."""
         return self._digest(
-            keccak(
+            keccak256(
                 RELEASE_TYPEHASH
                 + _uint(grant_id, 256)
                 + _uint(scopes, 64)
@@ -213,7 +213,7 @@ class Domain:
     ) -> bytes:
         """The EIP-712 digest of ``Receipt(grantId, company, contentHash, issuedAt)``."""
         return self._digest(
-            keccak(
+            keccak256(
                 RECEIPT_TYPEHASH
                 + _uint(grant_id, 256)
                 + b"\x00" * 12
@@ -255,7 +255,7 @@ class DigestSigner:
 
     def __init__(self, private_key: PrivateKey) -> None:
         self._key = coincurve.PrivateKey(_private_key_bytes(private_key))
-        self.address = _checksum(keccak(self._key.public_key.format(compressed=False)[1:])[12:])
+        self.address = _checksum(keccak256(self._key.public_key.format(compressed=False)[1:])[12:])
 
     def __repr__(self) -> str:
         return f"DigestSigner(address={self.address})"
@@ -309,7 +309,7 @@ def recover_signer(digest: bytes, signature: bytes | str) -> str:
         )
     except Exception:  # coincurve raises a bare Exception when no key recovers
         raise errors.SignatureInvalid(_INVALID) from None
-    return _checksum(keccak(public.format(compressed=False)[1:])[12:])
+    return _checksum(keccak256(public.format(compressed=False)[1:])[12:])
 
 
 def verify_signer(digest: bytes, signature: bytes | str, expected: str) -> str:
@@ -487,10 +487,10 @@ class AbiCodec:
         self.event_inputs: dict[str, list[Mapping[str, Any]]] = {}
         for item in abi:
             if item.get("type") == "error":
-                selector = keccak(text=_signature(item))[:4]
+                selector = keccak256(_signature(item).encode())[:4]
                 self.errors[selector] = (item["name"], list(item["inputs"]))
             elif item.get("type") == "event" and not item.get("anonymous"):
-                topic = keccak(text=_signature(item))
+                topic = keccak256(_signature(item).encode())
                 self.events[topic] = (item["name"], list(item["inputs"]))
                 self.event_topics[item["name"]] = topic
                 self.event_inputs[item["name"]] = list(item["inputs"])
@@ -539,8 +539,8 @@ class AbiCodec:
         )
 
 
-_ERROR_SELECTOR: Final = keccak(text="Error(string)")[:4]
-_PANIC_SELECTOR: Final = keccak(text="Panic(uint256)")[:4]
+_ERROR_SELECTOR: Final = keccak256(b"Error(string)")[:4]
+_PANIC_SELECTOR: Final = keccak256(b"Panic(uint256)")[:4]
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-import rfc8785
-from eth_utils.crypto import keccak
-
 from vault import _files, audit, errors, ledger, policy, scopes
+from vault.canonical import json_hash
 from vault.chain import Chain
 from vault.config import Settings
 from vault.daemon.models import (
@@ -65,7 +63,7 @@ class OwnerVault(Protocol):
 
 def terms_hash(terms: Terms) -> str:
     """keccak256 of the RFC 8785 JSON of the terms, as companies recompute it."""
-    return "0x" + bytes(keccak(rfc8785.dumps(terms.model_dump()))).hex()
+    return "0x" + json_hash(terms.model_dump()).hex()
 
 
 def _days(seconds: int) -> str:

@@ -16,6 +16,7 @@ No I/O and no clock reads: callers pass ``now`` and the secret.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import hmac
 from collections.abc import Collection, Mapping
@@ -23,6 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from vault.scopes import AGE_RANGES, HOUSEHOLD_SIZES, Scope
+from vault.scopes import scope as scope_named
 
 EPOCH_SECONDS = 7 * 24 * 3600
 NOISE_PROBABILITY = 0.05
@@ -122,25 +124,26 @@ def _prf(secret: bytes, *parts: str) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def _noise_targets(scope: Scope) -> list[tuple[str, str | None, list[str]]]:
-    """Fields of ``scope``'s value that noise may perturb: (field, item key, vocabulary).
+@functools.cache
+def _noise_targets(name: str) -> tuple[tuple[str, str | None, tuple[str, ...]], ...]:
+    """Fields of scope ``name``'s value that noise may perturb: (field, item key, vocabulary).
 
     A target is an array whose items are a vocabulary enum, or objects whose one enum
     property is the entry (a weighted top-k list; the weight stays, the name may change).
     """
-    targets: list[tuple[str, str | None, list[str]]] = []
-    for field, schema in scope.shape.get("properties", {}).items():
+    targets: list[tuple[str, str | None, tuple[str, ...]]] = []
+    for field, schema in scope_named(name).shape.get("properties", {}).items():
         if schema.get("type") != "array":
             continue
         items = schema.get("items", {})
         if "enum" in items:
-            targets.append((field, None, list(items["enum"])))
+            targets.append((field, None, tuple(items["enum"])))
             continue
         for key, sub in items.get("properties", {}).items():
             if "enum" in sub:
-                targets.append((field, key, list(sub["enum"])))
+                targets.append((field, key, tuple(sub["enum"])))
                 break
-    return targets
+    return tuple(targets)
 
 
 def release_value(
@@ -150,20 +153,25 @@ def release_value(
     scope a copy where each vocabulary entry was replaced with probability 5 % by another
     vocabulary value. Every draw comes from HMAC(secret, company, scope, epoch, field,
     position), so the answer is fixed within an epoch and independent across companies
-    and epochs. ``value`` is never modified."""
-    released = copy.deepcopy(value)
-    if not scope.noisy or released.get("status") != "ok":
-        return released
+    and epochs. ``value`` is never modified; it is returned as is (not copied) when no
+    entry is replaced, so callers must treat the result as read-only."""
+    if not scope.noisy or value.get("status") != "ok":
+        return value
     who = company.strip().lower()
     epoch = str(epoch_of(now))
-    for field, key, vocabulary in _noise_targets(scope):
-        entries = released.get(field)
+    released: dict[str, Any] | None = None  # copied on the first replacement only
+    for field, key, vocabulary in _noise_targets(scope.name):
+        entries = (value if released is None else released).get(field)
         if not isinstance(entries, list):
             continue
-        for position, entry in enumerate(entries):
+        for position in range(len(entries)):
             draw = _prf(secret, who, scope.name, epoch, field, str(position))
             if int.from_bytes(draw[:8], "big") / _UNIT >= NOISE_PROBABILITY:
                 continue
+            if released is None:
+                released = copy.deepcopy(value)
+                entries = released[field]
+            entry = entries[position]
             current = entry.get(key) if key is not None and isinstance(entry, dict) else entry
             present = {e.get(key) if key is not None and isinstance(e, dict) else e
                        for e in entries}
@@ -177,7 +185,7 @@ def release_value(
                 entry[key] = replacement
             else:
                 entries[position] = replacement
-    return released
+    return value if released is None else released
 
 
 # --- disclosure budget ------------------------------------------------------------------

@@ -18,10 +18,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any, Literal
 
-import rfc8785
-from eth_utils.crypto import keccak
-
 from vault import errors
+from vault.canonical import json_hash
 
 CATALOG_VERSION = "1"
 
@@ -221,4 +219,4 @@ def catalog_json() -> dict[str, Any]:
 @cache
 def catalog_hash() -> bytes:
     """keccak256 of the RFC 8785 canonical JSON of :func:`catalog_json` (32 bytes)."""
-    return bytes(keccak(rfc8785.dumps(catalog_json())))
+    return json_hash(catalog_json())

@@ -18,10 +18,8 @@ import time
 from collections.abc import Callable, Container, Iterable
 from typing import Any, Protocol
 
-import rfc8785
-from eth_utils.crypto import keccak
-
 from vault import audit, errors, ledger, privacy, scopes
+from vault.canonical import json_hash
 from vault.daemon.book import ReleaseBook
 from vault.daemon.http_errors import code_of
 from vault.daemon.models import ReleaseRequest
@@ -52,7 +50,8 @@ class DerivedCache:
     scopes (age range, moods), a re-derivation — about a millisecond, most of a release.
     While the daemon runs it holds the vault's lock, so nothing else can import data; values
     only change with time, and a few seconds of lag on an age range or a mood is harmless.
-    Callers must not mutate what they get (``privacy.release_value`` copies).
+    Callers must not mutate what they get (``privacy.release_value`` copies before it
+    perturbs a value, and returns it untouched otherwise).
     """
 
     def __init__(
@@ -172,7 +171,7 @@ class ReleaseService:
             )
             for name in names
         }
-        content_hash = bytes(keccak(rfc8785.dumps(preferences)))
+        content_hash = json_hash(preferences)
         signature = self._owner_signer.sign(
             self.domain.receipt_digest(body.grant_id, company, content_hash, moment)
         )
