@@ -13,13 +13,16 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import ijson
 
 from vault.errors import MalformedExport
+from vault.identity import Event
+
+R = TypeVar("R")
 
 #: The largest single record (JSON object, CSV line, JSONL line) an importer accepts.
 MAX_RECORD_BYTES = 1 << 20
@@ -38,8 +41,21 @@ class RecordError(Exception):
     """A problem inside one record; the caller adds the file name and record number."""
 
 
-def malformed(filename: str, record_no: int | None, error: RecordError) -> MalformedExport:
-    return MalformedExport(filename, record_no, str(error))
+def converted(
+    numbered: Iterable[tuple[int, R]],
+    convert: Callable[[R], Event | None],
+    *,
+    filename: str,
+) -> Iterator[Event]:
+    """Each numbered record turned into an event by ``convert`` (``None``: skipped); a
+    :class:`RecordError` becomes a MalformedExport naming the file and the record."""
+    for n, record in numbered:
+        try:
+            event = convert(record)
+        except RecordError as error:
+            raise MalformedExport(filename, n, str(error)) from None
+        if event is not None:
+            yield event
 
 
 # --- JSON array ----------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from typing import Any, BinaryIO
 from vault.identity import Event, EventKind
 from vault.importers._read import (
     RecordError,
+    converted,
     csv_rows,
     iso_time,
     jsonl,
-    malformed,
     number,
     unix_time,
 )
@@ -125,11 +125,8 @@ class JsonlImporter:
     description = "generic events, one JSON object per line (see docs/importers.md)"
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
-        for n, record in jsonl(stream, filename=filename):
-            try:
-                yield event_from(record, self.name)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
+        records = jsonl(stream, filename=filename)
+        return converted(records, lambda record: event_from(record, self.name), filename=filename)
 
 
 class CsvImporter:
@@ -137,11 +134,8 @@ class CsvImporter:
     description = "generic events as CSV: kind, occurred_at and attribute columns"
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
-        for n, row in csv_rows(stream, filename=filename, required=("kind", "occurred_at")):
-            try:
-                yield event_from(_typed(row), self.name)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
+        rows = csv_rows(stream, filename=filename, required=("kind", "occurred_at"))
+        return converted(rows, lambda row: event_from(_typed(row), self.name), filename=filename)
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:

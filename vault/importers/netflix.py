@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, csv_rows, hms, iso_time, malformed
+from vault.importers._read import RecordError, converted, csv_rows, hms, iso_time
 
 REQUIRED_COLUMNS = ("Profile Name", "Start Time", "Duration", "Title", "Supplemental Video Type")
 _EPISODIC = re.compile(
@@ -33,13 +33,7 @@ class NetflixImporter:
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
         rows = csv_rows(stream, filename=filename, required=REQUIRED_COLUMNS)
-        for n, row in rows:
-            try:
-                event = self._view(row)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
-            if event is not None:
-                yield event
+        return converted(rows, self._view, filename=filename)
 
     def _view(self, row: dict[str, str]) -> Event | None:
         started = iso_time(row["Start Time"], "Start Time")

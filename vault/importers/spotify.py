@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, integer, iso_time, json_array, malformed, text
+from vault.importers._read import converted, integer, iso_time, json_array, text
 
 
 class SpotifyImporter:
@@ -20,13 +20,8 @@ class SpotifyImporter:
     description = "Spotify account data: StreamingHistory_music_*.json"
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
-        for n, record in json_array(stream, filename=filename):
-            try:
-                event = _play(record, self.name)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
-            if event is not None:
-                yield event
+        records = json_array(stream, filename=filename)
+        return converted(records, lambda record: _play(record, self.name), filename=filename)
 
 
 def _play(record: dict[str, Any], source: str) -> Event | None:

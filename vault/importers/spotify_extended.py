@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, integer, iso_time, json_array, malformed, text
+from vault.importers._read import RecordError, converted, integer, iso_time, json_array, text
 
 
 class SpotifyExtendedImporter:
@@ -26,13 +26,8 @@ class SpotifyExtendedImporter:
     description = "Spotify extended streaming history: Streaming_History_Audio_*.json"
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
-        for n, record in json_array(stream, filename=filename):
-            try:
-                event = _play(record, self.name)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
-            if event is not None:
-                yield event
+        records = json_array(stream, filename=filename)
+        return converted(records, lambda record: _play(record, self.name), filename=filename)
 
 
 def _play(record: dict[str, Any], source: str) -> Event | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, iso_time, json_array, malformed, text
+from vault.importers._read import RecordError, converted, iso_time, json_array, text
 
 _PREFIX = "Watched "
 _REMOVED = "a video that has been removed"
@@ -27,13 +27,8 @@ class YouTubeImporter:
     description = "Google Takeout YouTube history: watch-history.json"
 
     def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
-        for n, record in json_array(stream, filename=filename):
-            try:
-                event = _view(record, self.name)
-            except RecordError as error:
-                raise malformed(filename, n, error) from None
-            if event is not None:
-                yield event
+        records = json_array(stream, filename=filename)
+        return converted(records, lambda record: _view(record, self.name), filename=filename)
 
 
 def _view(record: dict[str, Any], source: str) -> Event | None:
