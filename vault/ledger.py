@@ -682,6 +682,13 @@ class TxOutcome:
 Sender = LocalAccount | str
 
 
+#: Gas added to every estimate. The node estimates against the pending block's timestamp;
+#: a settlement (revoke, claim) mined a second later has earned something, and crediting a
+#: balance that was zero writes a fresh storage slot: ~22k gas more than the estimate (seen
+#: as a flaky out-of-gas revoke on anvil). Unused gas is not charged.
+_GAS_HEADROOM: Final = 50_000
+
+
 class LedgerClient:
     """Typed access to one deployed ConsentLedger.
 
@@ -860,12 +867,16 @@ class LedgerClient:
         return str(self.sender.address)
 
     def _transact(self, function: Any, *, value: int = 0) -> TxOutcome:
+        """Send ``function`` from the sender and wait for it to be mined; the contract's
+        custom error on a revert."""
         sender = self._sender_address()
         params: TxParams = {"from": sender, "value": Web3.to_wei(value, "wei")}
         if self.gas is not None:
             params["gas"] = self.gas
 
         def send() -> bytes:
+            if "gas" not in params:
+                params["gas"] = function.estimate_gas(params) + _GAS_HEADROOM
             if isinstance(self.sender, LocalAccount):
                 params["nonce"] = self.w3.eth.get_transaction_count(
                     cast(ChecksumAddress, sender), "pending"
