@@ -46,7 +46,14 @@ class Settings(BaseSettings):
     request_skew_seconds: int = Field(
         default=300, gt=0, description="accepted |issued_at - now| of a release request"
     )
-    max_body_bytes: int = Field(default=16_384, gt=0)
+    max_body_bytes: int = Field(
+        default=16_384,
+        gt=0,
+        # The cap also bounds JSON nesting: py-evm raises the recursion limit to 100,000 at
+        # import, so json's C parser would overflow the stack on a deep enough body first.
+        le=32_768,
+        description="larger request bodies are refused with 413 before they are parsed",
+    )
     company_releases_per_day: int = Field(
         default=10_000, ge=0, description="releases one company may get per UTC day; 0 = no cap"
     )
