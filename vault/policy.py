@@ -83,7 +83,7 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Allow:
-    pass
+    """The release (or auto-approval) may go ahead."""
 
 
 @dataclass(frozen=True, slots=True)

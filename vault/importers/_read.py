@@ -173,7 +173,7 @@ def jsonl(
 
 
 class _LineTooLong(Exception):
-    pass
+    """A CSV line longer than the record cap (turned into MalformedExport by the caller)."""
 
 
 def _text_lines(stream: BinaryIO, cap: int) -> Iterator[str]:
