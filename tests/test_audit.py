@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 import threading
@@ -116,3 +117,23 @@ def test_release_counts_per_grant_and_company(log: AuditLog) -> None:
     assert per_company == {"0xA": 2, "0xB": 2}
     assert len(log.of_kind(RELEASE, since=1004.0)) == 3
     assert [e.seq for e in log.for_grant(1, kind=RELEASE)] == [2, 5]
+
+
+def test_awaitable_appends_resolve_on_their_loop_once_durable(tmp_path: Path) -> None:
+    log = AuditLog.in_home(tmp_path)
+
+    async def append_many() -> list[int]:
+        waiters = [log.append_awaitable(entry(i)) for i in range(100)]
+        waiters[3].cancel()  # a caller that went away must not stop the others
+        done = await asyncio.gather(*waiters, return_exceptions=True)
+        return [e.seq for e in done if not isinstance(e, BaseException)]
+
+    seqs = asyncio.run(append_many())
+    log.close()
+    assert seqs == [s for s in range(1, 101) if s != 4]
+    reopened = AuditLog.in_home(tmp_path)
+    try:  # everything was durable: a fresh process sees all 100, cancelled one included
+        assert [e.seq for e in reopened.entries(limit=200)] == list(range(1, 101))
+        assert reopened.verify().ok
+    finally:
+        reopened.close()

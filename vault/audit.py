@@ -10,7 +10,9 @@ the vault's own history to its owner, the owner-signed receipts prove releases t
 Writes go through one writer thread that commits whatever has queued up in a single SQLite
 transaction with ``synchronous=FULL`` (group commit): :meth:`AuditLog.append` returns a
 future that resolves once the entry is durable, so a release's response can wait for its
-entry without each release paying for its own fsync.
+entry without each release paying for its own fsync. :meth:`AuditLog.append_awaitable` is the
+same for code on an asyncio loop: the writer settles all of one commit's futures with a
+single wake-up of that loop rather than one per entry.
 
 The log lives in its own file, ``<home>/audit.sqlite`` (mode 0600). It never holds a raw
 personal value: scope names, reason codes, hashes and public ledger fields only.
@@ -18,6 +20,8 @@ personal value: scope names, reason codes, hashes and public ledger fields only.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -186,6 +190,33 @@ def _row_to_entry(row: tuple[Any, ...]) -> Entry:
 
 _STOP = object()
 
+Waiter = Future[Entry] | asyncio.Future[Entry]
+
+
+def _settle_on_loop(outcomes: list[tuple[asyncio.Future[Entry], Entry | BaseException]]) -> None:
+    for future, outcome in outcomes:
+        if future.cancelled():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _settle(work: list[tuple[NewEntry, Waiter]], outcomes: list[Entry | BaseException]) -> None:
+    """Resolve each waiter; asyncio futures are resolved on their own loop, one call per loop."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+    for (_, waiter), outcome in zip(work, outcomes, strict=True):
+        if isinstance(waiter, asyncio.Future):
+            per_loop.setdefault(waiter.get_loop(), []).append((waiter, outcome))
+        elif isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+    for loop, outcomes_there in per_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle_on_loop, outcomes_there)
+
 
 class AuditLog:
     """The access log of one vault. Thread-safe; one writer thread does every write."""
@@ -223,6 +254,14 @@ class AuditLog:
         self._queue.put((entry, future))
         return future
 
+    def append_awaitable(self, entry: NewEntry) -> asyncio.Future[Entry]:
+        """Queue ``entry`` from a coroutine; await the result to know it is durable."""
+        if self._closed:
+            raise errors.VaultStateError("the access log is closed")
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._queue.put((entry, future))
+        return future
+
     def append_sync(self, entry: NewEntry) -> Entry:
         """Append and wait until the entry is durable."""
         return self.append(entry).result()
@@ -245,7 +284,7 @@ class AuditLog:
             if any(i is _STOP for i in batch):
                 return
 
-    def _commit(self, work: list[tuple[NewEntry, Future[Entry]]]) -> None:
+    def _commit(self, work: list[tuple[NewEntry, Waiter]]) -> None:
         seq, head = self._seq, self._head
         rows = []
         stored = []
@@ -279,12 +318,10 @@ class AuditLog:
             if self._write.in_transaction:
                 self._write.execute("ROLLBACK")
             failure = errors.CorruptFile(f"the access log could not be written: {exc}")
-            for _, future in work:
-                future.set_exception(failure)
+            _settle(work, [failure] * len(work))
             return
         self._seq, self._head = seq, head
-        for (_, future), done in zip(work, stored, strict=True):
-            future.set_result(done)
+        _settle(work, list(stored))
 
     def flush(self) -> None:
         """Wait until everything appended so far is durable."""

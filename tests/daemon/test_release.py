@@ -6,13 +6,15 @@ import secrets
 import socket
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import rfc8785
 from eth_utils.crypto import keccak
 
 from vault import chain as chains
-from vault import ledger, scopes
+from vault import ledger, privacy, scopes
+from vault.daemon.release import AnswerCache
 from vault.ledger import SECP256K1_N
 
 from .conftest import CANARY, MUSIC, MUSIC_AGE, Served, daemon_settings, running
@@ -338,3 +340,68 @@ def test_raw_socket_without_host_is_refused(daemon: Served) -> None:
         sock.sendall(b"GET /v1/health HTTP/1.0\r\n\r\n")
         answer = sock.recv(4096)
     assert b" 403 " in answer.split(b"\r\n", 1)[0]
+
+
+# --- the answer cache, without HTTP -------------------------------------------------------
+
+SECRET = bytes(range(32))
+EPOCH_START = privacy.epoch_of(1_735_689_600) * privacy.EPOCH_SECONDS
+GENRES = ["jazz", "electronic", "indie", "soul", "pop"]
+
+
+def music_value() -> dict[str, Any]:
+    return {"status": "ok", "genres": [{"genre": g, "weight": 0.2} for g in GENRES]}
+
+
+def company_address(i: int) -> str:
+    return "0x" + f"{i:040x}"
+
+
+def expected_answer(company: str, values: dict[str, Any], now: int) -> dict[str, Any]:
+    return {name: privacy.release_value(scopes.scope(name), value, company=company, now=now,
+                                        secret=SECRET) for name, value in values.items()}
+
+
+def test_answer_is_the_noised_canonical_preferences_and_their_hash() -> None:
+    cache = AnswerCache(noise_secret=SECRET)
+    for i in range(200):  # enough companies that some answers carry noise
+        values = {"preferences.music": music_value()}
+        answer = cache.answer(company_address(i), ("preferences.music",), values,
+                              now=EPOCH_START)
+        assert answer.preferences == expected_answer(company_address(i), values, EPOCH_START)
+        assert answer.canonical == rfc8785.dumps(answer.preferences)
+        assert answer.content_hash == keccak(answer.canonical)
+        assert answer.content_hash_hex == "0x" + answer.content_hash.hex()
+
+
+def test_answer_is_reused_within_an_epoch_for_the_same_values_only() -> None:
+    cache = AnswerCache(noise_secret=SECRET)
+    names = ("preferences.music",)
+    values = {"preferences.music": music_value()}
+    company = company_address(7)
+    first = cache.answer(company, names, values, now=EPOCH_START)
+    assert cache.answer(company, names, values, now=EPOCH_START + 3600) is first
+
+    refreshed = {"preferences.music": music_value()}  # what DerivedCache hands out after its ttl
+    refreshed["preferences.music"]["genres"][0]["weight"] = 0.6
+    changed = cache.answer(company, names, refreshed, now=EPOCH_START + 3600)
+    assert changed is not first
+    assert changed.preferences == expected_answer(company, refreshed, EPOCH_START)
+
+    next_epoch = EPOCH_START + privacy.EPOCH_SECONDS
+    later = cache.answer(company, names, refreshed, now=next_epoch)
+    assert later is not changed
+    assert later.preferences == expected_answer(company, refreshed, next_epoch)
+    other = cache.answer(company_address(8), names, refreshed, now=next_epoch)
+    assert other is not later
+
+
+def test_answer_cache_keeps_at_most_max_entries_dropping_the_oldest() -> None:
+    cache = AnswerCache(noise_secret=SECRET, max_entries=2)
+    names = ("preferences.music",)
+    values = {"preferences.music": music_value()}
+    first, second = (cache.answer(company_address(i), names, values, now=EPOCH_START)
+                     for i in (1, 2))
+    cache.answer(company_address(3), names, values, now=EPOCH_START)
+    assert cache.answer(company_address(2), names, values, now=EPOCH_START) is second
+    assert cache.answer(company_address(1), names, values, now=EPOCH_START) is not first
