@@ -30,6 +30,7 @@ from vault.daemon.guard import GuardMiddleware, allowed_hosts, create_token
 from vault.daemon.models import HealthPublic
 from vault.daemon.release import DerivedCache, ReleaseService
 from vault.daemon.routes import health, owner, release, terms
+from vault.daemon.signatures import SignatureThread
 from vault.owner import OwnerService
 from vault.policy import Limits
 from vault.sync import LedgerIndex, LedgerSync, index_path
@@ -85,10 +86,11 @@ class Daemon:
             vault, chain, self.index, self.audit, settings=settings, clock=clock,
             releases_used=self.book.releases_of,
         )
+        self.signatures = SignatureThread(ledger.DigestSigner(bytes(vault.owner_account().key)))
         self.releaser = ReleaseService(
             derived=DerivedCache(vault, clock=clock),
             owner=vault.owner_address,
-            owner_signer=ledger.DigestSigner(bytes(vault.owner_account().key)),
+            signatures=self.signatures,
             noise_secret=vault.secret("noise"),
             domain=self.owner.domain,
             index=self.index,
@@ -150,6 +152,7 @@ class Daemon:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.signatures.close()
         self.audit.close()
         self.index.close()
 

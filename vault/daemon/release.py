@@ -1,14 +1,15 @@
 """The release hot path (DESIGN.md "Release protocol"), free of HTTP.
 
 Checks, failing closed, in this order: skew window (401 ``stale_request``); the signature
-over the precomputed ``Release`` digest with coincurve, low-s only (401 ``bad_signature``);
+over the precomputed ``Release`` digest with coincurve, low-s only, on the
+:class:`SignatureThread` (401 ``bad_signature``);
 the ledger index's freshness (503 ``ledger_unavailable``); the grant (403 …, pure
 :func:`vault.policy.check_grant` over the in-memory index, no chain round trip); the nonce
 and the limits, checked and reserved atomically by the :class:`ReleaseBook` (409 / 429).
-Then the materialised derived values, per-company noise, RFC 8785 canonical JSON, its
-keccak256 (the last three memoised per company, scopes and noise epoch), the owner's EIP-712
-``Receipt`` and the log entry, which must be durable before the answer leaves (group commit
-keeps that cheap).
+The answer — materialised derived values, per-company noise, RFC 8785 canonical JSON and its
+keccak256, memoised per company, scopes and noise epoch — and the owner's EIP-712 ``Receipt``
+over it are prepared alongside the signature check; the log entry must be durable before
+the answer leaves (group commit keeps that cheap).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import ReleaseBook
 from vault.daemon.http_errors import code_of
 from vault.daemon.models import ReleaseRequest
+from vault.daemon.signatures import SignatureThread
 from vault.policy import NOISY_BITS, Deny, GrantView, ReleaseAsk, check_grant, check_issued_at
 
 
@@ -149,7 +151,7 @@ class ReleaseService:
         *,
         derived: DerivedSource,
         owner: str,
-        owner_signer: ledger.DigestSigner,
+        signatures: SignatureThread,
         noise_secret: bytes,
         domain: ledger.Domain,
         index: GrantIndex,
@@ -163,7 +165,7 @@ class ReleaseService:
         self._derived = derived
         self._answers = AnswerCache(noise_secret=noise_secret)
         self.owner = owner
-        self._owner_signer = owner_signer
+        self._signatures = signatures
         self.domain = domain
         self.index = index
         self.log = log
@@ -181,6 +183,7 @@ class ReleaseService:
         """The 200 body for ``body``; raises :class:`ReleaseRefused` / :class:`SignatureInvalid`
         / :class:`IndexStale` (each refusal is logged with its reason)."""
         now = self.clock()
+        moment = int(now)
         signer: str | None = None
         names: tuple[str, ...] = ()
         try:
@@ -194,13 +197,30 @@ class ReleaseService:
             stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
             if stale is not None:
                 raise errors.ReleaseRefused(stale.code, stale.detail)
-            digest = self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at)
-            signer = ledger.recover_signer(digest, body.signature)
+            grant = self.index.grant(body.grant_id)
+            # The answer and its receipt are prepared before the signature is known to be
+            # good, so that one trip to the signature thread does both; nothing leaves
+            # unless every check below passes.
+            answer: Answer | None = None
+            receipt_digest: bytes | None = None
+            if grant is not None and bitmap & grant.scopes == bitmap:
+                answer = self._answers.answer(
+                    grant.company, names, self._derived.derived(names), now=moment
+                )
+                receipt_digest = self.domain.receipt_digest(
+                    body.grant_id, grant.company, answer.content_hash, moment
+                )
+            verified = await self._signatures.recover_and_sign(
+                self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at),
+                body.signature,
+                company=grant.company if grant is not None else None,
+                receipt_digest=receipt_digest,
+            )
+            signer = verified.signer
             try:
                 self.index.check_fresh(now=now, max_age_seconds=self.max_lag_seconds)
             except errors.IndexStale:
                 raise errors.IndexStale(_STALE) from None
-            grant = self.index.grant(body.grant_id)
             ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
             decision = check_grant(
                 grant, ask, now=now, revoked_locally=self.revoked_locally,
@@ -211,38 +231,29 @@ class ReleaseService:
             )
             if isinstance(decision, Deny):
                 raise errors.ReleaseRefused(decision.code, decision.detail)
-            assert grant is not None
+            assert grant is not None and answer is not None
+            assert verified.receipt_signature is not None
             decision = self.book.admit(grant, ask, nonce=body.nonce, now=now)
             if isinstance(decision, Deny):
                 raise errors.ReleaseRefused(decision.code, decision.detail)
         except (errors.ReleaseRefused, errors.SignatureInvalid, errors.LedgerError) as refusal:
             self._log_refusal(now, body, signer, names, refusal)
             raise
-        return await self._answer(grant.company, body, names, bitmap, now)
-
-    async def _answer(
-        self, company: str, body: ReleaseRequest, names: tuple[str, ...], bitmap: int, now: float
-    ) -> bytes:
-        moment = int(now)
-        answer = self._answers.answer(company, names, self._derived.derived(names), now=moment)
-        signature = self._owner_signer.sign(
-            self.domain.receipt_digest(body.grant_id, company, answer.content_hash, moment)
-        )
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
         if bitmap & NOISY_BITS:
             detail["noisy_epoch"] = privacy.epoch_of(moment)
         await self.log.append_awaitable(
             audit.NewEntry(
                 at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
-                grant_id=body.grant_id, company=company, scopes=names,
+                grant_id=body.grant_id, company=grant.company, scopes=names,
                 content_hash=answer.content_hash_hex, detail=detail,
             )
         )
         # The addresses are checksummed hex and the preferences already JSON, so the body is
         # assembled rather than encoded again.
         return _RELEASED % (
-            body.grant_id, self.owner.encode(), company.encode(), answer.canonical,
-            answer.content_hash_hex.encode(), moment, signature.hex().encode(),
+            body.grant_id, self.owner.encode(), grant.company.encode(), answer.canonical,
+            answer.content_hash_hex.encode(), moment, verified.receipt_signature.hex().encode(),
         )
 
     def _log_refusal(
