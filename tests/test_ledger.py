@@ -29,6 +29,7 @@ from hypothesis.stateful import (
 from vault import errors, ledger
 from vault.chain import EmbeddedChain
 from vault.ledger import APPROVAL, RECEIPT, RELEASE, Domain, Status
+from vault.secp256k1 import SECP256K1_N
 
 REPO = Path(__file__).resolve().parent.parent
 CROSSCHECK_JS = Path(__file__).with_name("eip712_crosscheck.js")
@@ -120,7 +121,7 @@ def _malleate(signature: bytes) -> bytes:
     """The high-s twin: (r, n - s, flipped v) verifies for the same key under plain ECDSA."""
     s = int.from_bytes(signature[32:64], "big")
     return (
-        signature[:32] + (ledger.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+        signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
     )
 
 
@@ -165,7 +166,7 @@ def test_wrong_length_is_rejected(length: int) -> None:
     "signature",
     [
         b"\x00" * 64 + b"\x1b",  # r = s = 0
-        (ledger.SECP256K1_N).to_bytes(32, "big") + b"\x01" * 32 + b"\x1b",  # r = n
+        (SECP256K1_N).to_bytes(32, "big") + b"\x01" * 32 + b"\x1b",  # r = n
         "0xzz" + "00" * 64,  # not hex
     ],
 )

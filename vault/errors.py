@@ -31,6 +31,7 @@ personal value.
     │   ├── ContractReverted       a transaction or call reverted (error name + arguments)
     │   └── IndexStale             the local grant index is behind its freshness bound
     ├── SignatureInvalid           malformed, malleated, or not from the expected signer
+    ├── SigningUnavailable         the daemon's signing process stopped mid-request
     ├── ReleaseRefused             the policy refused a release (carries a reason code)
     ├── ConsentError               an owner action that does not fit the request's state
     │   ├── AlreadyDecided         not pending any more (approve/deny) or not active (revoke)
@@ -172,6 +173,13 @@ class IndexStale(LedgerError):
 
 class SignatureInvalid(VaultError):
     """A signature is malformed, malleated, or not from the expected signer."""
+
+
+class SigningUnavailable(VaultError):
+    """The daemon's signing process stopped while a request waited on it (it is restarted
+    for the next one)."""
+
+    hint = "retry the request"
 
 
 class ReleaseRefused(VaultError):

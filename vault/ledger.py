@@ -7,8 +7,8 @@ Three parts, used by the daemon, the CLI and the company SDK alike:
   digest functions hash structs by hand (32-byte words + keccak) because the daemon checks
   a signature on every release; ``tests/test_ledger.py`` cross-checks them against
   eth-account, ethers and the contract's own views.
-* **Signatures** with ``coincurve`` directly: :func:`sign_digest` and
-  :func:`recover_signer`. Only canonical signatures are accepted — 65 bytes ``r‖s‖v``,
+* **Signatures** through :mod:`vault.secp256k1` (coincurve directly): :func:`sign_digest`
+  and :func:`recover_signer`. Only canonical signatures are accepted — 65 bytes ``r‖s‖v``,
   ``v`` in {27, 28} (0/1 are refused so one signature has exactly one encoding), ``0 < r < n``
   and ``0 < s <= n/2`` (eth-account alone accepts the malleated high-s twin). Every failure
   is the same :class:`~vault.errors.SignatureInvalid` (THREATS rows 11, 12).
@@ -28,7 +28,6 @@ from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-import coincurve
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -40,6 +39,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from vault import errors
 from vault.canonical import keccak256
+from vault.secp256k1 import INVALID, DigestSigner, recover_address
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -50,9 +50,6 @@ if TYPE_CHECKING:
 DOMAIN_NAME: Final = "ConsentLedger"
 DOMAIN_VERSION: Final = "1"
 
-#: secp256k1 group order; signatures with s above half of it are the malleated twin.
-SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N: Final = SECP256K1_N // 2
 
 _WORD_BITS: Final = {"uint256": 256, "uint64": 64}
 
@@ -246,42 +243,17 @@ def _private_key_bytes(private_key: PrivateKey) -> bytes:
     return raw
 
 
-class DigestSigner:
-    """Signs 32-byte digests with one key, keeping libsecp256k1's prepared key: building it
-    derives the public key, which costs more than the signature itself. The daemon holds one
-    for the owner and signs a receipt per release."""
-
-    __slots__ = ("_key", "address")
-
-    def __init__(self, private_key: PrivateKey) -> None:
-        self._key = coincurve.PrivateKey(_private_key_bytes(private_key))
-        self.address = _checksum(keccak256(self._key.public_key.format(compressed=False)[1:])[12:])
-
-    def __repr__(self) -> str:
-        return f"DigestSigner(address={self.address})"
-
-    def sign(self, digest: bytes) -> bytes:
-        """65 bytes ``r‖s‖v`` with low s and ``v`` in {27, 28}."""
-        if len(digest) != 32:
-            raise ValueError("a digest is 32 bytes")
-        # libsecp256k1 always produces low-s signatures, so no normalisation is needed here.
-        raw = self._key.sign_recoverable(digest, hasher=None)
-        return raw[:64] + bytes([raw[64] + 27])
-
-
 def sign_digest(private_key: PrivateKey, digest: bytes) -> bytes:
     """Sign a 32-byte digest: 65 bytes ``r‖s‖v`` with low s and ``v`` in {27, 28}."""
-    return DigestSigner(private_key).sign(digest)
+    return DigestSigner(_private_key_bytes(private_key)).sign(digest)
 
 
 @functools.lru_cache(maxsize=65_536)
-def _checksum(address: bytes) -> str:
+def checksum(address: bytes) -> str:
+    """The EIP-55 form of a 20-byte address."""
     # Addresses are public and few (the companies a vault deals with); caching the EIP-55
     # form takes a keccak and a string walk off every signature recovery.
     return str(to_checksum_address(address))
-
-
-_INVALID = "the signature is malformed, malleated or does not verify"
 
 
 def recover_signer(digest: bytes, signature: bytes | str) -> str:
@@ -290,39 +262,24 @@ def recover_signer(digest: bytes, signature: bytes | str) -> str:
     Refuses wrong lengths, ``v`` other than 27/28, ``r`` or ``s`` out of range and high-s
     (THREATS row 11), with one message whatever the cause.
     """
-    if len(digest) != 32:
-        raise ValueError("a digest is 32 bytes")
     try:
         raw = _from_hex(signature) if isinstance(signature, str) else bytes(signature)
     except ValueError:
-        raise errors.SignatureInvalid(_INVALID) from None
-    if len(raw) != 65:
-        raise errors.SignatureInvalid(_INVALID)
-    r = int.from_bytes(raw[:32], "big")
-    s = int.from_bytes(raw[32:64], "big")
-    v = raw[64]
-    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= _HALF_N:
-        raise errors.SignatureInvalid(_INVALID)
-    try:
-        public = coincurve.PublicKey.from_signature_and_message(
-            raw[:64] + bytes([v - 27]), digest, hasher=None
-        )
-    except Exception:  # coincurve raises a bare Exception when no key recovers
-        raise errors.SignatureInvalid(_INVALID) from None
-    return _checksum(keccak256(public.format(compressed=False)[1:])[12:])
+        raise errors.SignatureInvalid(INVALID) from None
+    return checksum(recover_address(digest, raw))
 
 
 def verify_signer(digest: bytes, signature: bytes | str, expected: str) -> str:
     """Recover the signer and require it to be ``expected``; returns the checksum address."""
     signer = recover_signer(digest, signature)
     if signer != to_checksum_address(address_bytes(expected)):
-        raise errors.SignatureInvalid(_INVALID)
+        raise errors.SignatureInvalid(INVALID)
     return signer
 
 
 def address_of(private_key: PrivateKey) -> str:
     """The checksum address of a private key."""
-    return DigestSigner(private_key).address
+    return checksum(DigestSigner(_private_key_bytes(private_key)).address)
 
 
 def sign_approval(private_key: PrivateKey, domain: Domain, request_id: int, deadline: int) -> bytes:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,7 +18,7 @@ from eth_utils.crypto import keccak
 from vault import chain as chains
 from vault import ledger, privacy, scopes
 from vault.daemon.release import AnswerCache
-from vault.ledger import SECP256K1_N
+from vault.secp256k1 import SECP256K1_N
 
 from .conftest import CANARY, MUSIC, MUSIC_AGE, Served, daemon_settings, running
 
@@ -405,3 +408,18 @@ def test_answer_cache_keeps_at_most_max_entries_dropping_the_oldest() -> None:
     cache.answer(company_address(3), names, values, now=EPOCH_START)
     assert cache.answer(company_address(2), names, values, now=EPOCH_START) is second
     assert cache.answer(company_address(1), names, values, now=EPOCH_START) is not first
+
+
+def test_releases_go_on_after_the_signing_process_dies(daemon: Served) -> None:
+    grant_id = daemon.grant()
+    assert daemon.release(grant_id).status_code == 200
+    first = daemon.daemon.signatures.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while daemon.daemon.signatures.pid == first:  # until the daemon has seen it go
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    response = daemon.release(grant_id)
+    assert response.status_code == 200, response.text
+    assert daemon.daemon.signatures.pid not in (None, first)

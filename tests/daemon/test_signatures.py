@@ -1,103 +1,147 @@
-"""The signature thread: recovery and receipt signing off the event loop."""
+"""The signing process: recovery and receipt signing beside the event loop, in a real child
+process (killed and stopped for real where a test needs it)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from vault import errors, ledger
-from vault.daemon.signatures import SignatureThread, Verified
+from vault.daemon.signatures import SignerProcess, Verified
+from vault.secp256k1 import SECP256K1_N
 
 OWNER_KEY = bytes.fromhex("11" * 32)
 COMPANY_KEY = bytes.fromhex("22" * 32)
+STRANGER_KEY = bytes.fromhex("33" * 32)
 COMPANY = ledger.address_of(COMPANY_KEY)
 DOMAIN = ledger.Domain(31337, "0x" + "5a" * 20)
+ISSUED_AT = 1_700_000_000
+
+T = TypeVar("T")
 
 
-@pytest.fixture
-def thread():
-    signatures = SignatureThread(ledger.DigestSigner(OWNER_KEY))
-    yield signatures
-    signatures.close()
+def with_signer(test: Callable[[SignerProcess], Awaitable[T]]) -> T:
+    async def run() -> T:
+        signer = SignerProcess(OWNER_KEY)
+        await signer.start()
+        try:
+            return await test(signer)
+        finally:
+            await signer.stop()
+
+    return asyncio.run(run())
 
 
 def request(grant_id: int, key: bytes = COMPANY_KEY) -> tuple[bytes, str]:
     nonce = "0x" + secrets.token_hex(32)
-    digest = DOMAIN.release_digest(grant_id, 1, nonce, 1_700_000_000)
-    signature = ledger.sign_release(key, DOMAIN, grant_id, 1, nonce, 1_700_000_000)
+    digest = DOMAIN.release_digest(grant_id, 1, nonce, ISSUED_AT)
+    signature = ledger.sign_release(key, DOMAIN, grant_id, 1, nonce, ISSUED_AT)
     return digest, "0x" + signature.hex()
 
 
 def receipt(grant_id: int) -> bytes:
-    return DOMAIN.receipt_digest(grant_id, COMPANY, bytes(32), 1_700_000_000)
+    return DOMAIN.receipt_digest(grant_id, COMPANY, bytes(32), ISSUED_AT)
 
 
-def test_recovers_the_signer_and_signs_the_receipt_for_that_company(
-    thread: SignatureThread,
-) -> None:
-    async def go() -> list[Verified]:
-        jobs = []
-        for grant_id in range(40):  # queued together, so they run as batches
-            digest, signature = request(grant_id)
-            jobs.append(thread.recover_and_sign(digest, signature, company=COMPANY.lower(),
-                                                receipt_digest=receipt(grant_id)))
+def test_recovers_the_signer_and_signs_the_receipt_for_that_company() -> None:
+    async def test(signer: SignerProcess) -> list[Verified]:
+        jobs = [signer.recover_and_sign(*request(grant_id), company=COMPANY.lower(),
+                                        receipt_digest=receipt(grant_id))
+                for grant_id in range(40)]
         return list(await asyncio.gather(*jobs))
 
-    for grant_id, verified in enumerate(asyncio.run(go())):
+    for grant_id, verified in enumerate(with_signer(test)):
         assert verified.signer == COMPANY
         assert verified.receipt_signature is not None
         owner = ledger.recover_signer(receipt(grant_id), verified.receipt_signature)
         assert owner == ledger.address_of(OWNER_KEY)
 
 
-def test_no_receipt_for_another_signer_or_without_a_prepared_receipt(
-    thread: SignatureThread,
-) -> None:
-    async def go() -> tuple[Verified, Verified]:
-        digest, signature = request(1, key=bytes.fromhex("33" * 32))
-        stranger = await thread.recover_and_sign(digest, signature, company=COMPANY,
+def test_no_receipt_for_another_signer_or_without_a_prepared_receipt() -> None:
+    async def test(signer: SignerProcess) -> tuple[Verified, Verified]:
+        stranger = await signer.recover_and_sign(*request(1, STRANGER_KEY), company=COMPANY,
                                                  receipt_digest=receipt(1))
-        digest, signature = request(2)
-        unprepared = await thread.recover_and_sign(digest, signature, company=None,
+        unprepared = await signer.recover_and_sign(*request(2), company=None,
                                                    receipt_digest=None)
         return stranger, unprepared
 
-    stranger, unprepared = asyncio.run(go())
-    assert stranger.signer == ledger.address_of(bytes.fromhex("33" * 32))
-    assert stranger.receipt_signature is None
+    stranger, unprepared = with_signer(test)
+    assert stranger == Verified(ledger.address_of(STRANGER_KEY), None)
     assert unprepared == Verified(COMPANY, None)
 
 
-def test_an_invalid_signature_raises_in_the_awaiting_coroutine_only(
-    thread: SignatureThread,
-) -> None:
-    async def go() -> tuple[BaseException | Verified, ...]:
-        digest, signature = request(1)
-        malleated = signature[:-2] + "1d"  # v = 29
-        bad = thread.recover_and_sign(digest, malleated, company=COMPANY,
-                                      receipt_digest=receipt(1))
-        abandoned = thread.recover_and_sign(digest, signature, company=COMPANY,
-                                            receipt_digest=receipt(1))
+def test_invalid_signatures_fail_only_their_own_request() -> None:
+    digest, good = request(1)
+    raw = bytes.fromhex(good[2:])
+    s = int.from_bytes(raw[32:64], "big")
+    high_s = raw[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - raw[64]])
+    invalid = [good[:-2] + "1d", "0x" + high_s.hex(), "0x" + "00" * 65, "0xzz", good[:-2]]
+
+    async def test(signer: SignerProcess) -> list[BaseException | Verified]:
+        bad = [signer.recover_and_sign(digest, sig, company=COMPANY, receipt_digest=None)
+               for sig in invalid]
+        abandoned = asyncio.ensure_future(
+            signer.recover_and_sign(digest, good, company=COMPANY, receipt_digest=None))
+        await asyncio.sleep(0)
         abandoned.cancel()
-        good = thread.recover_and_sign(digest, signature, company=COMPANY,
-                                       receipt_digest=receipt(1))
-        return tuple(await asyncio.gather(bad, good, return_exceptions=True))
+        fine = signer.recover_and_sign(digest, good, company=COMPANY, receipt_digest=None)
+        return list(await asyncio.gather(*bad, fine, return_exceptions=True))
 
-    bad, good = asyncio.run(go())
-    assert isinstance(bad, errors.SignatureInvalid)
-    assert isinstance(good, Verified) and good.signer == COMPANY
+    *refused, accepted = with_signer(test)
+    assert all(isinstance(r, errors.SignatureInvalid) for r in refused), refused
+    assert accepted == Verified(COMPANY, None)
 
 
-def test_close_finishes_queued_jobs_then_stops() -> None:
-    signatures = SignatureThread(ledger.DigestSigner(OWNER_KEY))
+def test_a_killed_process_fails_its_waiting_requests_and_the_next_one_restarts_it() -> None:
+    async def test(signer: SignerProcess) -> None:
+        first = signer.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # frozen, so the jobs below are surely still waiting
+        waiting = [asyncio.ensure_future(signer.recover_and_sign(
+            *request(i), company=COMPANY, receipt_digest=receipt(i))) for i in range(5)]
+        await asyncio.sleep(0.05)
+        os.kill(first, signal.SIGKILL)
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(o, errors.SigningUnavailable) for o in outcomes), outcomes
+        again = await signer.recover_and_sign(*request(9), company=COMPANY,
+                                              receipt_digest=receipt(9))
+        assert again.signer == COMPANY and again.receipt_signature is not None
+        assert signer.pid not in (None, first)
 
-    async def go() -> list[Verified]:
-        jobs = [signatures.recover_and_sign(*request(i), company=COMPANY, receipt_digest=None)
-                for i in range(10)]
-        await asyncio.to_thread(signatures.close)
-        return list(await asyncio.gather(*jobs))
+    with_signer(test)
 
-    assert [v.signer for v in asyncio.run(go())] == [COMPANY] * 10
-    signatures.close()  # a second close is harmless
+
+def test_the_key_and_the_daemon_environment_stay_out_of_the_process_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VAULT_PASSPHRASE", "correct horse battery staple")
+
+    async def test(signer: SignerProcess) -> tuple[bytes, bytes]:
+        proc = Path(f"/proc/{signer.pid}")
+        return (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+
+    cmdline, environ = with_signer(test)
+    for leaked in (OWNER_KEY.hex().encode(), OWNER_KEY, b"VAULT_PASSPHRASE", b"correct horse"):
+        assert leaked not in cmdline and leaked not in environ
+
+
+def test_stop_ends_the_process_and_refuses_further_jobs() -> None:
+    async def run() -> None:
+        signer = SignerProcess(OWNER_KEY)
+        await signer.start()
+        pid = signer.pid
+        assert (await signer.recover_and_sign(*request(1), company=None,
+                                              receipt_digest=None)).signer == COMPANY
+        await signer.stop()
+        assert pid is not None and not Path(f"/proc/{pid}").exists()
+        with pytest.raises(errors.VaultStateError):
+            await signer.recover_and_sign(*request(2), company=None, receipt_digest=None)
+
+    asyncio.run(run())

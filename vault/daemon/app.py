@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 
 import vault
-from vault import errors, ledger, scopes
+from vault import errors, scopes
 from vault.audit import AuditLog
 from vault.chain import Chain
 from vault.config import Settings
@@ -30,7 +30,7 @@ from vault.daemon.guard import GuardMiddleware, allowed_hosts, create_token
 from vault.daemon.models import HealthPublic
 from vault.daemon.release import DerivedCache, ReleaseService
 from vault.daemon.routes import health, owner, release, terms
-from vault.daemon.signatures import SignatureThread
+from vault.daemon.signatures import SignerProcess
 from vault.owner import OwnerService
 from vault.policy import Limits
 from vault.sync import LedgerIndex, LedgerSync, index_path
@@ -86,7 +86,7 @@ class Daemon:
             vault, chain, self.index, self.audit, settings=settings, clock=clock,
             releases_used=self.book.releases_of,
         )
-        self.signatures = SignatureThread(ledger.DigestSigner(bytes(vault.owner_account().key)))
+        self.signatures = SignerProcess(bytes(vault.owner_account().key))
         self.releaser = ReleaseService(
             derived=DerivedCache(vault, clock=clock),
             owner=vault.owner_address,
@@ -152,7 +152,6 @@ class Daemon:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.signatures.close()
         self.audit.close()
         self.index.close()
 
@@ -171,10 +170,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await daemon.signatures.start()
         daemon.start()
         try:
             yield
         finally:
+            await daemon.signatures.stop()
             with contextlib.suppress(Exception):
                 daemon.stop()
 

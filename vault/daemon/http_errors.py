@@ -44,11 +44,13 @@ STATUS_OF_CODE: dict[str, int] = {
     "rate_limited": 429,
     "internal": 500,
     "ledger_unavailable": 503,
+    "signing_unavailable": 503,
 }
 
 #: Vault error type → wire code; the first match wins.
 _BY_TYPE: tuple[tuple[type[errors.VaultError], str], ...] = (
     (errors.SignatureInvalid, "bad_signature"),
+    (errors.SigningUnavailable, "signing_unavailable"),
     (errors.ContractReverted, "conflict"),
     (errors.LedgerError, "ledger_unavailable"),
     (errors.NotFound, "not_found"),

@@ -2,7 +2,7 @@
 
 Checks, failing closed, in this order: skew window (401 ``stale_request``); the signature
 over the precomputed ``Release`` digest with coincurve, low-s only, on the
-:class:`SignatureThread` (401 ``bad_signature``);
+:class:`SignerProcess` (401 ``bad_signature``);
 the ledger index's freshness (503 ``ledger_unavailable``); the grant (403 …, pure
 :func:`vault.policy.check_grant` over the in-memory index, no chain round trip); the nonce
 and the limits, checked and reserved atomically by the :class:`ReleaseBook` (409 / 429).
@@ -24,7 +24,7 @@ from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import ReleaseBook
 from vault.daemon.http_errors import code_of
 from vault.daemon.models import ReleaseRequest
-from vault.daemon.signatures import SignatureThread
+from vault.daemon.signatures import SignerProcess
 from vault.policy import NOISY_BITS, Deny, GrantView, ReleaseAsk, check_grant, check_issued_at
 
 
@@ -151,7 +151,7 @@ class ReleaseService:
         *,
         derived: DerivedSource,
         owner: str,
-        signatures: SignatureThread,
+        signatures: SignerProcess,
         noise_secret: bytes,
         domain: ledger.Domain,
         index: GrantIndex,
@@ -236,7 +236,10 @@ class ReleaseService:
             decision = self.book.admit(grant, ask, nonce=body.nonce, now=now)
             if isinstance(decision, Deny):
                 raise errors.ReleaseRefused(decision.code, decision.detail)
-        except (errors.ReleaseRefused, errors.SignatureInvalid, errors.LedgerError) as refusal:
+        except (
+            errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
+            errors.LedgerError,
+        ) as refusal:
             self._log_refusal(now, body, signer, names, refusal)
             raise
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}

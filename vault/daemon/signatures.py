@@ -1,30 +1,45 @@
-"""A release's two secp256k1 operations, on a thread of their own.
+"""A release's two secp256k1 operations, in a process of their own.
 
 Recovering the company's address from its request and signing the owner's receipt are the
-bulk of a release's own work. Done on the event loop, interleaved with the HTTP stack, they
-measured about twice their cost in a tight loop (a recovery 64 µs instead of 29): the
-libsecp256k1 precomputed tables (~1 MiB) are evicted from the core's cache between
-requests. On this thread they keep a core and its cache to themselves, and since cffi
-releases the GIL inside libsecp256k1 they run beside the loop's Python work.
+bulk of a release's own work. On the event loop, interleaved with the HTTP stack, they
+measured twice their cost in a tight loop (a recovery 64 µs instead of 29: libsecp256k1's
+~1 MiB of precomputed tables is evicted from the core's cache between requests). A thread
+did not help enough: the loop holds the GIL while it parses requests, so the thread only
+ran once the loop went idle, and releases moved in lockstep waves. A separate process
+(:mod:`vault.daemon.signer`) works beside the loop on the other core with its own GIL and
+its own cache; bench_release measured release/health at 16 in flight 36-45 % with the
+thread and 50-52 % with the process.
 
-Both operations of one release are one job, so a release crosses threads once: the receipt
-is signed in the same job, but only when the request recovers to the grant's company (what
-the loop will then check, with everything else, before it lets the receipt out). Jobs that
-queue up while one batch runs make the next batch, and a batch is handed back to the loop
-with a single wake-up.
+Both operations of one release are one job, so a release crosses over once: the receipt is
+signed in the same job, but only when the request recovers to the grant's company (the loop
+then checks everything else before it lets the receipt out). Results come back on the
+process's stdout, read by the event loop itself — no thread in between.
+
+If the process dies, the releases waiting on it fail with
+:class:`~vault.errors.SigningUnavailable` (503, retryable) and the next release starts a new
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import threading
+import itertools
+import logging
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from vault import ledger
+import vault
+from vault import errors, ledger
+from vault.daemon.signer import INVALID, JOB, RESULT, SIGNED
+from vault.secp256k1 import INVALID as INVALID_SIGNATURE
 
-_STOP = None
+log = logging.getLogger("vault.daemon")
+
+_STOP_TIMEOUT_SECONDS = 5.0
+_STOPPED = "the vault's signing process stopped while answering; retry the request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,85 +51,126 @@ class Verified:
     receipt_signature: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    request_digest: bytes
-    request_signature: str
-    company: str | None
-    receipt_digest: bytes | None
-    future: asyncio.Future[Verified]
+class SignerProcess:
+    """The daemon's end of :mod:`vault.daemon.signer`. Use it from one event loop."""
 
-
-class SignatureThread:
-    """Recovers request signers and signs receipts with the owner's key, off the loop."""
-
-    def __init__(self, owner_signer: ledger.DigestSigner) -> None:
-        self._owner_signer = owner_signer
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name="release-signatures", daemon=True)
-        self._thread.start()
+    def __init__(self, owner_key: bytes) -> None:
+        if len(owner_key) != 32:
+            raise ValueError("a private key is 32 bytes")
+        self._owner_key = owner_key
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[Verified]] = {}
+        self._job_ids = itertools.count()
+        self._starting = asyncio.Lock()
+        self._stopped = False
 
     def __repr__(self) -> str:
-        return f"SignatureThread(owner={self._owner_signer.address})"
+        pid = self._process.pid if self._process is not None else None
+        return f"SignerProcess(pid={pid})"
 
-    def recover_and_sign(
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (``None`` before the first start or after it died)."""
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        """Start the process unless it runs (the first release would start it anyway)."""
+        async with self._starting:
+            if self._stopped:
+                raise errors.VaultStateError("the signing process was stopped")
+            if self._process is not None:
+                return
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-P", "-m", "vault.daemon.signer",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=_child_environment(),
+            )
+            assert process.stdin is not None
+            process.stdin.write(self._owner_key)
+            self._process = process
+            self._reader = asyncio.create_task(self._read(process))
+
+    async def recover_and_sign(
         self,
         request_digest: bytes,
         request_signature: str,
         *,
         company: str | None,
         receipt_digest: bytes | None,
-    ) -> asyncio.Future[Verified]:
-        """Await the signer of ``request_digest`` (:class:`vault.errors.SignatureInvalid` if
+    ) -> Verified:
+        """The signer of ``request_digest`` (:class:`~vault.errors.SignatureInvalid` if
         there is none) and, if it is ``company``, the owner's signature of
-        ``receipt_digest``. Must be called on the event loop that awaits the result."""
-        future: asyncio.Future[Verified] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(request_digest, request_signature, company, receipt_digest, future))
-        return future
-
-    def close(self) -> None:
-        """Finish the queued jobs and stop the thread."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join()
-
-    def _work(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    batch.append(self._queue.get_nowait())
-            outcomes: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Verified | Exception]]] = {}
-            for job in batch:
-                if job is None:
-                    continue
-                outcomes.setdefault(job.future.get_loop(), []).append((job, self._run(job)))
-            for loop, done in outcomes.items():
-                with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
-                    loop.call_soon_threadsafe(_settle, done)
-            if _STOP in batch:
-                return
-
-    def _run(self, job: _Job) -> Verified | Exception:
+        ``receipt_digest``."""
         try:
-            signer = ledger.recover_signer(job.request_digest, job.request_signature)
-        except Exception as error:  # handed to the awaiting coroutine, which decides
-            return error
-        receipt_signature = None
-        if (
-            job.company is not None
-            and job.receipt_digest is not None
-            and signer.lower() == job.company.lower()
-        ):
-            receipt_signature = self._owner_signer.sign(job.receipt_digest)
-        return Verified(signer, receipt_signature)
+            signature = bytes.fromhex(request_signature.removeprefix("0x"))
+        except ValueError:
+            raise errors.SignatureInvalid(INVALID_SIGNATURE) from None
+        if len(signature) != 65:
+            raise errors.SignatureInvalid(INVALID_SIGNATURE)
+        wants_receipt = company is not None and receipt_digest is not None
+        if self._process is None:
+            await self.start()
+        process = self._process
+        assert process is not None and process.stdin is not None
+        job_id = next(self._job_ids)
+        future: asyncio.Future[Verified] = asyncio.get_running_loop().create_future()
+        self._pending[job_id] = future
+        process.stdin.write(
+            JOB.pack(
+                job_id, request_digest, signature, wants_receipt,
+                ledger.address_bytes(company) if company is not None else bytes(20),
+                receipt_digest if receipt_digest is not None else bytes(32),
+            )
+        )
+        return await future
 
+    async def stop(self) -> None:
+        """Close the process's input, wait for it to finish, and refuse further jobs."""
+        self._stopped = True
+        process, reader = self._process, self._reader
+        if process is None or reader is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), _STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        await reader
 
-def _settle(done: list[tuple[_Job, Verified | Exception]]) -> None:
-    for job, outcome in done:
-        if job.future.cancelled():
-            continue
-        if isinstance(outcome, Exception):
-            job.future.set_exception(outcome)
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                self._settle(await process.stdout.readexactly(RESULT.size))
+        # Everything below runs before any other coroutine can queue a job on the dead
+        # process: the next release starts a new one.
+        self._process = None
+        failure = errors.SigningUnavailable(_STOPPED)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._pending.clear()
+        code = await process.wait()
+        if not self._stopped:
+            log.warning("the signing process exited (code %s); the next release restarts it", code)
+
+    def _settle(self, frame: bytes) -> None:
+        job_id, outcome, signer, receipt_signature = RESULT.unpack(frame)
+        future = self._pending.pop(job_id, None)
+        if future is None or future.done():  # its release was cancelled meanwhile
+            return
+        if outcome == INVALID:
+            future.set_exception(errors.SignatureInvalid(INVALID_SIGNATURE))
         else:
-            job.future.set_result(outcome)
+            future.set_result(
+                Verified(ledger.checksum(signer), receipt_signature if outcome == SIGNED else None)
+            )
+
+
+def _child_environment() -> dict[str, str]:
+    """Only what the child needs to import this very ``vault``: none of the daemon's
+    environment (which may hold ``VAULT_PASSPHRASE``) is passed on."""
+    return {"PYTHONPATH": str(Path(vault.__file__).resolve().parent.parent), "PATH": os.defpath}
