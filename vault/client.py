@@ -77,6 +77,7 @@ __all__ = [
     "VaultInternalError",
     "VaultLedgerUnavailable",
     "VaultRefused",
+    "VaultSigningUnavailable",
     "VaultUnreachable",
     "WrongCompany",
 ]
@@ -220,6 +221,12 @@ class VaultLedgerUnavailable(VaultRefused):
     hint = "the vault cannot confirm the grant on the ledger right now; retry later"
 
 
+class VaultSigningUnavailable(VaultRefused):
+    code = "signing_unavailable"
+    retryable = True
+    hint = "the vault's signing process restarted while answering; retry"
+
+
 class VaultInternalError(VaultRefused):
     code = "internal"
 
@@ -230,7 +237,7 @@ _REFUSALS: dict[str, type[VaultRefused]] = {
         Malformed, BodyTooLarge, BadSignature, StaleRequest, Unauthorized, NotGranted,
         WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
         NotFound, Replayed, Conflict, ReleasesExhausted, BudgetExhausted, RateLimited,
-        VaultLedgerUnavailable, VaultInternalError,
+        VaultLedgerUnavailable, VaultSigningUnavailable, VaultInternalError,
     )
 }
 
@@ -731,7 +738,8 @@ class AsyncCompany:
     """The async variant, for fetching from many vaults concurrently.
 
     At most ``max_concurrency`` releases are in flight. A 429 or 503 answer that is
-    transient (``rate_limited``, ``ledger_unavailable``, or an unknown code) is retried
+    transient (``rate_limited``, ``ledger_unavailable``, ``signing_unavailable``, or an
+    unknown code) is retried
     with exponential backoff and full jitter, each time with a fresh nonce, up to
     ``max_attempts``; every other answer, and 429s that will not change by waiting
     (``releases_exhausted``, ``budget_exhausted``), is raised at once. Ledger operations

@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -132,16 +133,49 @@ def test_the_key_and_the_daemon_environment_stay_out_of_the_process_table(
         assert leaked not in cmdline and leaked not in environ
 
 
-def test_stop_ends_the_process_and_refuses_further_jobs() -> None:
+def test_stop_ends_the_process_and_later_answers_come_in_process() -> None:
     async def run() -> None:
         signer = SignerProcess(OWNER_KEY)
         await signer.start()
         pid = signer.pid
-        assert (await signer.recover_and_sign(*request(1), company=None,
-                                              receipt_digest=None)).signer == COMPANY
+        first = await signer.recover_and_sign(*request(1), company=None, receipt_digest=None)
+        assert first.signer == COMPANY
         await signer.stop()
         assert pid is not None and not Path(f"/proc/{pid}").exists()
-        with pytest.raises(errors.VaultStateError):
-            await signer.recover_and_sign(*request(2), company=None, receipt_digest=None)
+        later = await signer.recover_and_sign(*request(2), company=COMPANY,
+                                              receipt_digest=receipt(2))
+        assert later.signer == COMPANY and signer.pid is None
+        assert later.receipt_signature is not None
 
     asyncio.run(run())
+
+
+def test_a_release_on_another_loop_is_answered_in_process_identically() -> None:
+    digest, signature = request(1)
+    bad = signature[:-2] + "1d"
+    signer = SignerProcess(OWNER_KEY)
+
+    async def ask() -> tuple[Verified, BaseException | Verified]:
+        good = await signer.recover_and_sign(digest, signature, company=COMPANY,
+                                             receipt_digest=receipt(1))
+        refused = await asyncio.gather(
+            signer.recover_and_sign(digest, bad, company=COMPANY, receipt_digest=None),
+            return_exceptions=True)
+        return good, refused[0]
+
+    home = asyncio.new_event_loop()
+    thread = threading.Thread(target=home.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(signer.start(), home).result(timeout=30)
+        by_process = asyncio.run_coroutine_threadsafe(ask(), home).result(timeout=30)
+        in_process = asyncio.run(ask())  # another loop: answered right there
+    finally:
+        asyncio.run_coroutine_threadsafe(signer.stop(), home).result(timeout=30)
+        home.call_soon_threadsafe(home.stop)
+        thread.join(timeout=30)
+        home.close()
+    assert in_process[0] == by_process[0]  # RFC 6979: the same receipt signature, byte for byte
+    assert by_process[0].receipt_signature is not None
+    assert isinstance(in_process[1], errors.SignatureInvalid)
+    assert isinstance(by_process[1], errors.SignatureInvalid)

@@ -17,7 +17,9 @@ process's stdout, read by the event loop itself — no thread in between.
 
 If the process dies, the releases waiting on it fail with
 :class:`~vault.errors.SigningUnavailable` (503, retryable) and the next release starts a new
-one.
+one. The process serves the event loop that started it (the daemon's, from its lifespan);
+a release on any other loop — the app called in-process, as some tests do — is answered
+right there by the same code, :func:`vault.daemon.signer.answer`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from pathlib import Path
 
 import vault
 from vault import errors, ledger
-from vault.daemon.signer import INVALID, JOB, RESULT, SIGNED
+from vault.daemon.signer import INVALID, JOB, RESULT, SIGNED, answer
 from vault.secp256k1 import INVALID as INVALID_SIGNATURE
+from vault.secp256k1 import DigestSigner
 
 log = logging.getLogger("vault.daemon")
 
@@ -52,35 +55,35 @@ class Verified:
 
 
 class SignerProcess:
-    """The daemon's end of :mod:`vault.daemon.signer`. Use it from one event loop."""
+    """The daemon's end of :mod:`vault.daemon.signer`."""
 
     def __init__(self, owner_key: bytes) -> None:
         if len(owner_key) != 32:
             raise ValueError("a private key is 32 bytes")
         self._owner_key = owner_key
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the process serves
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[Verified]] = {}
         self._job_ids = itertools.count()
         self._starting = asyncio.Lock()
-        self._stopped = False
+        self._in_process: DigestSigner | None = None
 
     def __repr__(self) -> str:
-        pid = self._process.pid if self._process is not None else None
-        return f"SignerProcess(pid={pid})"
+        return f"SignerProcess(pid={self.pid})"
 
     @property
     def pid(self) -> int | None:
-        """The running process's id (``None`` before the first start or after it died)."""
+        """The running process's id (``None`` before :meth:`start`, after :meth:`stop`, and
+        between its death and the next release)."""
         return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
-        """Start the process unless it runs (the first release would start it anyway)."""
+        """Start the process, to serve the running event loop."""
         async with self._starting:
-            if self._stopped:
-                raise errors.VaultStateError("the signing process was stopped")
             if self._process is not None:
                 return
+            self._loop = asyncio.get_running_loop()
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-P", "-m", "vault.daemon.signer",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -108,7 +111,18 @@ class SignerProcess:
             raise errors.SignatureInvalid(INVALID_SIGNATURE) from None
         if len(signature) != 65:
             raise errors.SignatureInvalid(INVALID_SIGNATURE)
-        wants_receipt = company is not None and receipt_digest is not None
+        fields = (
+            request_digest, signature, company is not None and receipt_digest is not None,
+            ledger.address_bytes(company) if company is not None else bytes(20),
+            receipt_digest if receipt_digest is not None else bytes(32),
+        )
+        if self._loop is not asyncio.get_running_loop():
+            if self._in_process is None:
+                self._in_process = DigestSigner(self._owner_key)
+            _, outcome = _outcome(answer(self._in_process, JOB.pack(0, *fields)))
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
         if self._process is None:
             await self.start()
         process = self._process
@@ -116,18 +130,13 @@ class SignerProcess:
         job_id = next(self._job_ids)
         future: asyncio.Future[Verified] = asyncio.get_running_loop().create_future()
         self._pending[job_id] = future
-        process.stdin.write(
-            JOB.pack(
-                job_id, request_digest, signature, wants_receipt,
-                ledger.address_bytes(company) if company is not None else bytes(20),
-                receipt_digest if receipt_digest is not None else bytes(32),
-            )
-        )
+        process.stdin.write(JOB.pack(job_id, *fields))
         return await future
 
     async def stop(self) -> None:
-        """Close the process's input, wait for it to finish, and refuse further jobs."""
-        self._stopped = True
+        """Close the process's input and wait for it to finish; from then on releases are
+        answered in-process."""
+        self._loop = None
         process, reader = self._process, self._reader
         if process is None or reader is None:
             return
@@ -154,20 +163,27 @@ class SignerProcess:
                 future.set_exception(failure)
         self._pending.clear()
         code = await process.wait()
-        if not self._stopped:
+        if self._loop is not None:
             log.warning("the signing process exited (code %s); the next release restarts it", code)
 
     def _settle(self, frame: bytes) -> None:
-        job_id, outcome, signer, receipt_signature = RESULT.unpack(frame)
+        job_id, outcome = _outcome(frame)
         future = self._pending.pop(job_id, None)
         if future is None or future.done():  # its release was cancelled meanwhile
             return
-        if outcome == INVALID:
-            future.set_exception(errors.SignatureInvalid(INVALID_SIGNATURE))
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
         else:
-            future.set_result(
-                Verified(ledger.checksum(signer), receipt_signature if outcome == SIGNED else None)
-            )
+            future.set_result(outcome)
+
+
+def _outcome(frame: bytes) -> tuple[int, Verified | errors.SignatureInvalid]:
+    job_id, outcome, signer, receipt_signature = RESULT.unpack(frame)
+    if outcome == INVALID:
+        return job_id, errors.SignatureInvalid(INVALID_SIGNATURE)
+    return job_id, Verified(
+        ledger.checksum(signer), receipt_signature if outcome == SIGNED else None
+    )
 
 
 def _child_environment() -> dict[str, str]:
