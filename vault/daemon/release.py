@@ -1,9 +1,9 @@
 """The release hot path (DESIGN.md "Release protocol"), free of HTTP.
 
 Checks, failing closed, in this order: skew window (401 ``stale_request``); the signature
-over the precomputed ``Release`` digest with coincurve, low-s only, on the
-:class:`SignerProcess` (401 ``bad_signature``);
-the ledger index's freshness (503 ``ledger_unavailable``); the grant (403 …, pure
+over the precomputed ``Release`` digest, low-s only, recovered by the signing process
+(:class:`SignerProcess`; 401 ``bad_signature``); the ledger index's freshness (503
+``ledger_unavailable``); the grant (403 …, pure
 :func:`vault.policy.check_grant` over the in-memory index, no chain round trip); the nonce
 and the limits, checked and reserved atomically by the :class:`ReleaseBook` (409 / 429).
 The answer — materialised derived values, per-company noise, RFC 8785 canonical JSON and its
