@@ -179,3 +179,25 @@ def test_a_release_on_another_loop_is_answered_in_process_identically() -> None:
     assert by_process[0].receipt_signature is not None
     assert isinstance(in_process[1], errors.SignatureInvalid)
     assert isinstance(by_process[1], errors.SignatureInvalid)
+
+
+def test_a_stuck_process_is_killed_and_its_waiting_requests_refused() -> None:
+    async def run() -> None:
+        signer = SignerProcess(OWNER_KEY, stall_seconds=0.3)
+        await signer.start()
+        try:
+            stuck = signer.pid
+            assert stuck is not None
+            os.kill(stuck, signal.SIGSTOP)  # alive, never answering
+            outcomes = await asyncio.gather(
+                *(signer.recover_and_sign(*request(i), company=None, receipt_digest=None)
+                  for i in range(3)),
+                return_exceptions=True)
+            assert all(isinstance(o, errors.SigningUnavailable) for o in outcomes), outcomes
+            assert (await signer.recover_and_sign(*request(7), company=None,
+                                                  receipt_digest=None)).signer == COMPANY
+            assert signer.pid not in (None, stuck)
+        finally:
+            await signer.stop()
+
+    asyncio.run(run())

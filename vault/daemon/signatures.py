@@ -17,9 +17,12 @@ process's stdout, read by the event loop itself — no thread in between.
 
 If the process dies, the releases waiting on it fail with
 :class:`~vault.errors.SigningUnavailable` (503, retryable) and the next release starts a new
-one. The process serves the event loop that started it (the daemon's, from its lifespan);
-a release on any other loop — the app called in-process, as some tests do — is answered
-right there by the same code, :func:`vault.daemon.signer.answer`.
+one. A process that stops answering (alive but stuck: a job takes ~60 µs, so a job waiting
+``stall_seconds`` means it will not come back) is killed, which is the same case.
+
+The process serves the event loop that started it (the daemon's, from its lifespan); a
+release on any other loop — the app called in-process, as some tests do — is answered right
+there by the same code, :func:`vault.daemon.signer.answer`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +61,18 @@ class Verified:
 class SignerProcess:
     """The daemon's end of :mod:`vault.daemon.signer`."""
 
-    def __init__(self, owner_key: bytes) -> None:
+    def __init__(self, owner_key: bytes, *, stall_seconds: float = 5.0) -> None:
         if len(owner_key) != 32:
             raise ValueError("a private key is 32 bytes")
         self._owner_key = owner_key
+        self._stall_seconds = stall_seconds
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the process serves
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[Verified]] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+        # In submission order, which is the order the process answers in: the first is the
+        # oldest. Each with its monotonic submission time, for the watchdog.
+        self._pending: dict[int, tuple[asyncio.Future[Verified], float]] = {}
         self._job_ids = itertools.count()
         self._starting = asyncio.Lock()
         self._in_process: DigestSigner | None = None
@@ -93,6 +101,7 @@ class SignerProcess:
             process.stdin.write(self._owner_key)
             self._process = process
             self._reader = asyncio.create_task(self._read(process))
+            self._watchdog = asyncio.create_task(self._watch(process))
 
     async def recover_and_sign(
         self,
@@ -129,7 +138,7 @@ class SignerProcess:
         assert process is not None and process.stdin is not None
         job_id = next(self._job_ids)
         future: asyncio.Future[Verified] = asyncio.get_running_loop().create_future()
-        self._pending[job_id] = future
+        self._pending[job_id] = (future, time.monotonic())
         process.stdin.write(JOB.pack(job_id, *fields))
         return await future
 
@@ -137,6 +146,10 @@ class SignerProcess:
         """Close the process's input and wait for it to finish; from then on releases are
         answered in-process."""
         self._loop = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         process, reader = self._process, self._reader
         if process is None or reader is None:
             return
@@ -158,7 +171,7 @@ class SignerProcess:
         # process: the next release starts a new one.
         self._process = None
         failure = errors.SigningUnavailable(_STOPPED)
-        for future in self._pending.values():
+        for future, _ in self._pending.values():
             if not future.done():
                 future.set_exception(failure)
         self._pending.clear()
@@ -166,9 +179,23 @@ class SignerProcess:
         if self._loop is not None:
             log.warning("the signing process exited (code %s); the next release restarts it", code)
 
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        while self._process is process:
+            await asyncio.sleep(self._stall_seconds / 2)
+            oldest = next(iter(self._pending.values()), None)
+            if (
+                self._process is process
+                and oldest is not None
+                and time.monotonic() - oldest[1] > self._stall_seconds
+            ):
+                log.warning("the signing process stopped answering; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                return
+
     def _settle(self, frame: bytes) -> None:
         job_id, outcome = _outcome(frame)
-        future = self._pending.pop(job_id, None)
+        future, _ = self._pending.pop(job_id, (None, 0.0))
         if future is None or future.done():  # its release was cancelled meanwhile
             return
         if isinstance(outcome, Exception):
