@@ -1,10 +1,11 @@
 """Benchmark POST /v1/release against GET /v1/health on a real daemon over loopback.
 
-The daemon (uvicorn, one process) serves an unlocked vault with Ada's sample data on the
-embedded chain. One real grant goes through the ledger (request, owner signature, relayed
-approveBySig); the other active grants are injected into the daemon's ledger index as the
-same AccessRequested/AccessApproved events the sync would apply — creating 10,000 grants
-on py-evm would take hours, and the hot path never touches the chain, only the index.
+The daemon (uvicorn, plus its signing process) serves an unlocked vault with Ada's sample
+data on the embedded chain. One real grant goes through the ledger (request, owner
+signature, relayed approveBySig); the other active grants are injected into the daemon's
+ledger index as the same AccessRequested/AccessApproved events the sync would apply —
+creating 10,000 grants on py-evm would take hours, and the hot path never touches the
+chain, only the index.
 
 A separate load process pre-signs every release request (company EIP-712 signatures, fresh
 nonces), then drives them over keep-alive HTTP/1.1 connections with N requests in flight,

@@ -52,9 +52,9 @@ def _written_alike(value: Any) -> bool:
     if value is None or kind is bool or kind is str:
         return True
     if kind is int:
-        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+        return bool(-_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER)
     if kind is float:
-        return not value.is_integer() and 1e-4 <= abs(value) < 1e16
+        return bool(not value.is_integer() and 1e-4 <= abs(value) < 1e16)
     if kind is list:
         return all(_written_alike(item) for item in value)
     if kind is dict:

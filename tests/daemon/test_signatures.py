@@ -201,3 +201,13 @@ def test_a_stuck_process_is_killed_and_its_waiting_requests_refused() -> None:
             await signer.stop()
 
     asyncio.run(run())
+
+
+def test_a_process_that_cannot_start_is_a_signing_unavailable_error(tmp_path: Path) -> None:
+    async def run() -> None:
+        signer = SignerProcess(OWNER_KEY, python=str(tmp_path / "no-such-python"))
+        with pytest.raises(errors.SigningUnavailable, match="could not start"):
+            await signer.start()
+        await signer.stop()
+
+    asyncio.run(run())

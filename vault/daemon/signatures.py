@@ -61,11 +61,14 @@ class Verified:
 class SignerProcess:
     """The daemon's end of :mod:`vault.daemon.signer`."""
 
-    def __init__(self, owner_key: bytes, *, stall_seconds: float = 5.0) -> None:
+    def __init__(
+        self, owner_key: bytes, *, stall_seconds: float = 5.0, python: str = sys.executable
+    ) -> None:
         if len(owner_key) != 32:
             raise ValueError("a private key is 32 bytes")
         self._owner_key = owner_key
         self._stall_seconds = stall_seconds
+        self._python = python
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the process serves
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -87,16 +90,22 @@ class SignerProcess:
         return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
-        """Start the process, to serve the running event loop."""
+        """Start the process, to serve the running event loop
+        (:class:`~vault.errors.SigningUnavailable` if it cannot be started)."""
         async with self._starting:
             if self._process is not None:
                 return
             self._loop = asyncio.get_running_loop()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-P", "-m", "vault.daemon.signer",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, env=_child_environment(),
-            )
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    self._python, "-P", "-m", "vault.daemon.signer",
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL, env=_child_environment(),
+                )
+            except OSError as error:
+                raise errors.SigningUnavailable(
+                    f"the vault could not start its signing process: {error.strerror}"
+                ) from None
             assert process.stdin is not None
             process.stdin.write(self._owner_key)
             self._process = process
