@@ -36,6 +36,23 @@ def test_serve_refuses_a_non_loopback_host_without_the_flag(owner_vault: Vault) 
     assert "--allow-remote" in result.output
 
 
+def signing_processes(parent: int) -> list[int]:
+    """The pids of ``parent``'s children running vault.daemon.signer."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()  # "pid (comm) state ppid ..."
+            if int(stat[stat.rindex(")") + 1:].split()[1]) != parent:
+                continue
+            if b"vault.daemon.signer" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return found
+
+
 @pytest.mark.slow
 def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -60,9 +77,12 @@ def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert health.status_code == 200
+        children = signing_processes(process.pid)
+        assert len(children) == 1  # started with the daemon, before any release
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert PASS not in stderr_path.read_text()
+        assert not Path(f"/proc/{children[0]}").exists()  # and stopped with it
     finally:
         if process.poll() is None:
             process.kill()
