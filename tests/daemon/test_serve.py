@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -53,8 +55,18 @@ def signing_processes(parent: int) -> list[int]:
     return found
 
 
-@pytest.mark.slow
-def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+def running(pid: int) -> bool:
+    """Whether ``pid`` is alive (an exited child its new parent has not reaped yet is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 1:].split()[0] != "Z"
+
+
+@contextmanager
+def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`vault serve` on a fresh vault, once its health route answers 200."""
     home = tmp_path / "home"
     Vault.create(home, PASS).close()
     port = chains.free_port()
@@ -77,13 +89,31 @@ def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         assert health.status_code == 200
+        yield process, stderr_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with serving(tmp_path) as (process, stderr_path):
         children = signing_processes(process.pid)
         assert len(children) == 1  # started with the daemon, before any release
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert PASS not in stderr_path.read_text()
-        assert not Path(f"/proc/{children[0]}").exists()  # and stopped with it
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert not running(children[0])  # and stopped with it
+
+
+@pytest.mark.slow
+def test_the_signing_process_does_not_outlive_a_killed_daemon(tmp_path: Path) -> None:
+    with serving(tmp_path) as (process, _):
+        [child] = signing_processes(process.pid)
+        process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while running(child):  # its stdin closed: it exits on its own
+            assert time.monotonic() < deadline, "the signing process outlived the daemon"
+            time.sleep(0.05)
