@@ -248,19 +248,20 @@ class AuditLog:
 
     def append(self, entry: NewEntry) -> Future[Entry]:
         """Queue ``entry``; the future resolves with the stored entry once it is durable."""
-        if self._closed:
-            raise errors.VaultStateError("the access log is closed")
         future: Future[Entry] = Future()
-        self._queue.put((entry, future))
+        self._enqueue(entry, future)
         return future
 
     def append_awaitable(self, entry: NewEntry) -> asyncio.Future[Entry]:
         """Queue ``entry`` from a coroutine; await the result to know it is durable."""
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._enqueue(entry, future)
+        return future
+
+    def _enqueue(self, entry: NewEntry, waiter: Waiter) -> None:
         if self._closed:
             raise errors.VaultStateError("the access log is closed")
-        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
-        self._queue.put((entry, future))
-        return future
+        self._queue.put((entry, waiter))
 
     def append_sync(self, entry: NewEntry) -> Entry:
         """Append and wait until the entry is durable."""

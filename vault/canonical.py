@@ -4,6 +4,7 @@ catalog hash). The daemon, the SDK and the CLI must agree on these to the byte."
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -34,10 +35,9 @@ def canonical_json(value: Any) -> bytes:
         text = json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
-        try:
+        # A lone surrogate does not encode; RFC 8785 has its own error for it, below.
+        with contextlib.suppress(UnicodeEncodeError):
             return text.encode()
-        except UnicodeEncodeError:  # a lone surrogate: RFC 8785 has its own error for it
-            pass
     return rfc8785.dumps(value)
 
 
