@@ -36,6 +36,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from vault import chain as chains
+from vault.cli.backend import DaemonBackend
+from vault.daemon import runtime
 from vault.importers import sample_exports
 from vault.ledger import format_eth
 
@@ -215,8 +217,7 @@ class Demo:
         self.chapter(7, "The owner reviews the request and its consent statement",
                      "The statement is generated only from the fields the owner signs and "
                      "the ledger holds.")
-        self.wait_for("the daemon to index the request", lambda: self._owner_get(
-            "/v1/owner/requests"))
+        self.wait_for("the daemon to index the request", self._pending_requests)
         self.run("requests")
         self.run("approve", str(request_a), "--yes", tail=2)
 
@@ -271,11 +272,17 @@ class Demo:
         self.run("log", "--limit", "12")
         self.run("log", "verify")
 
-    def _owner_get(self, path: str) -> Any:
-        """An owner route of the daemon, as the CLI calls it (for waiting, not for show)."""
-        token = (self.home / "daemon.token").read_text().strip()
-        url = f"http://127.0.0.1:{self.env['VAULT_PORT']}{path}"
-        return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+    def _pending_requests(self) -> list[Any]:
+        """The daemon's pending requests, asked as the CLI asks: found through its runtime
+        file and proven by the identity challenge first (for waiting, not for show)."""
+        published = runtime.read(self.home)
+        if published is None:
+            raise StepFailed("`vault serve` has not published its runtime file")
+        daemon = DaemonBackend.connect(published, timeout=5)
+        try:
+            return list(daemon.requests())
+        finally:
+            daemon.close()
 
     def _healthy(self, endpoint: str) -> bool:
         if self.serve is not None and self.serve.poll() is not None:

@@ -38,7 +38,8 @@ personal value.
     │   ├── NotYourRequest         the request or grant belongs to another owner
     │   └── NothingOwed            nothing to withdraw or claim
     ├── NotFound                   an unknown request, grant or record id
-    └── DaemonUnavailable          the CLI could not reach the local daemon
+    ├── DaemonUnavailable          the CLI could not reach the local daemon
+    └── DaemonUnverified           a server at the daemon's address did not prove it is it
 """
 
 from __future__ import annotations
@@ -212,3 +213,10 @@ class NotFound(VaultError):
 
 class DaemonUnavailable(VaultError):
     hint = "start it with `vault serve` (or run the command without a daemon)"
+
+
+class DaemonUnverified(VaultError):
+    """The server at the daemon's published address failed the identity challenge: it was
+    sent a nonce and nothing else (THREATS row 34)."""
+
+    hint = "another program may hold the daemon's port; stop it, then restart `vault serve`"

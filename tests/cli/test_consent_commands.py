@@ -86,8 +86,10 @@ def owner(anvil: Any, anvil_chain: chains.RpcChain, tmp_path: Path) -> Iterator[
 
 @pytest.fixture
 def serving(owner: Owner) -> Iterator[Any]:
-    """A daemon serving the owner's home (what `vault serve` runs), in this process."""
+    """A daemon serving the owner's home (what `vault serve` runs), in this process; it
+    publishes the runtime file the CLI finds it by."""
     from vault.daemon.app import create_app
+    from vault.daemon.server import DaemonServer
 
     settings = Settings(home=owner.home, chain="rpc", rpc_url=owner.env["VAULT_RPC_URL"],
                         chain_id=int(owner.env["VAULT_CHAIN_ID"]),
@@ -95,8 +97,9 @@ def serving(owner: Owner) -> Iterator[Any]:
                         sync_interval_seconds=0.1)
     vault = Vault.open(owner.home, PASS)
     served = create_app(settings, vault=vault, chain=owner.chain)
-    server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=settings.port,
-                                           log_level="warning", lifespan="on"))
+    server = DaemonServer(uvicorn.Config(served, host="127.0.0.1", port=settings.port,
+                                         log_level="warning", lifespan="on"),
+                          home=owner.home, owner=owner.address, token=served.state.token)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -109,7 +112,6 @@ def serving(owner: Owner) -> Iterator[Any]:
         server.should_exit = True
         thread.join(timeout=30)
         vault.close()
-        (owner.home / "daemon.token").unlink(missing_ok=True)
 
 
 def wait_until(condition: Any, timeout: float = 20.0) -> None:

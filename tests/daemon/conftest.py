@@ -62,11 +62,8 @@ class Served:
     chain: Any
     vault: Vault
     clock: Clock
+    token: str  # the per-start owner token (`vault serve` publishes it in daemon.json)
     responses: list[httpx.Response] = field(default_factory=list)
-
-    @property
-    def token(self) -> str:
-        return (self.vault.home / "daemon.token").read_text().strip()
 
     @property
     def owner_headers(self) -> dict[str, str]:
@@ -159,7 +156,8 @@ def running(settings: Settings, vault: Vault, chain: Any, clock: Clock) -> Itera
         assert thread.is_alive() and time.monotonic() < deadline, "the daemon did not start"
         time.sleep(0.01)
     try:
-        yield Served(f"http://127.0.0.1:{settings.port}", app.state.daemon, chain, vault, clock)
+        yield Served(f"http://127.0.0.1:{settings.port}", app.state.daemon, chain, vault, clock,
+                     app.state.token.reveal())
     finally:
         server.should_exit = True
         thread.join(timeout=30)

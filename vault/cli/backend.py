@@ -1,7 +1,10 @@
 """How the consent commands reach the owner's operations: one protocol, two implementations.
 
-* :class:`DaemonBackend` — the running daemon's owner routes over HTTP, with the bearer
-  token from ``<home>/daemon.token``. Used whenever a daemon answers for this home.
+* :class:`DaemonBackend` — the running daemon's owner routes over HTTP. The daemon is
+  found from its runtime file ``<home>/daemon.json`` (:mod:`vault.daemon.runtime`),
+  whatever port it listens on, and must answer an identity challenge before the bearer
+  token from that file is sent to it (THREATS row 34). A file left by a daemon killed with
+  -9 is recognised as stale, removed, and the command runs in process.
 * :class:`vault.owner.OwnerService` itself — when no daemon runs, the CLI unlocks the vault,
   connects to the chain, brings the ledger index up to date and calls the service in process
   (:func:`open_backend` wires it exactly as ``vault serve`` does, through
@@ -14,6 +17,7 @@ bodies are mapped back here, so an exit code never depends on which backend answ
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +28,13 @@ from pydantic import BaseModel, TypeAdapter
 
 from vault import errors
 from vault.config import Settings
+from vault.daemon import runtime
 from vault.daemon.models import (
     ApproveResult,
     ClaimResult,
     DenyResult,
     EarningsPublic,
+    IdentityPublic,
     LogEntryPublic,
     PublishResult,
     RequestPublic,
@@ -38,8 +44,6 @@ from vault.daemon.models import (
     WithdrawResult,
 )
 from vault.policy import RuleSet
-
-TOKEN_FILE = "daemon.token"  # noqa: S105 - a file name, not a secret
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -92,8 +96,8 @@ def error_from_wire(status: int, body: Any) -> errors.VaultError:
         return errors.LedgerUnavailable(detail)
     if code == "unauthorized":
         return errors.DaemonUnavailable(
-            "the daemon refused the token in daemon.token",
-            hint="the daemon was restarted by someone else; run the command again",
+            f"the daemon refused the token in {runtime.RUNTIME_FILE}",
+            hint="the daemon was restarted meanwhile; run the command again",
         )
     if code == "malformed":
         return errors.InputError(detail)
@@ -102,24 +106,74 @@ def error_from_wire(status: int, body: Any) -> errors.VaultError:
     return errors.VaultError(f"the daemon answered {status} {code or 'error'}: {detail}")
 
 
+#: The identity answer is two short hex strings; a server sending more is not the daemon.
+_MAX_IDENTITY_BYTES = 4096
+
+
 class DaemonBackend:
-    """The owner routes of a running daemon. ``transport`` is for tests (ASGITransport)."""
+    """The owner routes of a running daemon, reached through :meth:`connect` (which proves
+    the server's identity first). ``transport`` is for tests (ASGITransport)."""
 
     def __init__(
         self,
         url: str,
-        token: str,
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 60.0,
     ) -> None:
         self.url = url
+        # No token yet, and no redirects ever: the token goes only to the proven server.
         self._http = httpx.Client(
-            base_url=url,
-            headers={"Authorization": f"Bearer {token}"},
-            transport=transport,
-            timeout=timeout,
+            base_url=url, transport=transport, timeout=timeout, follow_redirects=False
         )
+
+    @classmethod
+    def connect(
+        cls,
+        published: runtime.RuntimeFile,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+        challenge_timeout: float = 5.0,
+    ) -> DaemonBackend:
+        """The daemon that wrote ``published``, once it has proved it (THREATS row 34).
+
+        :class:`DaemonUnverified` when the server answers but not with the proof: it has
+        been sent a nonce and nothing else. :class:`DaemonUnavailable` when nothing answers.
+        """
+        backend = cls(published.url, transport=transport, timeout=timeout)
+        try:
+            backend._prove_identity(published, timeout=challenge_timeout)
+        except BaseException:
+            backend.close()
+            raise
+        backend._http.headers["Authorization"] = f"Bearer {published.token.reveal()}"
+        return backend
+
+    def _prove_identity(self, published: runtime.RuntimeFile, *, timeout: float) -> None:
+        nonce = secrets.token_bytes(runtime.NONCE_BYTES)
+        try:
+            with self._http.stream(
+                "POST", "/v1/identity", json={"nonce": "0x" + nonce.hex()}, timeout=timeout
+            ) as response:
+                status = response.status_code
+                raw = b""
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > _MAX_IDENTITY_BYTES:
+                        break
+        except httpx.HTTPError as error:
+            raise errors.DaemonUnavailable(
+                f"the daemon (pid {published.pid}) holds the vault but does not answer at "
+                f"{self.url} ({type(error).__name__})",
+                hint="wait for it to finish starting, or stop it and run the command again",
+            ) from None
+        if not (status == 200 and len(raw) <= _MAX_IDENTITY_BYTES
+                and _proves(raw, published, nonce)):
+            raise errors.DaemonUnverified(
+                f"the server at {self.url} did not prove it is this vault's daemon;"
+                " it was sent no token"
+            )
 
     def __repr__(self) -> str:
         return f"DaemonBackend({self.url})"
@@ -208,28 +262,45 @@ class DaemonBackend:
         return self._one(VerifyPublic, "GET", "/v1/owner/log/verify")
 
 
-def running_daemon(settings: Settings, *, timeout: float = 2.0) -> DaemonBackend | None:
-    """A backend for the daemon serving this home, or None when none answers.
+def _proves(raw: bytes, published: runtime.RuntimeFile, nonce: bytes) -> bool:
+    """Whether an identity answer names this vault's owner and carries the HMAC of
+    ``nonce`` under the published token (compared in constant time)."""
+    try:
+        answer = IdentityPublic.model_validate_json(raw)
+    except ValueError:
+        return False
+    # The owner is public; only the proof needs a constant-time compare. Both are checked
+    # whatever the first one's outcome, so a failure takes the same path either way.
+    same_owner = answer.owner.lower() == published.owner.lower()
+    proven = runtime.proof_matches(
+        published.token, nonce, published.owner, bytes.fromhex(answer.proof[2:])
+    )
+    return same_owner and proven
 
-    A daemon serves this home when its token file is there and the daemon at the
-    configured address reports this vault's owner — never just "something listens".
+
+def running_daemon(settings: Settings, *, timeout: float = 5.0) -> DaemonBackend | None:
+    """A backend for the daemon serving this home, or None when no daemon runs.
+
+    The daemon is the one its runtime file names, and only once it has answered the
+    identity challenge — never just "something listens on the port". A runtime file left by
+    a daemon that is gone (its pid ended, or nothing holds the vault's lock) is removed.
     """
-    token_path = Path(settings.home) / TOKEN_FILE
+    home = Path(settings.home)
     try:
-        token = token_path.read_text().strip()
-    except FileNotFoundError:
+        published = runtime.read(home)
+    except errors.CorruptFile as error:
+        if runtime.vault_in_use(home):
+            raise errors.DaemonUnavailable(
+                str(error), hint="stop the daemon, then start it again with `vault serve`"
+            ) from None
+        runtime.discard(home, stale=None)
         return None
-    except OSError as error:
-        raise errors.DaemonUnavailable(f"cannot read {token_path} ({error.strerror})") from None
-    backend = DaemonBackend(daemon_url(settings), token, timeout=timeout)
-    try:
-        backend.health()
-        backend.terms()  # an owner route: proves the token is this daemon's
-    except errors.DaemonUnavailable:
-        backend.close()
+    if published is None:
         return None
-    backend.close()
-    return DaemonBackend(daemon_url(settings), token)
+    if runtime.is_stale(home, published):
+        runtime.discard(home, stale=published)
+        return None
+    return DaemonBackend.connect(published, challenge_timeout=timeout)
 
 
 @contextmanager
@@ -249,7 +320,7 @@ def open_backend(
             daemon.close()
         return
     if require_daemon:
-        raise errors.DaemonUnavailable(f"no vault daemon answers at {daemon_url(settings)}")
+        raise errors.DaemonUnavailable(f"no vault daemon answers for the vault in {settings.home}")
     with _in_process(settings, passphrase()) as service:
         yield service
 
@@ -265,8 +336,8 @@ def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
         vault = Vault.open(Path(settings.home), passphrase)
     except errors.VaultBusy:
         raise errors.DaemonUnavailable(
-            f"the daemon holds the vault but does not answer at {daemon_url(settings)}",
-            hint="wait for it to finish starting, or stop it and run the command again",
+            f"another process is using the vault in {settings.home}, and no daemon answers",
+            hint="wait for the other command (or a daemon still starting) and run this again",
         ) from None
     try:
         chain = open_chain(settings)

@@ -1,4 +1,9 @@
-"""`vault serve`: run the local daemon (company routes + owner routes) under uvicorn."""
+"""`vault serve`: run the local daemon (company routes + owner routes) under uvicorn.
+
+Once it listens, the daemon publishes ``<home>/daemon.json`` (address, port, pid, owner,
+start time and the per-start owner token; 0600) and removes it on every clean stop, so the
+other commands find it on any port (THREATS row 34; :mod:`vault.daemon.runtime`).
+"""
 
 from __future__ import annotations
 
@@ -57,6 +62,8 @@ def serve(
 
     from vault.chain import open_chain
     from vault.daemon.app import create_app
+    from vault.daemon.runtime import RUNTIME_FILE
+    from vault.daemon.server import DaemonServer
     from vault.store import Vault
 
     base = settings_for(home)
@@ -80,19 +87,24 @@ def serve(
         chain = open_chain(settings)
         try:
             daemon_app = create_app(settings, vault=vault, chain=chain)
+            server = DaemonServer(
+                uvicorn.Config(
+                    daemon_app, host=settings.host, port=settings.port, lifespan="on",
+                    access_log=False, log_level="warning", server_header=False,
+                ),
+                home=settings.home, owner=vault.owner_address, token=daemon_app.state.token,
+            )
             err_console.print(
                 f"vault daemon for {vault.owner_address} on http://{settings.host}:{settings.port}"
-                f" (owner token in {settings.home / 'daemon.token'})"
+                f" (found by the other commands through {settings.home / RUNTIME_FILE})"
             )
             # uvicorn drains and shuts down on SIGTERM, then re-raises it to the handler that
             # was installed before; a no-op one lets the vault and chain close normally (exit 0).
             signal.signal(signal.SIGTERM, lambda *_: None)
-            uvicorn.Server(
-                uvicorn.Config(
-                    daemon_app, host=settings.host, port=settings.port, lifespan="on",
-                    access_log=False, log_level="warning", server_header=False,
-                )
-            ).run()  # handles SIGTERM / SIGINT: stops accepting, drains, runs the shutdown
+            try:
+                server.run()  # SIGTERM / SIGINT: withdraws the runtime file, drains, shuts down
+            finally:
+                server.withdraw()  # also when the run ends any other way
         finally:
             chain.close()
     finally:

@@ -26,10 +26,11 @@ from vault.chain import Chain
 from vault.config import Settings
 from vault.daemon import http_errors
 from vault.daemon.book import ReleaseBook
-from vault.daemon.guard import GuardMiddleware, allowed_hosts, create_token
+from vault.daemon.guard import GuardMiddleware, allowed_hosts
 from vault.daemon.models import HealthPublic
 from vault.daemon.release import DerivedCache, ReleaseService
-from vault.daemon.routes import health, owner, release, terms
+from vault.daemon.routes import health, identity, owner, release, terms
+from vault.daemon.runtime import new_token
 from vault.daemon.signatures import SignerProcess
 from vault.owner import OwnerService
 from vault.policy import Limits
@@ -187,9 +188,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.daemon = daemon
-    app.state.token = create_token(vault.home)
+    app.state.token = new_token()
     http_errors.install(app)
-    for module in (health, terms, release, owner):
+    for module in (health, identity, terms, release, owner):
         app.include_router(module.router)
     app.add_middleware(
         GuardMiddleware,

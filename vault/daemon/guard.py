@@ -6,16 +6,13 @@
 * **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit is
   refused before reading; a chunked body is counted as it arrives and refused the moment it
   passes the limit, so the whole body is never buffered.
-* **Bearer token** (THREATS row 26): created at daemon start in ``<home>/daemon.token``
-  (0600) and compared with :func:`hmac.compare_digest`.
+* **Bearer token** (THREATS row 26): fresh at every daemon start, held in memory and
+  published only in the runtime file (0600, removed on stop; :mod:`vault.daemon.runtime`,
+  THREATS row 34); compared with :func:`hmac.compare_digest`.
 """
 
 from __future__ import annotations
 
-import hmac
-import os
-import secrets
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,9 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vault import errors
 from vault.daemon.http_errors import error_body
+from vault.daemon.runtime import Token
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
-TOKEN_FILE = "daemon.token"  # noqa: S105 (a file name, not a secret)
 
 
 class _BodyTooLarge(BaseException):
@@ -123,46 +120,7 @@ def allowed_hosts(host: str, *, allow_remote: bool) -> frozenset[str]:
 # --- bearer token -------------------------------------------------------------------------
 
 
-class Token:
-    """The owner routes' bearer token; its repr never shows the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __repr__(self) -> str:
-        return "Token(<redacted>)"
-
-    def matches(self, presented: str) -> bool:
-        return hmac.compare_digest(self._value.encode(), presented.encode())
-
-    def reveal(self) -> str:
-        return self._value
-
-
-def create_token(home: Path) -> Token:
-    """A fresh token written to ``<home>/daemon.token`` (0600), replacing any old one."""
-    value = secrets.token_urlsafe(32)
-    path = home / TOKEN_FILE
-    temporary = home / (TOKEN_FILE + ".new")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    os.replace(temporary, path)
-    return Token(value)
-
-
-def read_token(home: Path) -> Token:
-    """The running daemon's token (for the CLI); :class:`DaemonUnavailable` if there is none."""
-    try:
-        return Token((home / TOKEN_FILE).read_text().strip())
-    except FileNotFoundError:
-        raise errors.DaemonUnavailable(f"no daemon token in {home}") from None
-
-
-_bearer = HTTPBearer(auto_error=False, description="the token in <home>/daemon.token")
+_bearer = HTTPBearer(auto_error=False, description="the token in <home>/daemon.json")
 
 
 def require_token(

@@ -193,3 +193,19 @@ class VerifyPublic(_Out):
     ok: bool
     entries: int
     first_bad_seq: int | None
+
+
+class IdentityChallenge(_In):
+    """The CLI's challenge before it sends any secret (THREATS row 34)."""
+
+    nonce: str = Field(pattern=HEX32, description="32 random bytes, fresh per challenge")
+
+
+class IdentityPublic(_Out):
+    """The daemon's answer: its owner and the HMAC that proves it holds the per-start token."""
+
+    owner: str = Field(pattern=ADDRESS)
+    proof: str = Field(
+        pattern=HEX32,
+        description="HMAC-SHA256(token, label ‖ nonce ‖ lower-case owner): vault.daemon.runtime",
+    )
