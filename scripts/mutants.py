@@ -20,6 +20,7 @@ Usage (slow: minutes; it is not part of ``make test``)::
     .venv/bin/python scripts/mutants.py --only book-    # mutants whose name contains "book-"
     .venv/bin/python scripts/mutants.py --list          # names, files and tests only
     .venv/bin/python scripts/mutants.py --no-baseline   # skip the unmutated run first
+    .venv/bin/python scripts/mutants.py --head          # the last commit, not the tree
 
 The copy imports its own ``vault`` (``PYTHONPATH`` points at it, ahead of the editable
 install) and shares ``node_modules`` by symlink, so anvil-backed tests run as they do in the
@@ -242,9 +243,15 @@ def _tree_files() -> list[str]:
     return [name for name in listed.decode().split("\0") if name]
 
 
-def make_copy(into: Path) -> None:
-    """The working tree as it is now (uncommitted edits included) under ``into``."""
-    for name in _tree_files():
+def make_copy(into: Path, *, head: bool = False) -> None:
+    """The working tree as it is now (uncommitted edits included) under ``into``; with
+    ``head``, the last commit instead (when others' unfinished edits break the tree)."""
+    if head:
+        into.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT,
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    for name in [] if head else _tree_files():
         source = ROOT / name
         if not source.is_file() or source.is_symlink():
             continue  # deleted meanwhile, or a link we do not need
@@ -337,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip running the named test files once without mutants")
+    parser.add_argument("--head", action="store_true",
+                        help="mutate the last commit instead of the working tree")
     args = parser.parse_args(argv)
 
     names = [m.name for m in MUTANTS]
@@ -355,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="vault-mutants-") as temporary:
         copy = Path(temporary) / "tree"
-        make_copy(copy)
+        make_copy(copy, head=args.head)
         check_copy_is_imported(copy)
         broken = [] if args.no_baseline else baseline(copy, chosen)
         outcomes = []
