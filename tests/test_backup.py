@@ -192,3 +192,66 @@ def test_restore_clears_a_stale_staging_folder(backup_file: Path, tmp_path: Path
     with store.Vault.open(target, PASS) as restored:
         assert restored.stats().events == 300
     assert os.stat(target).st_mode & 0o777 == 0o700
+
+
+# --- backups of more than one chunk ------------------------------------------------------
+
+
+@pytest.fixture
+def big_backup(tmp_path: Path) -> Path:
+    """A real backup of a vault holding about 3 MiB: several full chunks and a last one."""
+    with store.Vault.create(tmp_path / "big", PASS, kdf=crypto.KDF_MINIMUM) as v:
+        v.import_records([
+            Event(EventKind.VIEW, 1_700_000_000 + i, "youtube",
+                  {"title": os.urandom(600).hex(), "platform": "youtube"}) for i in range(2_500)
+        ])
+        path = tmp_path / "big.backup"
+        backup.export_backup(v, path, PASS)
+    return path
+
+
+def _split(raw: bytes) -> tuple[bytes, list[bytes]]:
+    """(magic ‖ header, [u32 length ‖ sealed chunk, …]) of a backup file."""
+    offset = len(backup.MAGIC) + 4 + struct.unpack(">I", raw[8:12])[0]
+    head, chunks = raw[:offset], []
+    while offset < len(raw):
+        end = offset + 4 + struct.unpack(">I", raw[offset:offset + 4])[0]
+        chunks.append(raw[offset:end])
+        offset = end
+    return head, chunks
+
+
+def test_a_backup_of_several_chunks_restores(big_backup: Path, tmp_path: Path) -> None:
+    _, chunks = _split(big_backup.read_bytes())
+    assert len(chunks) >= 3
+    backup.restore_backup(big_backup, tmp_path / "restored", PASS)
+    with store.Vault.open(tmp_path / "restored", PASS) as restored:
+        assert restored.stats().events == 2_500
+        assert restored.check() == []
+
+
+def test_restore_refuses_reordered_dropped_or_repeated_chunks(
+    big_backup: Path, tmp_path: Path
+) -> None:
+    """THREATS rows 2 and 3: every chunk is bound to its position (its index is in the
+    associated data), so chunks swapped, dropped or repeated — each still a valid
+    ciphertext under the backup key — are refused at the first misplaced chunk, and
+    nothing is restored."""
+    head, chunks = _split(big_backup.read_bytes())
+    first, second, third = chunks[0], chunks[1], chunks[2]
+    edits = {
+        "swap 0 and 1": ([second, first, *chunks[2:]], 0),
+        "swap 1 and 2": ([first, third, second, *chunks[3:]], 1),
+        "drop 1": ([first, *chunks[2:]], 1),
+        "repeat 0": ([first, first, *chunks[2:]], 1),
+        "last moved up": ([first, chunks[-1]], 1),
+    }
+    for i, (name, (edited, bad_index)) in enumerate(edits.items()):
+        path = tmp_path / f"edited{i}.backup"
+        path.write_bytes(head + b"".join(edited))
+        target = tmp_path / f"t{i}"
+        with pytest.raises(errors.MalformedBackup,
+                           match=f"chunk {bad_index} fails authentication"):
+            backup.restore_backup(path, target, PASS)
+        assert not (target / KEYFILE_NAME).exists(), name
+        assert not (target / store.DB_NAME).exists(), name
