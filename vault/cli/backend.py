@@ -16,6 +16,7 @@ bodies are mapped back here, so an exit code never depends on which backend answ
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from collections.abc import Iterator
@@ -70,6 +71,13 @@ class OwnerBackend(Protocol):
 
 
 def daemon_url(settings: Settings) -> str:
+    """Where the daemon listens: the running one's address from its runtime file, else
+    where `vault serve` would listen with these settings."""
+    home = Path(settings.home)
+    with contextlib.suppress(errors.CorruptFile):
+        published = runtime.read(home)
+        if published is not None and not runtime.is_stale(home, published):
+            return published.url
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.port}"
 
@@ -90,6 +98,8 @@ def error_from_wire(status: int, body: Any) -> errors.VaultError:
             )
             return errors.ContractReverted(match.group(1), args)
         return errors.ContractReverted("Conflict", {"detail": detail})
+    if code == "consent_refused":
+        return errors.ConsentError(detail)
     if code == "not_found":
         return errors.NotFound(detail)
     if code == "ledger_unavailable":
