@@ -1,9 +1,11 @@
-"""`vault serve`: loopback only unless told otherwise; unlocks; stops cleanly on SIGTERM."""
+"""`vault serve`: loopback only unless told otherwise; unlocks; publishes its runtime file
+once it listens and removes it on a clean stop (SIGTERM, SIGINT); stops cleanly."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 from vault import chain as chains
 from vault.cli import app
 from vault.cli.daemon_commands import is_loopback
+from vault.daemon import runtime
 from vault.store import Vault
 
 from .conftest import PASS
@@ -65,11 +68,13 @@ def running(pid: int) -> bool:
 
 
 @contextmanager
-def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`vault serve` on a fresh vault, once its health route answers 200."""
+def serving(tmp_path: Path, *, port: int | None = None
+            ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`vault serve` on a fresh vault, once its health route answers 200 at the address
+    its runtime file publishes."""
     home = tmp_path / "home"
     Vault.create(home, PASS).close()
-    port = chains.free_port()
+    port = chains.free_port() if port is None else port
     env = {**os.environ, "VAULT_PASSPHRASE": PASS, "VAULT_CHAIN": "embedded"}
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("wb") as stderr_file:
@@ -80,14 +85,13 @@ def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
         )
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while (published := runtime.read(home)) is None:
             assert process.poll() is None, stderr_path.read_text()
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert published.pid == process.pid and port in (0, published.port)
+        # Published only once it listens: the first request is answered.
+        health = httpx.get(published.url + "/v1/health", timeout=5)
         assert health.status_code == 200
         yield process, stderr_path
     finally:
@@ -98,13 +102,34 @@ def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
 
 @pytest.mark.slow
 def test_serve_unlocks_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """THREATS row 34: the runtime file is 0600 while the daemon runs and gone after SIGTERM."""
     with serving(tmp_path) as (process, stderr_path):
+        path = tmp_path / "home" / runtime.RUNTIME_FILE
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        published = runtime.read(tmp_path / "home")
+        assert published is not None
+        token = published.token.reveal()
         children = signing_processes(process.pid)
         assert len(children) == 1  # started with the daemon, before any release
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        assert PASS not in stderr_path.read_text()
+        assert not path.exists()
+        assert PASS not in stderr_path.read_text() and token not in stderr_path.read_text()
         assert not running(children[0])  # and stopped with it
+
+
+@pytest.mark.slow
+def test_serve_on_port_0_publishes_the_port_it_got_and_sigint_removes_it(
+    tmp_path: Path,
+) -> None:
+    """THREATS row 34: the CLI finds the daemon whatever its port, even one the kernel
+    chose; Ctrl-C (SIGINT) is a clean stop too."""
+    with serving(tmp_path, port=0) as (process, _):
+        published = runtime.read(tmp_path / "home")
+        assert published is not None and published.port != 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130  # "interrupted", after a clean shutdown
+        assert not (tmp_path / "home" / runtime.RUNTIME_FILE).exists()
 
 
 @pytest.mark.slow
