@@ -149,26 +149,53 @@ def test_auto_approval_matches_a_fitting_rule() -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_", "rules"),
+    ("request_", "rules", "reason"),
     [
-        (replace(PENDING, scopes=scopes.bitmap(["mood.current"])), RuleSet(rules=[MUSIC_RULE])),
-        (replace(PENDING, price=10**10), RuleSet(rules=[MUSIC_RULE])),
-        (replace(PENDING, duration=90 * 86_400, price=10**18), RuleSet(rules=[MUSIC_RULE])),
-        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_deny": [COMPANY]})])),
-        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_allow": [OTHER]})])),
-        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 5})])),
+        (replace(PENDING, scopes=scopes.bitmap(["mood.current"])), RuleSet(rules=[MUSIC_RULE]),
+         "music: asks for a scope outside the rule"),
+        (replace(PENDING, price=10**10), RuleSet(rules=[MUSIC_RULE]),
+         "music: pays less per day than the rule's minimum"),
+        (replace(PENDING, duration=90 * 86_400, price=10**18), RuleSet(rules=[MUSIC_RULE]),
+         "music: lasts longer than the rule allows"),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_deny": [COMPANY]})]),
+         "music: the company is on the rule's deny list"),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"companies_allow": [OTHER]})]),
+         "music: the company is not on the rule's allow list"),
+        (PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 5})]),
+         "music: allows more releases than the rule"),
         (replace(PENDING, max_releases=0),
-         RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 50})])),
-        (PENDING, RuleSet(rules=[MUSIC_RULE], never_share=["profile.age_range"])),
-        (replace(PENDING, catalog_hash=bytes(32)), RuleSet(rules=[MUSIC_RULE])),
-        (replace(PENDING, scopes=1 << 40), RuleSet(rules=[MUSIC_RULE])),
-        (G(), RuleSet(rules=[MUSIC_RULE])),
-        (PENDING, RuleSet()),
+         RuleSet(rules=[MUSIC_RULE.model_copy(update={"max_releases_at_most": 50})]),
+         "music: allows more releases than the rule"),
+        (PENDING, RuleSet(rules=[MUSIC_RULE], never_share=["profile.age_range"]),
+         "a scope the owner never shares"),
+        (replace(PENDING, catalog_hash=bytes(32)), RuleSet(rules=[MUSIC_RULE]),
+         "another scope catalog"),
+        # A scope bit outside the catalog: no rule could list it, so the catalog check is
+        # shadowed by the rule's own scope check unless the reason is asserted.
+        (replace(PENDING, scopes=MUSIC | 1 << 40), RuleSet(rules=[MUSIC_RULE]),
+         "scopes are not in the catalog"),
+        (replace(PENDING, scopes=0), RuleSet(rules=[MUSIC_RULE]),
+         "scopes are not in the catalog"),
+        (G(), RuleSet(rules=[MUSIC_RULE]), "not pending"),
+        (PENDING, RuleSet(), "no auto-approval rules are set"),
     ],
 )
-def test_auto_approval_refuses_what_no_rule_covers(request_: G, rules: RuleSet) -> None:
+def test_auto_approval_refuses_what_no_rule_covers(request_: G, rules: RuleSet,
+                                                   reason: str) -> None:
+    """Each case is refused by the check it is there for (named by the verdict's reason), not
+    by some other check that happens to refuse it too."""
     verdict = auto_approval(request_, rules, catalog_hash=CATALOG)
-    assert not verdict.approve and verdict.reason
+    assert not verdict.approve and verdict.rule is None
+    assert reason in verdict.reason, verdict.reason
+
+
+def test_a_request_refused_by_every_rule_names_each_rules_reason() -> None:
+    cheap = MUSIC_RULE.model_copy(update={"name": "cheap", "scopes": ["preferences.music"]})
+    verdict = auto_approval(PENDING, RuleSet(rules=[MUSIC_RULE.model_copy(
+        update={"companies_deny": [COMPANY]}), cheap]), catalog_hash=CATALOG)
+    assert not verdict.approve
+    assert verdict.reason == ("music: the company is on the rule's deny list; "
+                              "cheap: asks for a scope outside the rule")
 
 
 def test_allow_list_is_case_insensitive() -> None:
