@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import coincurve
 import pytest
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
@@ -149,9 +150,33 @@ def test_high_s_twin_is_rejected_although_eth_account_accepts_it() -> None:
 @pytest.mark.parametrize("v", [0, 1, 26, 29, 35, 255])
 def test_wrong_v_is_rejected(v: int) -> None:
     """THREATS row 11: only v = 27/28 is accepted (0/1 are refused: one encoding only)."""
-    signature = ledger.sign_digest(b"\x05" * 32, b"\x11" * 32)
+    key, digest = b"\x05" * 32, b"\x11" * 32
+    signature = ledger.sign_digest(key, digest)
+    assert ledger.recover_signer(digest, signature) == ledger.address_of(key)
     with pytest.raises(errors.SignatureInvalid):
-        ledger.recover_signer(b"\x11" * 32, signature[:64] + bytes([v]))
+        ledger.recover_signer(digest, signature[:64] + bytes([v]))
+
+
+def _high_r_point_signature() -> bytes:
+    """``r‖s`` for which recovery ids 2 and 3 (v = 29, 30) name a real curve point: the
+    point's x is ``r + n``, which is below the field prime for a small ``r``."""
+    p = 2**256 - 2**32 - 977
+    r = next(k for k in range(1, 100) if pow((SECP256K1_N + k) ** 3 + 7, (p - 1) // 2, p) == 1)
+    return r.to_bytes(32, "big") + (1).to_bytes(32, "big")
+
+
+@pytest.mark.parametrize("v", [29, 30])
+def test_v_29_and_30_are_refused_even_where_they_recover_a_key(v: int) -> None:
+    """THREATS row 11: the v check is what refuses recovery ids 2 and 3 — libsecp256k1 does
+    recover a public key from them here, so nothing after the check would."""
+    digest = b"\x11" * 32
+    rs = _high_r_point_signature()
+    recovered = coincurve.PublicKey.from_signature_and_message(
+        rs + bytes([v - 27]), digest, hasher=None
+    )
+    assert len(recovered.format(compressed=False)) == 65
+    with pytest.raises(errors.SignatureInvalid):
+        ledger.recover_signer(digest, rs + bytes([v]))
 
 
 @pytest.mark.parametrize("length", [0, 64, 66, 130])
