@@ -20,7 +20,7 @@ from vault import ledger, privacy, scopes
 from vault.daemon.release import AnswerCache
 from vault.secp256k1 import SECP256K1_N
 
-from .conftest import CANARY, MUSIC, MUSIC_AGE, Served, daemon_settings, running
+from .conftest import CANARY, MUSIC, MUSIC_AGE, Served, daemon_settings, fund, running
 
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
@@ -423,3 +423,96 @@ def test_releases_go_on_after_the_signing_process_dies(daemon: Served) -> None:
     response = daemon.release(grant_id)
     assert response.status_code == 200, response.text
     assert daemon.daemon.signatures.pid not in (None, first)
+
+
+# --- what the mutation check found untested (issue 19) ------------------------------------
+
+
+def test_a_replay_near_the_end_of_the_skew_window_is_409(daemon: Served) -> None:
+    """THREATS row 10: a request issued at T+200 and replayed at T+301 — after the book
+    pruned old nonces, but while the request is still inside the 300 s window — is refused."""
+    grant_id = daemon.grant()
+    assert daemon.release(grant_id).status_code == 200  # T: the book prunes for the first time
+    daemon.clock.offset += 200
+    daemon.sync()
+    late = daemon.release_body(grant_id)
+    assert daemon.post("/v1/release", json=late).status_code == 200
+    daemon.clock.offset += 101
+    daemon.sync()
+    assert daemon.release(grant_id).status_code == 200  # T+301: the book prunes again
+    assert error_of(daemon.post("/v1/release", json=late)) == (409, "replayed")
+
+
+class _WithNoiseSecret:
+    """An unlocked vault whose noise secret is the one given (every other call goes to the
+    real vault): lets a test pick secrets whose noise is known to differ."""
+
+    def __init__(self, vault: Any, noise: bytes) -> None:
+        self._vault = vault
+        self._noise = noise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._vault, name)
+
+    def secret(self, name: str) -> bytes:
+        return self._noise if name == "noise" else bytes(self._vault.secret(name))
+
+
+def test_released_noise_comes_from_the_vaults_own_secret(  # type: ignore[no-untyped-def]
+    embedded_chain, owner_vault, clock
+) -> None:
+    """THREATS row 38: the noise is keyed by the vault's secret, so it cannot be predicted
+    (or removed) by anyone without it. Two secrets are picked for which the noise on the
+    music answer differs in this epoch; the same vault served under each gives each one's
+    answer — a constant secret would give both the same."""
+    fund(embedded_chain, owner_vault.owner_address)
+    # Mid-epoch, a few days ahead: the whole test stays inside one noise epoch.
+    start = (privacy.epoch_of(int(time.time())) + 1.5) * privacy.EPOCH_SECONDS
+    clock.offset = start - time.time()
+    music = scopes.scope("preferences.music")
+    value = owner_vault.derived(MUSIC)["preferences.music"]
+    assert value["status"] == "ok"
+    company = embedded_chain.accounts[1]
+
+    def noised(secret: bytes) -> dict[str, Any]:
+        return privacy.release_value(music, value, company=company, now=int(clock()),
+                                     secret=secret)
+
+    candidates = [bytes([n]) * 32 for n in range(1, 256)]
+    plain = next(s for s in candidates if noised(s) == value)
+    noisy = next(s for s in candidates if noised(s) != value)
+    answers = []
+    grant_id = None
+    for secret in (noisy, plain):
+        served_vault = _WithNoiseSecret(owner_vault, secret)
+        settings = daemon_settings(owner_vault)
+        with running(settings, served_vault, embedded_chain, clock) as served:  # type: ignore[arg-type]
+            served.sync()
+            grant_id = grant_id or served.grant()
+            response = served.release(grant_id)
+            assert response.status_code == 200, response.text
+            answers.append(response.json()["preferences"]["preferences.music"])
+    assert answers == [noised(noisy), value]
+    assert answers[0] != answers[1]
+
+
+def test_noisy_epoch_budget_holds_across_a_daemon_restart(  # type: ignore[no-untyped-def]
+    embedded_chain, owner_vault, clock
+) -> None:
+    """THREATS row 38: noisy answers in two epochs with a budget of two, then a restart;
+    in a third epoch the restarted daemon still refuses noisy scopes (and serves others)."""
+    fund(embedded_chain, owner_vault.owner_address)
+    week = privacy.EPOCH_SECONDS
+    with running(daemon_settings(owner_vault, noisy_epoch_budget=2), owner_vault,
+                 embedded_chain, clock) as served:
+        grant_id = served.grant(duration=60 * 86_400)
+        assert served.release(grant_id, MUSIC).status_code == 200
+        clock.offset += week
+        served.sync()
+        assert served.release(grant_id, MUSIC).status_code == 200
+    clock.offset += week
+    with running(daemon_settings(owner_vault, noisy_epoch_budget=2), owner_vault,
+                 embedded_chain, clock) as again:
+        again.sync()
+        assert error_of(again.release(grant_id, MUSIC)) == (429, "budget_exhausted")
+        assert again.release(grant_id, ["profile.age_range"]).status_code == 200
