@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from vault import chain as chains
 from vault import errors, ledger
 from vault.chain import EmbeddedChain
 from vault.ledger import APPROVAL, RECEIPT, RELEASE, Domain, Status
@@ -741,3 +742,20 @@ LedgerModel.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_ledger_matches_model = pytest.mark.slow(LedgerModel.TestCase)
+
+
+def test_node_urls_are_redacted() -> None:
+    """THREATS row 9: a hosted node's URL carries its API key in the path, the query or the
+    user info; errors and logs show only the scheme, host and port."""
+    assert ledger.redact_url("https://mainnet.infura.io/v3/0123abcd") == (
+        "https://mainnet.infura.io/…"
+    )
+    assert ledger.redact_url("https://user:secret@node.example:8545/?key=k") == (
+        "https://node.example:8545/…"
+    )
+    assert ledger.redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+    assert ledger.redact_url("not a url") == "<node URL>"
+    dead = chains.http_web3("http://127.0.0.1:9/v3/SECRETKEY", timeout=0.5)
+    with pytest.raises(errors.LedgerUnavailable) as caught:
+        ledger.call_node(dead, lambda: dead.eth.block_number)
+    assert "SECRETKEY" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)

@@ -15,7 +15,7 @@ from vault.sync import LedgerIndex, LedgerSync, index_path
 
 def _service(home: Path, vault: Vault, chain: EmbeddedChain) -> tuple[OwnerService, LedgerSync]:
     index = LedgerIndex(index_path(home), chain_id=chain.chain_id,
-                        ledger_address=chain.ledger_address)
+                        ledger_address=chain.ledger_address, owner=vault.owner_address)
     log = audit.AuditLog.in_home(home)
     service = OwnerService(vault, chain, index, log, settings=Settings(home=home))
     return service, LedgerSync(chain.w3, index)

@@ -23,6 +23,7 @@ from vault.policy import (
     price_per_day,
 )
 
+OWNER = "0x00000000000000000000000000000000000000Cc"
 COMPANY = "0x00000000000000000000000000000000000000Aa"
 OTHER = "0x00000000000000000000000000000000000000Bb"
 NOW = 1_800_000_000
@@ -34,6 +35,7 @@ MUSIC_AGE = scopes.bitmap(["preferences.music", "profile.age_range"])
 @dataclass(frozen=True)
 class G:
     id: int = 7
+    owner: str = OWNER
     company: str = COMPANY
     scopes: int = MUSIC_AGE
     price: int = 10**16
@@ -42,6 +44,7 @@ class G:
     starts_at: int = NOW - 100
     status: int = Status.ACTIVE
     catalog_hash: bytes = CATALOG
+    confirmed_at: float | None = NOW - 5
 
 
 def ask(**kw: object) -> ReleaseAsk:
@@ -51,10 +54,12 @@ def ask(**kw: object) -> ReleaseAsk:
 
 
 def decide(grant: G | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
-           revoked: frozenset[int] = frozenset(), budget: int = 0,
-           epochs: frozenset[int] = frozenset(), epoch_budget: int = 0) -> Allow | Deny:
+           revoked: frozenset[int] = frozenset(), denied: frozenset[int] = frozenset(),
+           budget: int = 0, epochs: frozenset[int] = frozenset(), epoch_budget: int = 0
+           ) -> Allow | Deny:
     a = a or ask()
-    first = check_grant(grant, a, now=NOW, revoked_locally=revoked, catalog_hash=CATALOG)
+    first = check_grant(grant, a, owner=OWNER, now=NOW, revoked_locally=revoked,
+                        denied_locally=denied, catalog_hash=CATALOG, max_confirmation_age=30)
     if isinstance(first, Deny) or grant is None:
         return first
     return check_limits(
@@ -75,6 +80,8 @@ def test_active_grant_with_covered_scopes_is_allowed() -> None:
     ("grant", "expected"),
     [
         (None, "not_granted"),
+        (G(owner=OTHER), "not_granted"),
+        (G(owner=COMPANY), "not_granted"),
         (G(company=OTHER), "wrong_company"),
         (G(status=Status.REVOKED), "revoked"),
         (G(starts_at=NOW - 30 * 86_400), "expired"),
@@ -82,6 +89,8 @@ def test_active_grant_with_covered_scopes_is_allowed() -> None:
         (G(status=Status.DENIED, starts_at=0), "not_granted"),
         (G(scopes=scopes.bitmap(["profile.age_range"])), "scope_not_granted"),
         (G(catalog_hash=bytes(32)), "catalog_mismatch"),
+        (G(confirmed_at=None), "ledger_unavailable"),
+        (G(confirmed_at=NOW - 31), "ledger_unavailable"),
     ],
 )
 def test_each_ledger_check_denies_with_its_code(grant: G | None, expected: str) -> None:
@@ -92,7 +101,8 @@ def test_each_ledger_check_denies_with_its_code(grant: G | None, expected: str) 
 def test_signature_from_an_address_unknown_to_the_ledger_is_a_bad_signature() -> None:
     """THREATS row 12: another chain's or ledger's signature recovers to a random address."""
     a = ask(signer=OTHER)
-    decision = check_grant(G(), a, now=NOW, revoked_locally=(), catalog_hash=CATALOG,
+    decision = check_grant(G(), a, owner=OWNER, now=NOW, revoked_locally=(),
+                           denied_locally=(), catalog_hash=CATALOG, max_confirmation_age=30,
                            signer_on_ledger=False)
     assert code(decision) == "bad_signature"
 
@@ -104,6 +114,27 @@ def test_wrong_company_is_checked_before_revocation_is_revealed() -> None:
 def test_local_revocation_denies_before_the_chain_knows() -> None:
     """THREATS row 15."""
     assert code(decide(G(), revoked=frozenset({7}))) == "revoked"
+
+
+def test_a_grant_of_another_owner_is_not_granted_whoever_signs() -> None:
+    """THREATS row 31: the company's own second address approved a request to itself; the
+    signature is the grant's company's, yet this vault's owner never agreed."""
+    assert code(decide(G(owner=OTHER))) == "not_granted"
+    assert code(decide(G(owner=OTHER.lower()))) == "not_granted"
+    assert code(decide(G(owner=OWNER.lower()))) == "allow"
+
+
+def test_the_owners_no_wins_over_an_active_grant() -> None:
+    """THREATS row 33: a relayed approval made the request active before the deny landed."""
+    assert code(decide(G(), denied=frozenset({7}))) == "denied"
+    assert code(decide(G(), denied=frozenset({8}))) == "allow"
+
+
+def test_an_unconfirmed_or_stale_confirmation_fails_closed() -> None:
+    """THREATS row 32: only a grant a contract read confirmed recently counts."""
+    assert code(decide(G(confirmed_at=NOW - 30))) == "allow"
+    assert code(decide(G(confirmed_at=None))) == "ledger_unavailable"
+    assert code(decide(G(confirmed_at=NOW - 30.5))) == "ledger_unavailable"
 
 
 def test_empty_scope_bitmap_is_not_granted() -> None:
@@ -213,3 +244,26 @@ def test_rules_reject_unknown_scope_names() -> None:
 def test_price_per_day() -> None:
     assert price_per_day(30 * 10**15, 30 * 86_400) == 10**15
     assert price_per_day(1, 0) == 0
+
+
+def test_a_rule_checks_the_total_price_and_the_shortest_duration() -> None:
+    """A 60-second grant at a good daily rate costs the company almost nothing and it keeps
+    the snapshot: the rule's total minimum and minimum duration refuse it."""
+    minute = replace(PENDING, duration=60, price=10**14 * 60 // 86_400 + 1)
+    assert price_per_day(minute.price, minute.duration) >= MUSIC_RULE.min_price_per_day_wei
+    verdict = auto_approval(minute, RuleSet(rules=[MUSIC_RULE]), catalog_hash=CATALOG)
+    assert not verdict.approve
+    assert "shorter than the rule's minimum duration" in verdict.reason
+    cheap = MUSIC_RULE.model_copy(update={"min_price_wei": PENDING.price + 1})
+    verdict = auto_approval(PENDING, RuleSet(rules=[cheap]), catalog_hash=CATALOG)
+    assert not verdict.approve and "less in total" in verdict.reason
+
+
+def test_the_terms_never_shared_scopes_refuse_auto_approval() -> None:
+    """The published terms' `scopes_never` bind the rules too, not only the rules' own list."""
+    rules = RuleSet(rules=[MUSIC_RULE])
+    assert auto_approval(PENDING, rules, catalog_hash=CATALOG).approve
+    verdict = auto_approval(
+        PENDING, rules, catalog_hash=CATALOG, terms_never=["profile.age_range"]
+    )
+    assert not verdict.approve and "never shares" in verdict.reason

@@ -4,9 +4,12 @@ reorgs, and says how stale it is."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from web3 import HTTPProvider, Web3
 
 from vault import chain as chains
 from vault import errors, ledger
@@ -17,9 +20,13 @@ from vault.sync import LedgerIndex, LedgerSync, deployment_block
 CATALOG = b"\x42" * 32
 
 
-def _index(tmp_path: Path, chain: chains.Chain, name: str = "index.sqlite") -> LedgerIndex:
+def _index(
+    tmp_path: Path, chain: chains.Chain, name: str = "index.sqlite", *, owner: str | None = None
+) -> LedgerIndex:
+    """The index of ``owner``'s requests; by default the owner ``_request`` asks."""
     return LedgerIndex(
-        tmp_path / name, chain_id=chain.chain_id, ledger_address=chain.ledger_address
+        tmp_path / name, chain_id=chain.chain_id, ledger_address=chain.ledger_address,
+        owner=owner or chain.accounts[1],  # type: ignore[attr-defined]
     )
 
 
@@ -73,7 +80,7 @@ def test_index_follows_every_transition(tmp_path: Path, embedded_chain: Embedded
     owner.publish_endpoint("https://vault.example/v2", b"\x02" * 32)
     index = _index(tmp_path, chain)
     LedgerSync(chain.w3, index).sync_once()
-    statuses = {g.id: g.status for g in index.requests_for_owner(chain.accounts[1])}
+    statuses = {g.id: g.status for g in index.requests()}
     assert statuses == {
         approved: Status.ACTIVE,
         denied: Status.DENIED,
@@ -87,14 +94,12 @@ def test_index_follows_every_transition(tmp_path: Path, embedded_chain: Embedded
     gone = index.grant(revoked)
     assert gone is not None and claimed > 0
     assert gone.claimed == earned == gone.owner_earned
-    assert index.requests_for_company(chain.accounts[2]) == index.requests_for_owner(
-        chain.accounts[1]
-    )
+    assert index.requests_for_company(chain.accounts[2]) == index.requests()
     endpoint = index.endpoint_of(chain.accounts[1].lower())
     assert endpoint is not None and endpoint.url == "https://vault.example/v2"
     assert index.endpoint_of(chain.accounts[3]) is None
     # The index agrees with the contract on every request.
-    for view in index.requests_for_owner(chain.accounts[1]):
+    for view in index.requests():
         state = owner.get_request(view.id)
         assert (state.status, state.starts_at, state.claimed) == (
             view.status,
@@ -122,7 +127,7 @@ def test_sync_resumes_from_the_cursor_after_reopening(
     report = LedgerSync(chain.w3, reopened).sync_once()
     assert report.from_block == cursor[0] + 1
     assert report.events == 2
-    assert [g.status for g in reopened.requests_for_owner(chain.accounts[1])] == [
+    assert [g.status for g in reopened.requests()] == [
         Status.ACTIVE,
         Status.PENDING,
     ]
@@ -140,9 +145,7 @@ def test_small_pages_give_the_same_index(tmp_path: Path, embedded_chain: Embedde
     whole = _index(tmp_path, chain, "whole.sqlite")
     LedgerSync(chain.w3, paged, page_blocks=1).sync_once()
     LedgerSync(chain.w3, whole).sync_once()
-    assert paged.requests_for_owner(chain.accounts[1]) == whole.requests_for_owner(
-        chain.accounts[1]
-    )
+    assert paged.requests() == whole.requests()
     assert paged.cursor == whole.cursor
     paged.close()
     whole.close()
@@ -188,11 +191,26 @@ def test_reorg_on_py_evm_drops_the_replaced_approval(
     assert report.reorg_from is not None
     assert index.grant(request_id).status is Status.CANCELLED  # type: ignore[union-attr]
     assert index.endpoint_of(chain.accounts[1]) is None
+    # Exactly what a fresh sync of the new chain builds: nothing left of the old fork (the
+    # approval's start time, its block numbers), every event of the new one there.
+    fresh = _index(tmp_path, chain, "fresh.sqlite")
+    LedgerSync(chain.w3, fresh).sync_once()
+    assert index.grant(request_id) == fresh.grant(request_id)
+    assert index.grant(request_id).starts_at == 0  # type: ignore[union-attr]
+    assert index.cursor == fresh.cursor
     index.close()
     # The rebuilt state is what a fresh reader of the file sees too.
     reopened = _index(tmp_path, chain)
-    assert reopened.grant(request_id).status is Status.CANCELLED  # type: ignore[union-attr]
+    assert reopened.grant(request_id) == fresh.grant(request_id)
+    assert reopened.endpoint_of(chain.accounts[1]) is None
+    # And the file's events fold to the same states when the chain moves on.
+    chain.client(chain.accounts[1]).publish_endpoint("https://new.example", b"\x04" * 32)
+    LedgerSync(chain.w3, reopened).sync_once()
+    LedgerSync(chain.w3, fresh).sync_once()
+    assert reopened.grant(request_id) == fresh.grant(request_id)
+    assert reopened.endpoint_of(chain.accounts[1]) == fresh.endpoint_of(chain.accounts[1])
     reopened.close()
+    fresh.close()
 
 
 def test_index_of_another_ledger_is_emptied(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
@@ -203,7 +221,8 @@ def test_index_of_another_ledger_is_emptied(tmp_path: Path, embedded_chain: Embe
     assert len(index) == 1
     index.close()
     other = LedgerIndex(
-        tmp_path / "index.sqlite", chain_id=chain.chain_id, ledger_address="0x" + "22" * 20
+        tmp_path / "index.sqlite", chain_id=chain.chain_id, ledger_address="0x" + "22" * 20,
+        owner=chain.accounts[1],
     )
     assert len(other) == 0 and other.cursor is None
     other.close()
@@ -261,7 +280,7 @@ def test_reorg_on_anvil_drops_the_approval(
     owner = anvil_chain.client(anvil.addresses[1])
     company = anvil_chain.client(anvil.addresses[2])
     request_id = company.request_access(anvil.addresses[1], 1, 3_600, price=10**15)
-    index = _index(tmp_path, anvil_chain)
+    index = _index(tmp_path, anvil_chain, owner=anvil.addresses[1])
     syncer = LedgerSync(anvil_chain.w3, index)
     syncer.sync_once()
     snapshot = anvil.rpc("evm_snapshot")
@@ -291,9 +310,9 @@ def test_integration_sync_on_anvil_with_signed_approval(
     deadline = int(time.time()) + 600
     signature = ledger.sign_approval(owner_key, company.domain, ids[1], deadline)
     company.approve_by_sig(ids[1], deadline, signature)
-    index = _index(tmp_path, anvil_chain)
+    index = _index(tmp_path, anvil_chain, owner=anvil.addresses[4])
     LedgerSync(anvil_chain.w3, index, page_blocks=2).sync_once()
-    views = index.requests_for_owner(anvil.addresses[4])
+    views = index.requests()
     assert [v.id for v in views] == ids
     assert [v.status for v in views] == [Status.PENDING, Status.ACTIVE, Status.PENDING]
     assert [v.purpose for v in views] == ["#0", "#1", "#2"]
@@ -309,3 +328,70 @@ def test_deployment_block_is_found(embedded_chain: EmbeddedChain) -> None:
         if chain.w3.eth.get_code(chain.ledger_address, n)  # type: ignore[arg-type]
     ]
     assert deployment_block(chain.w3, chain.ledger_address) == code_blocks[0]
+
+
+# --------------------------------------------------------------------------- a reorg mid-page
+
+
+class _ReorgAfterGetLogs(HTTPProvider):
+    """A plain HTTP provider to a real node that, once armed, runs ``reorg`` right after the
+    node has answered an ``eth_getLogs``: the page's logs then come from the old fork while
+    every later read sees the new one."""
+
+    def __init__(self, url: str, reorg: Callable[[], None]) -> None:
+        super().__init__(url, request_kwargs={"timeout": 30}, exception_retry_configuration=None)
+        self._reorg = reorg
+        self.armed = False
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        response = super().make_request(method, params)
+        if method == "eth_getLogs" and self.armed:
+            self.armed = False
+            self._reorg()
+        return response
+
+
+def test_a_reorg_while_a_page_is_read_leaves_no_old_fork_event(
+    tmp_path: Path, anvil: chains.AnvilNode, anvil_chain: chains.RpcChain
+) -> None:
+    """THREATS row 18, on anvil: the chain reorganises between ``eth_getLogs`` answering a
+    page and the syncer keeping it. The page's events are the old fork's; kept, they would sit
+    in the index under the new fork's block hash, where no later round looks again. The
+    syncer must notice (the page's last block changed its hash), re-read, and end up with
+    the new fork's request — the same index a fresh sync of the new chain builds."""
+    owner = anvil.addresses[1]
+    company = anvil_chain.client(anvil.addresses[2])
+    start = deployment_block(anvil_chain.w3, anvil_chain.ledger_address)
+    kept = company.request_access(owner, 1, 3_600, price=10**15, purpose="before the fork")
+    snapshot: list[Any] = []
+
+    def reorg() -> None:
+        assert anvil.rpc("evm_revert", snapshot[0]) is True
+        company.request_access(owner, 0b10, 7_200, price=2 * 10**15, purpose="new fork")
+        anvil.rpc("evm_mine")
+        anvil.rpc("evm_mine")  # the new fork is longer: the old page's last block exists
+
+    provider = _ReorgAfterGetLogs(anvil.rpc_url, reorg)
+    index = _index(tmp_path, anvil_chain, owner=owner)
+    syncer = LedgerSync(Web3(provider), index, start_block=start)
+    syncer.sync_once()
+    assert index.grant(kept).purpose == "before the fork"  # type: ignore[union-attr]
+    snapshot.append(anvil.rpc("evm_snapshot"))
+    replaced = company.request_access(owner, 0b01, 3_600, price=10**15, purpose="old fork")
+    anvil.rpc("evm_mine")
+    provider.armed = True
+    syncer.sync_once()
+    assert not provider.armed  # the reorg did happen mid-page
+    syncer.sync_once()  # and a later round does not repair what was kept
+
+    state = company.get_request(replaced)
+    view = index.grant(replaced)
+    assert view is not None
+    assert (view.purpose, view.scopes, view.price) == ("new fork", 0b10, 2 * 10**15)
+    assert (view.status, view.duration) == (state.status, 7_200)
+    fresh = _index(tmp_path, anvil_chain, "fresh.sqlite", owner=owner)
+    LedgerSync(anvil_chain.w3, fresh, start_block=start).sync_once()
+    assert index.requests() == fresh.requests()
+    assert index.cursor == fresh.cursor
+    index.close()
+    fresh.close()

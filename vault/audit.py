@@ -81,6 +81,8 @@ _SET_HEAD = (
 RELEASE = "release"
 CONSENT_RECEIPT = "consent_receipt"
 TERMINATION_RECEIPT = "termination_receipt"
+#: Refusals of requests that proved no sender, counted by reason between two entries.
+REFUSAL_SUMMARY = "refusal_summary"
 RELEASED = "released"
 REFUSED = "refused"
 OK = "ok"

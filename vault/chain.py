@@ -133,10 +133,13 @@ def rpc_call(url: str, method: str, params: list[Any], *, timeout: float) -> Any
         body = response.json()
     except (requests.RequestException, ValueError) as error:
         raise errors.LedgerUnavailable(
-            f"the node at {url} did not answer {method} ({type(error).__name__})"
+            f"the node at {ledger.redact_url(url)} did not answer {method} "
+            f"({type(error).__name__})"
         ) from None
     if "error" in body:
-        raise errors.LedgerUnavailable(f"the node at {url} refused {method}: {body['error']}")
+        raise errors.LedgerUnavailable(
+            f"the node at {ledger.redact_url(url)} refused {method}: {body['error']}"
+        )
     return body.get("result")
 
 
@@ -550,11 +553,13 @@ def open_chain(settings: Settings) -> Chain:
         )
     if settings.chain_id is None:
         raise errors.ChainMismatch(
-            f"chain=rpc needs the expected chain id for {settings.rpc_url}",
+            f"chain=rpc needs the expected chain id for {ledger.redact_url(settings.rpc_url)}",
             hint="set VAULT_CHAIN_ID; vault refuses to guess which chain it talks to",
         )
     if not settings.ledger:
-        raise errors.LedgerNotDeployed(f"no ledger address configured for {settings.rpc_url}")
+        raise errors.LedgerNotDeployed(
+            f"no ledger address configured for {ledger.redact_url(settings.rpc_url)}"
+        )
     return RpcChain(
         settings.rpc_url,
         chain_id=settings.chain_id,

@@ -13,6 +13,15 @@ import platformdirs
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Chain ids of local development chains (anvil and Hardhat 31337, geth --dev and Ganache
+#: 1337): nothing on them is worth a reorg attack, and they mine only when asked, so their
+#: head's age says nothing about a node's honesty.
+DEV_CHAIN_IDS = frozenset({31337, 1337})
+#: Confirmation depth on every other chain: Ethereum's short reorgs are one or two blocks.
+PUBLIC_CONFIRMATIONS = 2
+#: How old the head may be on every other chain (Ethereum mines every 12 s; 10 missed slots).
+PUBLIC_MAX_HEAD_AGE_SECONDS = 120.0
+
 
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("vault", appauthor=False))
@@ -29,7 +38,14 @@ class Settings(BaseSettings):
         default="devnet",
         description="embedded: in-process py-evm; rpc: any JSON-RPC URL; devnet: local anvil",
     )
-    rpc_url: str | None = Field(default=None, description="JSON-RPC URL for chain=rpc")
+    rpc_url: str | None = Field(
+        default=None, repr=False, description="JSON-RPC URL for chain=rpc (may hold an API key)"
+    )
+    rpc_url_check: str | None = Field(
+        default=None,
+        repr=False,
+        description="a second node's JSON-RPC URL; grants count only while both agree",
+    )
     chain_id: int | None = Field(default=None, description="expected chain id (checked)")
     ledger: str | None = Field(default=None, description="ConsentLedger contract address")
     rpc_timeout_seconds: float = 5.0
@@ -38,7 +54,25 @@ class Settings(BaseSettings):
     port: int = 8787
     allow_remote: bool = Field(default=False, description="permit binding a non-loopback host")
 
-    confirmations: int = Field(default=0, ge=0, description="blocks before an event counts")
+    confirmations: int | None = Field(
+        default=None,
+        ge=0,
+        description="blocks before an event counts; default: 0 on development and embedded "
+        f"chains, {PUBLIC_CONFIRMATIONS} elsewhere",
+    )
+    max_head_age_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="an older chain head (a frozen node) → releases answer 503; default: "
+        f"unchecked on development and embedded chains, {PUBLIC_MAX_HEAD_AGE_SECONDS:g} s "
+        "elsewhere",
+    )
+    reconfirm_seconds: float = Field(
+        default=10.0, gt=0, description="how often active grants are re-read from the contract"
+    )
+    approval_ttl_seconds: int = Field(
+        default=3600, gt=0, description="how long an approval signature may wait to be relayed"
+    )
     sync_interval_seconds: float = Field(default=1.0, gt=0)
     max_index_lag_seconds: float = Field(
         default=30.0, gt=0, description="older index → releases answer 503"
@@ -60,3 +94,26 @@ class Settings(BaseSettings):
     noisy_epoch_budget: int = Field(
         default=12, ge=0, description="noise epochs of noisy scopes per company; 0 = no cap"
     )
+    unauthenticated_refusals_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="unsigned or badly signed requests answered per second before 429",
+    )
+    refusal_summary_seconds: float = Field(
+        default=60.0, gt=0, description="how often counted refusals are summarised in the log"
+    )
+
+    def _local_chain(self, chain_id: int) -> bool:
+        return self.chain == "embedded" or chain_id in DEV_CHAIN_IDS
+
+    def confirmations_for(self, chain_id: int) -> int:
+        """The confirmation depth on chain ``chain_id``: the setting, else its default."""
+        if self.confirmations is not None:
+            return self.confirmations
+        return 0 if self._local_chain(chain_id) else PUBLIC_CONFIRMATIONS
+
+    def max_head_age_for(self, chain_id: int) -> float | None:
+        """The bound on the head's age on chain ``chain_id``; ``None``: not checked."""
+        if self.max_head_age_seconds is not None:
+            return self.max_head_age_seconds
+        return None if self._local_chain(chain_id) else PUBLIC_MAX_HEAD_AGE_SECONDS

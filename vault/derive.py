@@ -29,6 +29,7 @@ from datetime import date
 from typing import Any
 
 from vault import errors, privacy
+from vault.currencies import is_currency
 from vault.identity import Event, EventKind
 from vault.scopes import (
     CATALOG,
@@ -329,7 +330,6 @@ CITY_COUNTRIES: dict[str, str] = {
 
 _SPACES = re.compile(r"\s+")
 _LANG = re.compile(r"^[a-z]{2,3}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def _text(value: Any, *, limit: int = MAX_KEY_CHARS) -> str:
@@ -570,7 +570,7 @@ class Aggregates:
             _bump(self.topics, topic)
         price = _float(attrs.get("price"))
         currency = _text(attrs.get("currency")).upper()
-        if price is None or not 0 <= price <= 1e12 or not _CURRENCY.match(currency):
+        if price is None or not 0 <= price <= 1e12 or not is_currency(currency):
             return
         bands = self.prices.setdefault(currency, [0] * len(PRICE_BANDS))
         bands[_band_index(price)] += 1

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from urllib.parse import urlsplit
 
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
@@ -543,10 +544,25 @@ def _revert_data(error: BaseException) -> bytes | None:
     return None
 
 
+def redact_url(url: str) -> str:
+    """``url`` with what may carry a secret replaced: user info, path and query.
+
+    Hosted nodes put API keys in the path (``/v3/KEY``) or the query; an error message, a
+    log line or a health answer shows only the scheme, host and port.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "<node URL>"
+    host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    hidden = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{host}{hidden}"
+
+
 def endpoint_of(w3: Web3) -> str:
-    """A printable name of the node ``w3`` talks to (its URL, or the in-process backend)."""
+    """A printable name of the node ``w3`` talks to (its redacted URL, or the in-process
+    backend)."""
     uri = getattr(w3.provider, "endpoint_uri", None)
-    return str(uri) if uri else type(w3.provider).__name__
+    return redact_url(str(uri)) if uri else type(w3.provider).__name__
 
 
 _T = TypeVar("_T")
@@ -644,6 +660,26 @@ Sender = LocalAccount | str
 #: balance that was zero writes a fresh storage slot: ~22k gas more than the estimate (seen
 #: as a flaky out-of-gas revoke on anvil). Unused gas is not charged.
 _GAS_HEADROOM: Final = 50_000
+
+
+def _request_state(request_id: int, fields: Sequence[Any]) -> RequestState | None:
+    """A ``getRequest`` tuple as a :class:`RequestState`; ``None`` for the empty slot an
+    unknown id reads as."""
+    company, scopes, max_releases, owner, price, starts_at, duration, status, claimed = fields
+    if int(status) == Status.NONE:
+        return None
+    return RequestState(
+        id=request_id,
+        company=to_checksum_address(company),
+        scopes=int(scopes),
+        max_releases=int(max_releases),
+        owner=to_checksum_address(owner),
+        price=int(price),
+        starts_at=int(starts_at),
+        duration=int(duration),
+        status=Status(int(status)),
+        claimed=int(claimed),
+    )
 
 
 class LedgerClient:
@@ -758,20 +794,52 @@ class LedgerClient:
 
     def get_request(self, request_id: int) -> RequestState:
         """The stored request; :class:`ContractReverted` ``UnknownRequest`` if there is none."""
-        raw = self._view(self.contract.functions.getRequest(request_id))
-        company, scopes, max_releases, owner, price, starts_at, duration, status, claimed = raw
-        return RequestState(
-            id=request_id,
-            company=to_checksum_address(company),
-            scopes=scopes,
-            max_releases=max_releases,
-            owner=to_checksum_address(owner),
-            price=price,
-            starts_at=starts_at,
-            duration=duration,
-            status=Status(status),
-            claimed=claimed,
+        state = _request_state(
+            request_id, self._view(self.contract.functions.getRequest(request_id))
         )
+        if state is None:
+            raise errors.ContractReverted("UnknownRequest", {"id": request_id})
+        return state
+
+    def get_requests(
+        self, request_ids: Sequence[int], *, block: int
+    ) -> dict[int, RequestState | None]:
+        """The stored requests ``request_ids`` as of block ``block`` (``None`` for an id the
+        contract does not know), read in one JSON-RPC batch where the node takes batches.
+
+        Ids are sequential, so ``requestCount`` at the same block says which ids exist; only
+        those are read (``getRequest`` reverts on the others, which would fail the batch).
+        An in-process backend (a provider without a URL, like py-evm's) takes no batches and
+        has no round trip to save: it is asked once per id.
+        """
+        count = int(call_node(
+            self.w3, lambda: self.contract.functions.requestCount().call(block_identifier=block)
+        ))
+        known = [i for i in request_ids if 1 <= i <= count]
+        found: dict[int, RequestState | None] = dict.fromkeys(request_ids)
+        if not known:
+            return found
+        calls: list[TxParams] = [
+            {"to": self.address, "data": self.contract.encode_abi("getRequest", args=[i])}
+            for i in known
+        ]
+        if getattr(self.w3.provider, "endpoint_uri", None) is None:
+            raw = [call_node(self.w3, functools.partial(self.w3.eth.call, c, block))
+                   for c in calls]
+        else:
+            def batched() -> list[Any]:
+                with self.w3.batch_requests() as batch:
+                    for call in calls:
+                        batch.add(self.w3.eth.call(call, block))
+                    return list(batch.execute())
+
+            raw = call_node(self.w3, batched)
+        output = [_canonical_type(o) for o in self.contract.get_function_by_name(
+            "getRequest").abi["outputs"]]
+        for request_id, data in zip(known, raw, strict=True):
+            (fields,) = abi_decode(output, bytes(data))
+            found[request_id] = _request_state(request_id, fields)
+        return found
 
     def request_count(self) -> int:
         return int(self._view(self.contract.functions.requestCount()))

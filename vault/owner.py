@@ -43,8 +43,6 @@ from vault.policy import RuleSet
 from vault.sync import GrantView, LedgerIndex
 
 SETTINGS_FILE = "owner-terms.json"
-#: How long an owner's approval signature may wait for the company to relay it.
-APPROVAL_TTL_SECONDS = 7 * 86_400
 
 APPROVE, DENY, REVOKE = "approve", "deny", "revoke"
 AUTO_APPROVE = "auto_approve"
@@ -85,9 +83,10 @@ def consent_statement(request: GrantView) -> str:
         described = [f"scope bitmap {request.scopes} (not in this vault's catalog)"]
     limit = (f"at most {request.max_releases} releases" if request.max_releases
              else "any number of releases")
+    per_day = ledger.format_eth(policy.price_per_day(request.price, request.duration))
     return (
-        f"{request.company} pays {ledger.format_eth(request.price)} for {_days(request.duration)}"
-        f" of access, {limit}, to: {'; '.join(described)}."
+        f"{request.company} pays {ledger.format_eth(request.price)} in total ({per_day} per day)"
+        f" for {_days(request.duration)} of access, {limit}, to: {'; '.join(described)}."
         f" Stated purpose: {json.dumps(request.purpose, ensure_ascii=False)}."
         " You can revoke at any time and keep what was earned so far."
     )
@@ -125,8 +124,10 @@ class OwnerService:
         self.chain_lock = threading.RLock()
         self._path = vault.home / SETTINGS_FILE
         self.revoked_locally: set[int] = set()
+        #: Requests the owner said no to: refused whatever the ledger says later (a relayed
+        #: approval may beat the deny transaction; THREATS row 33).
+        self.denied_locally: set[int] = set()
         self._approvals: dict[int, tuple[int, str]] = {}
-        self._denied: set[int] = set()
         self._terminated: set[int] = set()
         self._reviewed: set[int] = set()
         for entry in log.of_kind(REVOKE):
@@ -138,7 +139,9 @@ class OwnerService:
                     self._approvals[entry.grant_id] = (
                         int(entry.detail["deadline"]), str(entry.detail["signature"])
                     )
-        self._denied.update(e.grant_id for e in log.of_kind(DENY) if e.grant_id is not None)
+        self.denied_locally.update(
+            e.grant_id for e in log.of_kind(DENY) if e.grant_id is not None
+        )
         self._terminated.update(
             e.grant_id for e in log.of_kind(audit.TERMINATION_RECEIPT) if e.grant_id is not None
         )
@@ -151,6 +154,8 @@ class OwnerService:
     def _status(self, request: GrantView, now: float) -> RequestStatus:
         if request.id in self.revoked_locally or request.status == Status.REVOKED:
             return "revoked"
+        if request.id in self.denied_locally:
+            return "denied"
         if request.status == Status.ACTIVE:
             return "expired" if policy.is_expired(request, now=now) else "active"
         names: dict[int, RequestStatus] = {
@@ -196,7 +201,7 @@ class OwnerService:
         return published.url if published is not None else None
 
     def _mine(self) -> list[GrantView]:
-        return self.index.requests_for_owner(self.owner)
+        return self.index.requests()
 
     def _get(self, request_id: int) -> GrantView:
         request = self.index.grant(request_id)
@@ -235,11 +240,20 @@ class OwnerService:
         """Sign the EIP-712 approval (and, with ``submit``, send ``approve`` as the owner)."""
         with self.chain_lock:
             request = self._get(request_id)
-            if request.status != Status.PENDING or request_id in self._denied:
+            if request.status != Status.PENDING or request_id in self.denied_locally:
                 raise errors.ContractReverted(
                     "RequestNotPending", {"id": request_id, "status": int(request.status)}
                 )
-            deadline = int(self.clock()) + APPROVAL_TTL_SECONDS
+            never = policy.never_shared(
+                request.scopes, [*self.terms().scopes_never, *self.rules().never_share]
+            )
+            if never:
+                raise errors.ConsentError(
+                    f"request {request_id} asks for {', '.join(never)}, which your terms never "
+                    "share; nothing was signed (deny it with `vault deny`)"
+                )
+            self._check_on_chain(request)
+            deadline = int(self.clock()) + self.settings.approval_ttl_seconds
             signature = "0x" + ledger.sign_approval(
                 bytes(self._account.key), self.domain, request_id, deadline
             ).hex()
@@ -271,27 +285,74 @@ class OwnerService:
                 request_id=request_id, deadline=deadline, signature=signature, tx_hash=tx_hash
             )
 
+    def _check_on_chain(self, request: GrantView) -> None:
+        """Refuse to sign for a request the contract does not hold exactly as the index does:
+        an approval signature for an id the node invented would approve whatever request
+        later gets that id (THREATS row 32)."""
+        try:
+            state = self.ledger.get_request(request.id)
+        except errors.ContractReverted:
+            state = None
+        if state is None or (
+            state.owner, state.company, state.scopes, state.price, state.duration,
+            state.max_releases, state.status,
+        ) != (
+            request.owner, request.company, request.scopes, request.price, request.duration,
+            request.max_releases, Status.PENDING,
+        ):
+            raise errors.LedgerUnavailable(
+                f"the ledger does not hold request {request.id} as the node's events describe "
+                "it; nothing was signed",
+                hint="the node may be lying or behind; check it, or set VAULT_RPC_URL_CHECK",
+            )
+
     def approval(self, request_id: int) -> ApprovalPublic:
-        """The owner's approval signature for the company to relay (company route)."""
-        if request_id in self._denied:
+        """The owner's approval signature for the company to relay (company route), while the
+        owner has not denied the request and the signature's deadline has not passed."""
+        if request_id in self.denied_locally:
             raise errors.ReleaseRefused("denied", "the owner denied this request")
         found = self._approvals.get(request_id)
         if found is None:
             raise errors.NotFound(f"request {request_id} is not approved (yet)")
+        if found[0] <= self.clock():
+            raise errors.NotFound(
+                f"the approval of request {request_id} expired unrelayed; ask the owner again"
+            )
         return ApprovalPublic(request_id=request_id, deadline=found[0], signature=found[1])
 
     def deny(self, request_id: int) -> DenyResult:
+        """Say no: from this moment the vault refuses every release for the request and stops
+        offering its approval signature; then deny on chain (refunding the company).
+
+        If a relayed approval made the request active first — the deny transaction then
+        reverts — the no still holds locally, and the owner is told to revoke, which ends
+        the grant on chain with the usual split.
+        """
         with self.chain_lock:
             request = self._get(request_id)
-            if request.status != Status.PENDING:
+            if request.status not in (Status.PENDING, Status.ACTIVE) or policy.is_expired(
+                request, now=self.clock()
+            ) or request_id in self.denied_locally:
                 raise errors.ContractReverted(
                     "RequestNotPending", {"id": request_id, "status": int(request.status)}
                 )
-            self._denied.add(request_id)
+            self.denied_locally.add(request_id)
             self._approvals.pop(request_id, None)
             self._record(DENY, grant_id=request_id, company=request.company,
                          names=scopes.names_of(request.scopes))
-            tx_hash = _hex(self.ledger.deny(request_id).transaction_hash)
+            too_late = errors.ConsentError(
+                f"request {request_id} was already approved on chain (your earlier approval "
+                "was relayed); the vault now refuses every release for it — run "
+                f"`vault revoke {request_id}` to end it and keep what it earned"
+            )
+            if request.status == Status.ACTIVE:
+                raise too_late
+            try:
+                tx_hash = _hex(self.ledger.deny(request_id).transaction_hash)
+            except errors.ContractReverted as reverted:
+                if reverted.name == "RequestNotPending":
+                    raise too_late from None
+                raise
             return DenyResult(request_id=request_id, tx_hash=tx_hash)
 
     def revoke(self, request_id: int) -> RevokeResult:
@@ -334,10 +395,13 @@ class OwnerService:
         approved: list[int] = []
         for request in self._mine():
             if (request.status != Status.PENDING or request.id in self._reviewed
-                    or request.id in self._approvals or request.id in self._denied):
+                    or request.id in self._approvals or request.id in self.denied_locally):
                 continue
             self._reviewed.add(request.id)
-            verdict = policy.auto_approval(request, rules, catalog_hash=scopes.catalog_hash())
+            verdict = policy.auto_approval(
+                request, rules, catalog_hash=scopes.catalog_hash(),
+                terms_never=self.terms().scopes_never,
+            )
             if verdict.approve:
                 self.approve(request.id, submit=False, rule=verdict.rule)
                 approved.append(request.id)

@@ -33,6 +33,8 @@ class GrantView(Protocol):
     @property
     def id(self) -> int: ...
     @property
+    def owner(self) -> str: ...
+    @property
     def company(self) -> str: ...
     @property
     def scopes(self) -> int: ...
@@ -48,6 +50,8 @@ class GrantView(Protocol):
     def status(self) -> int: ...
     @property
     def catalog_hash(self) -> bytes: ...
+    @property
+    def confirmed_at(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,30 +120,43 @@ def check_grant(
     grant: GrantView | None,
     ask: ReleaseAsk,
     *,
+    owner: str,
     now: float,
     revoked_locally: Container[int],
+    denied_locally: Container[int],
     catalog_hash: bytes,
+    max_confirmation_age: float,
     signer_on_ledger: bool = True,
 ) -> Decision:
     """The ledger checks of a release, failing closed, in the protocol's order.
 
-    A signature that recovers to someone other than the grant's company is
-    ``wrong_company`` when the signer is a company on this ledger (``signer_on_ledger``), and
-    ``bad_signature`` otherwise: a signature made for another chain, another ledger, another
-    type or another message recovers to an arbitrary address (THREATS rows 12, 20).
+    A grant whose owner is not ``owner`` (this vault's) does not exist as far as this vault
+    is concerned, whatever the index holds (THREATS row 31). A signature that recovers to
+    someone other than the grant's company is ``wrong_company`` when the signer is a company
+    on this ledger (``signer_on_ledger``), and ``bad_signature`` otherwise: a signature made
+    for another chain, another ledger, another type or another message recovers to an
+    arbitrary address (THREATS rows 12, 20). A request the owner denied stays refused even if
+    a relayed approval made it active first (row 33). An active grant counts only while a
+    contract read confirmed it within ``max_confirmation_age`` seconds (row 32).
     """
-    if grant is None:
-        return Deny("not_granted", "no such grant on the ledger")
+    if grant is None or grant.owner.lower() != owner.lower():
+        return Deny("not_granted", "no such grant for this vault")
     if grant.company.lower() != ask.signer.lower():
         if not signer_on_ledger:
             return Deny("bad_signature", "the signature does not verify for this grant")
         return Deny("wrong_company", "the request is not signed by the grant's company")
     if grant.id in revoked_locally or grant.status == Status.REVOKED:
         return Deny("revoked", "the owner revoked this grant")
+    if grant.id in denied_locally:
+        return Deny("denied", "the owner denied this request")
     if grant.status == Status.ACTIVE and is_expired(grant, now=now):
         return Deny("expired", "the grant has expired")
     if grant.status != Status.ACTIVE:
         return Deny("not_granted", "the grant is not active")
+    if grant.confirmed_at is None or now - grant.confirmed_at > max_confirmation_age:
+        return Deny(
+            "ledger_unavailable", "the vault has not yet confirmed this grant on the ledger"
+        )
     if ask.scopes == 0 or ask.scopes & ~grant.scopes:
         return Deny("scope_not_granted", "a requested scope is not covered by the grant")
     if grant.catalog_hash != catalog_hash:
@@ -194,6 +211,15 @@ class Rule(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[ScopeName] = Field(description="the request's scopes must all be in this list")
     min_price_per_day_wei: int = Field(default=0, ge=0)
+    min_price_wei: int = Field(
+        default=0, ge=0, description="the request's total price must be at least this"
+    )
+    min_duration_seconds: int = Field(
+        default=SECONDS_PER_DAY,
+        gt=0,
+        description="shorter grants are refused: a company that keeps a snapshot pays for "
+        "the whole of it, not for a minute",
+    )
     max_duration_seconds: int = Field(default=30 * SECONDS_PER_DAY, gt=0)
     companies_allow: list[str] | None = Field(
         default=None, description="null: any company; else only these addresses"
@@ -240,6 +266,10 @@ def _rule_fits(rule: Rule, request: GrantView) -> str | None:
         return "asks for a scope outside the rule"
     if price_per_day(request.price, request.duration) < rule.min_price_per_day_wei:
         return "pays less per day than the rule's minimum"
+    if request.price < rule.min_price_wei:
+        return "pays less in total than the rule's minimum"
+    if request.duration < rule.min_duration_seconds:
+        return "is shorter than the rule's minimum duration"
     if request.duration > rule.max_duration_seconds:
         return "lasts longer than the rule allows"
     company = request.company.lower()
@@ -254,15 +284,26 @@ def _rule_fits(rule: Rule, request: GrantView) -> str | None:
     return None
 
 
-def auto_approval(request: GrantView, rules: RuleSet, *, catalog_hash: bytes) -> Verdict:
-    """Decide from the request's on-chain fields whether a rule approves it unattended."""
+def never_shared(scopes: int, never: Iterable[str]) -> list[str]:
+    """The names in bitmap ``scopes`` that the owner never shares (terms or rules)."""
+    return [name for name in catalog.names_of(scopes & catalog.bitmap(never))]
+
+
+def auto_approval(
+    request: GrantView, rules: RuleSet, *, catalog_hash: bytes, terms_never: Iterable[str] = ()
+) -> Verdict:
+    """Decide from the request's on-chain fields whether a rule approves it unattended.
+
+    ``terms_never``: the scopes the owner's published terms never share; they are refused
+    like the rules' own ``never_share``.
+    """
     if request.status != Status.PENDING:
         return Verdict(False, None, "the request is not pending")
     if request.catalog_hash != catalog_hash:
         return Verdict(False, None, "the request commits to another scope catalog")
     if request.scopes == 0 or request.scopes & ~_CATALOG_BITS:
         return Verdict(False, None, "the request's scopes are not in the catalog")
-    if request.scopes & catalog.bitmap(rules.never_share):
+    if never_shared(request.scopes, [*rules.never_share, *terms_never]):
         return Verdict(False, None, "the request asks for a scope the owner never shares")
     reasons = []
     for rule in rules.rules:

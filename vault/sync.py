@@ -11,9 +11,21 @@ was reorganised: it walks back through recorded block hashes to the fork point, 
 event above it, rebuilds the requests those events touched from the events that remain, and
 syncs forward again (THREATS row 18).
 
-Freshness is explicit: the index records when it last completed a sync round and how far the
-chain's head was; :meth:`LedgerIndex.check_fresh` raises :class:`~vault.errors.IndexStale`
-past a bound, so callers fail closed.
+**One owner.** An index follows one owner's requests: the logs are asked for by the owner's
+indexed topic (plus the endpoints of the owner and of the companies that asked them), so a
+vault's sync cost grows with its own requests, not with the chain's, and a request addressed
+to anyone else never enters it (THREATS row 31).
+
+**No single node's word.** Logs are what one node says. Before a grant can be used it is
+confirmed by a contract read (``getRequest``, batched) at the synced block, which is at or
+after its approval; active grants are re-read every ``reconfirm_seconds``. A grant the
+contract does not know is dropped, one whose stored state differs (a hidden revoke) takes the
+contract's state; with a second node (``check_w3``) both must agree on the synced block's hash
+and every read, or the round fails and no grant counts as confirmed (THREATS row 32).
+
+Freshness is explicit: the index records when it last completed a sync round and the chain
+head's block timestamp; :meth:`LedgerIndex.check_fresh` raises :class:`~vault.errors.IndexStale`
+past either bound, so callers fail closed — also when the node's head stops moving.
 
 Raw events are kept (table ``events``) because a reorg must be undone and a request's state
 is a fold over its events; the ``requests`` and ``endpoints`` tables are that fold.
@@ -22,10 +34,11 @@ is a fold over its events; the ``requests`` and ``endpoints`` tables are that fo
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,9 +51,14 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3RPCError
 
 from vault import errors, ledger
-from vault.ledger import LedgerEvent, Status
+from vault.ledger import LedgerEvent, RequestState, Status
+
+log = logging.getLogger("vault.sync")
 
 INDEX_FILE = "index.sqlite"
+#: Bumped when the tables change; an index of another version is emptied and synced anew
+#: (it is a cache of the chain). 2: one owner per index, the head's timestamp.
+SCHEMA_VERSION = 2
 #: How many recorded block hashes (sync checkpoints) are kept to find a fork point.
 CHECKPOINTS_KEPT = 256
 
@@ -121,9 +139,11 @@ class CursorRow(_IndexModel, table=True):
     id: int = Field(default=1, primary_key=True)
     chain_id: int
     ledger: str
+    owner: str
     block_number: int
     block_hash: str
     head_block: int
+    head_timestamp: int = 0
     last_synced_at: float | None = None
 
 
@@ -143,6 +163,7 @@ class _Cursor:
     block_number: int
     block_hash: str
     head_block: int
+    head_timestamp: int
     last_synced_at: float | None
 
 
@@ -169,6 +190,9 @@ class GrantView:
     company_refund: int | None
     requested_block: int
     updated_block: int
+    #: When a contract read last agreed with this state (wall clock); ``None`` until then
+    #: and again after every event that changes it. Not part of the state's identity.
+    confirmed_at: float | None = field(default=None, compare=False)
 
     @property
     def expires_at(self) -> int | None:
@@ -198,6 +222,11 @@ class IndexLag:
     synced_block: int | None
     head_block: int | None
     last_synced_at: float | None
+    head_timestamp: int | None = None
+
+    def head_age(self, now: float) -> float:
+        """Seconds between the chain head's block time and ``now``; infinite if unknown."""
+        return float("inf") if not self.head_timestamp else max(0.0, now - self.head_timestamp)
 
     @property
     def blocks_behind(self) -> int | None:
@@ -257,15 +286,17 @@ def _fold(view: GrantView | None, name: str, args: dict[str, Any], block: int) -
         return None
     if name == "AccessApproved":
         return replace(
-            view, status=Status.ACTIVE, starts_at=int(args["startsAt"]), updated_block=block
+            view, status=Status.ACTIVE, starts_at=int(args["startsAt"]), updated_block=block,
+            confirmed_at=None,
         )
     if name == "AccessDenied":
-        return replace(view, status=Status.DENIED, updated_block=block)
+        return replace(view, status=Status.DENIED, updated_block=block, confirmed_at=None)
     if name == "RequestCancelled":
-        return replace(view, status=Status.CANCELLED, updated_block=block)
+        return replace(view, status=Status.CANCELLED, updated_block=block, confirmed_at=None)
     if name == "AccessRevoked":
         return replace(
             view,
+            confirmed_at=None,
             status=Status.REVOKED,
             # The contract freezes a revoked grant's earnings into ``claimed``.
             claimed=int(args["ownerEarned"]),
@@ -346,24 +377,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class LedgerIndex:
-    """The local index of one ledger (chain id + address), in SQLite and in memory.
+    """The local index of one owner's requests on one ledger (chain id + address), in SQLite
+    and in memory.
 
-    Opening an index file that follows another ledger empties it first: a fresh devnet or a
-    redeployed ledger must never be answered from the old one's events.
+    Opening an index file that follows another ledger or owner (or was written by another
+    schema version) empties it first: a fresh devnet or a redeployed ledger must never be
+    answered from the old one's events.
     """
 
-    def __init__(self, path: Path | str, *, chain_id: int, ledger_address: str) -> None:
+    def __init__(
+        self, path: Path | str, *, chain_id: int, ledger_address: str, owner: str
+    ) -> None:
         self.path = Path(path)
         self.chain_id = chain_id
         self.ledger_address = to_checksum_address(ledger_address)
+        self.owner = to_checksum_address(owner)
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}", connect_args={"check_same_thread": False}
         )
         event.listen(self.engine, "connect", _sqlite_pragmas)
+        with self.engine.begin() as connection:
+            version = connection.exec_driver_sql("PRAGMA user_version").scalar()
+            if version != SCHEMA_VERSION:
+                _IndexModel.metadata.drop_all(connection)
+                connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         _IndexModel.metadata.create_all(self.engine)
         self._lock = threading.Lock()
         self._grants: dict[int, GrantView] = {}
-        self._by_owner: dict[str, set[int]] = {}
         self._by_company: dict[str, set[int]] = {}
         self._endpoints: dict[str, EndpointView] = {}
         self._cursor: _Cursor | None = None
@@ -376,14 +416,18 @@ class LedgerIndex:
         it. One dict lookup: no SQLite, no chain."""
         return self._grants.get(request_id)
 
-    def requests_for_owner(self, owner: str) -> list[GrantView]:
-        """Every request addressed to ``owner``, oldest first."""
+    def requests(self) -> list[GrantView]:
+        """Every request addressed to this index's owner, oldest first."""
         with self._lock:
-            ids = sorted(self._by_owner.get(to_checksum_address(owner), ()))
-        return [self._grants[i] for i in ids]
+            return [self._grants[i] for i in sorted(self._grants)]
+
+    def companies(self) -> set[str]:
+        """Every company that asked this owner for access."""
+        with self._lock:
+            return {c for c, ids in self._by_company.items() if ids}
 
     def requests_for_company(self, company: str) -> list[GrantView]:
-        """Every request made by ``company``, oldest first."""
+        """Every request ``company`` made to this owner, oldest first."""
         with self._lock:
             ids = sorted(self._by_company.get(to_checksum_address(company), ()))
         return [self._grants[i] for i in ids]
@@ -407,17 +451,66 @@ class LedgerIndex:
         cursor = self._cursor
         if cursor is None:
             return IndexLag(None, None, None)
-        return IndexLag(cursor.block_number, cursor.head_block, cursor.last_synced_at)
+        return IndexLag(
+            cursor.block_number, cursor.head_block, cursor.last_synced_at, cursor.head_timestamp
+        )
 
-    def check_fresh(self, *, now: float, max_age_seconds: float) -> None:
+    def check_fresh(
+        self, *, now: float, max_age_seconds: float, max_head_age_seconds: float | None = None
+    ) -> None:
         """Raise :class:`IndexStale` unless a sync round completed within ``max_age_seconds``
-        of ``now`` (THREATS row 18: a stale index must fail closed)."""
-        age = self.lag().seconds_since_sync(now)
+        of ``now`` and, with ``max_head_age_seconds``, the chain head it saw was mined within
+        that many seconds of ``now`` (THREATS rows 18, 32: a stale index or a frozen node must
+        fail closed)."""
+        lag = self.lag()
+        age = lag.seconds_since_sync(now)
         if age > max_age_seconds:
             shown = "never synced" if age == float("inf") else f"last synced {age:.1f} s ago"
             raise errors.IndexStale(
                 f"the ledger index is stale ({shown}; the bound is {max_age_seconds:g} s)"
             )
+        if max_head_age_seconds is not None and lag.head_age(now) > max_head_age_seconds:
+            raise errors.IndexStale(
+                f"the node's newest block is {lag.head_age(now):.0f} s old (the bound is "
+                f"{max_head_age_seconds:g} s): its head is not moving"
+            )
+
+    def confirm(self, states: dict[int, RequestState | None], *, at: float) -> list[str]:
+        """Record contract reads of some requests, made at ``at``; what disagreed, in words.
+
+        A request the contract does not know was invented by the node's logs: it is dropped
+        from memory (its events stay in the file; a restart re-reads it). One whose stored
+        fields differ takes the contract's fields. Either way the index then holds what the
+        contract says, and that state counts as confirmed.
+        """
+        disagreements: list[str] = []
+        with self._lock:
+            for request_id, state in states.items():
+                view = self._grants.get(request_id)
+                if view is None:
+                    continue
+                if state is None or state.owner != view.owner:
+                    disagreements.append(f"request {request_id} is not this owner's on chain")
+                    self._forget_locked(request_id)
+                    continue
+                truth = replace(
+                    view, company=state.company, scopes=state.scopes, price=state.price,
+                    duration=state.duration, max_releases=state.max_releases,
+                    status=state.status, starts_at=state.starts_at, confirmed_at=at,
+                )
+                if truth != view:
+                    disagreements.append(
+                        f"request {request_id} is {state.status.name.lower()} on chain, "
+                        f"the node's events said {view.status.name.lower()}"
+                    )
+                self._grants[request_id] = truth
+        return disagreements
+
+    def unconfirm(self) -> None:
+        """Forget every confirmation (the nodes disagree: nothing counts as confirmed)."""
+        with self._lock:
+            for request_id, view in self._grants.items():
+                self._grants[request_id] = replace(view, confirmed_at=None)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -428,14 +521,17 @@ class LedgerIndex:
         with self.engine.begin() as connection:
             cursor = connection.execute(select(_CURSOR)).first()
             if cursor is not None and (
-                cursor.chain_id != self.chain_id or cursor.ledger != self.ledger_address
+                cursor.chain_id != self.chain_id
+                or cursor.ledger != self.ledger_address
+                or cursor.owner != self.owner
             ):
                 for table in (_REQUESTS, _ENDPOINTS, _EVENTS, _CHECKPOINTS, _CURSOR):
                     connection.execute(delete(table))
                 cursor = None
             self._cursor = (
                 _Cursor(
-                    cursor.block_number, cursor.block_hash, cursor.head_block, cursor.last_synced_at
+                    cursor.block_number, cursor.block_hash, cursor.head_block,
+                    cursor.head_timestamp, cursor.last_synced_at,
                 )
                 if cursor is not None
                 else None
@@ -449,13 +545,11 @@ class LedgerIndex:
 
     def _remember(self, view: GrantView) -> None:
         self._grants[view.id] = view
-        self._by_owner.setdefault(view.owner, set()).add(view.id)
         self._by_company.setdefault(view.company, set()).add(view.id)
 
-    def _forget(self, request_id: int) -> None:
+    def _forget_locked(self, request_id: int) -> None:
         view = self._grants.pop(request_id, None)
         if view is not None:
-            self._by_owner.get(view.owner, set()).discard(request_id)
             self._by_company.get(view.company, set()).discard(request_id)
 
     # ------------------------------------------------------------- writes (sync only)
@@ -467,15 +561,19 @@ class LedgerIndex:
         block_number: int,
         block_hash: bytes,
         head_block: int,
+        head_timestamp: int,
         synced_at: float,
     ) -> None:
         """Record ``events`` (all in blocks up to ``block_number``) and move the cursor, in one
-        SQLite transaction; then publish the new request states in memory."""
+        SQLite transaction; then publish the new request states in memory. An event about
+        another owner's request is never recorded, whatever the node sent."""
         touched: dict[int, GrantView] = {}
         endpoints: dict[str, EndpointView] = {}
         event_rows: list[dict[str, Any]] = []
         for item in events:
             args = item.args
+            if "owner" in args and to_checksum_address(args["owner"]) != self.owner:
+                continue
             request_id = int(args["id"]) if "id" in args else None
             account = args.get("account")
             event_rows.append(
@@ -533,22 +631,30 @@ class LedgerIndex:
                     .scalar_subquery()
                 )
             )
-            cursor = self._write_cursor(connection, block_number, hash_hex, head_block, synced_at)
+            cursor = self._write_cursor(
+                connection, block_number, hash_hex, head_block, head_timestamp, synced_at
+            )
         with self._lock:
             for view in touched.values():
                 self._remember(view)
             self._endpoints.update(endpoints)
             self._cursor = cursor
 
-    def touch(self, *, head_block: int, synced_at: float) -> None:
+    def touch(self, *, head_block: int, head_timestamp: int, synced_at: float) -> None:
         """Record a completed sync round that found nothing new."""
         if self._cursor is None:
             return
         with self.engine.begin() as connection:
             connection.execute(
-                update(_CURSOR).values(head_block=head_block, last_synced_at=synced_at)
+                update(_CURSOR).values(
+                    head_block=head_block, head_timestamp=head_timestamp,
+                    last_synced_at=synced_at,
+                )
             )
-        self._cursor = replace(self._cursor, head_block=head_block, last_synced_at=synced_at)
+        self._cursor = replace(
+            self._cursor, head_block=head_block, head_timestamp=head_timestamp,
+            last_synced_at=synced_at,
+        )
 
     def checkpoints(self) -> list[tuple[int, bytes]]:
         """Recorded (block number, hash) pairs, newest first, including event blocks."""
@@ -630,11 +736,12 @@ class LedgerIndex:
                     keep_through,
                     "0x" + keep_hash.hex(),
                     previous.head_block if previous else keep_through,
+                    previous.head_timestamp if previous else 0,
                     previous.last_synced_at if previous else None,
                 )
         with self._lock:
             for request_id, maybe in rebuilt.items():
-                self._forget(request_id)
+                self._forget_locked(request_id)
                 if maybe is not None:
                     self._remember(maybe)
             for account, endpoint in endpoints.items():
@@ -658,15 +765,18 @@ class LedgerIndex:
         block_number: int,
         block_hash: str,
         head_block: int,
+        head_timestamp: int,
         synced_at: float | None,
     ) -> _Cursor:
         values = {
             "id": 1,
             "chain_id": self.chain_id,
             "ledger": self.ledger_address,
+            "owner": self.owner,
             "block_number": block_number,
             "block_hash": block_hash,
             "head_block": head_block,
+            "head_timestamp": head_timestamp,
             "last_synced_at": synced_at,
         }
         statement = sqlite_insert(_CURSOR).values(**values)
@@ -675,7 +785,7 @@ class LedgerIndex:
                 index_elements=["id"], set_={k: v for k, v in values.items() if k != "id"}
             )
         )
-        return _Cursor(block_number, block_hash, head_block, synced_at)
+        return _Cursor(block_number, block_hash, head_block, head_timestamp, synced_at)
 
 
 # --------------------------------------------------------------------------- the syncer
@@ -687,6 +797,8 @@ class LedgerSync:
     ``confirmations``: blocks below the head that an event's block must be to count.
     ``page_blocks``: the widest ``eth_getLogs`` range (halved while a node refuses a range).
     ``start_block``: where a never-synced index starts (the ledger's deployment block).
+    ``reconfirm_seconds``: how old a grant's last contract read may get before it is read again.
+    ``check_w3``: an optional second node that must agree with ``w3`` on every confirmation.
     """
 
     def __init__(
@@ -697,25 +809,37 @@ class LedgerSync:
         confirmations: int = 0,
         page_blocks: int = 2_000,
         start_block: int = 0,
+        reconfirm_seconds: float = 10.0,
+        check_w3: Web3 | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if confirmations < 0 or page_blocks < 1 or start_block < 0:
-            raise ValueError("confirmations and start_block >= 0, page_blocks >= 1")
+        if confirmations < 0 or page_blocks < 1 or start_block < 0 or reconfirm_seconds <= 0:
+            raise ValueError(
+                "confirmations and start_block >= 0, page_blocks >= 1, reconfirm_seconds > 0"
+            )
         self.w3 = w3
         self.index = index
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.start_block = start_block
+        self.reconfirm_seconds = reconfirm_seconds
+        self.check_w3 = check_w3
         self.clock = clock
+        self._ledger = ledger.LedgerClient(w3, index.ledger_address)
+        self._check = None if check_w3 is None else ledger.LedgerClient(
+            check_w3, index.ledger_address
+        )
+        self._owner_topic = _topic_of(index.owner)
 
     def sync_once(self) -> SyncReport:
-        """One round: undo a reorg if there was one, then index every confirmed block.
+        """One round: undo a reorg if there was one, index every confirmed block, then confirm
+        the grants that need it with contract reads.
 
         A page is kept only if the hash of its last block is the same before and after its
         logs were read and the cursor's block is still canonical; otherwise the reorg is
         undone and the round continues from the fork point.
         """
-        head = self._head()
+        head, head_timestamp = self._head()
         reorg_from = self._undo_reorg()
         first = self._next_block()
         count = 0
@@ -734,17 +858,19 @@ class LedgerSync:
                 continue
             after = self._block_hash(end)
             if before is None or before != after or not self._cursor_canonical():
-                head = self._head()
+                head, head_timestamp = self._head()
                 undone = self._undo_reorg()
                 if undone is not None:
                     reorg_from = undone if reorg_from is None else min(reorg_from, undone)
                 continue
             self.index.apply(
-                logs, block_number=end, block_hash=after, head_block=head, synced_at=self.clock()
+                logs, block_number=end, block_hash=after, head_block=head,
+                head_timestamp=head_timestamp, synced_at=self.clock(),
             )
             count += len(logs)
             page = min(self.page_blocks, page * 2)
-        self.index.touch(head_block=head, synced_at=self.clock())
+        self.confirm_grants()
+        self.index.touch(head_block=head, head_timestamp=head_timestamp, synced_at=self.clock())
         return SyncReport(
             from_block=first,
             to_block=self._next_block() - 1,
@@ -752,6 +878,46 @@ class LedgerSync:
             head_block=head,
             reorg_from=reorg_from,
         )
+
+    def confirm_grants(self) -> list[str]:
+        """Read, at the synced block, every grant that is active in the index and was not
+        confirmed in the last ``reconfirm_seconds``; what disagreed with the logs, in words.
+
+        With a second node, both must give the same block hash and the same states; if not,
+        every confirmation is dropped and :class:`LedgerUnavailable` raised (fail closed).
+        """
+        cursor = self.index.cursor
+        now = self.clock()
+        due = [
+            g.id for g in self.index.requests()
+            if g.status is Status.ACTIVE
+            and (g.confirmed_at is None or now - g.confirmed_at >= self.reconfirm_seconds)
+        ]
+        if cursor is None or not due:
+            return []
+        block, block_hash = cursor
+        states = self._ledger.get_requests(due, block=block)
+        if self._check is not None and self.check_w3 is not None:
+            try:
+                check_hash = _hash_of_block(self.check_w3, block)
+                check_states = self._check.get_requests(due, block=block)
+            except errors.LedgerError:
+                self.index.unconfirm()
+                raise errors.LedgerUnavailable(
+                    f"the check node at {ledger.endpoint_of(self.check_w3)} could not confirm "
+                    f"block {block}"
+                ) from None
+            if check_hash != block_hash or check_states != states:
+                self.index.unconfirm()
+                raise errors.LedgerUnavailable(
+                    f"the nodes at {ledger.endpoint_of(self.w3)} and "
+                    f"{ledger.endpoint_of(self.check_w3)} disagree about block {block}",
+                    hint="releases are refused until they agree; check both nodes",
+                )
+        disagreements = self.index.confirm(states, at=now)
+        for disagreement in disagreements:
+            log.warning("the node's events disagree with the contract: %s", disagreement)
+        return disagreements
 
     def run(
         self,
@@ -773,8 +939,10 @@ class LedgerSync:
 
     # ------------------------------------------------------------- internals
 
-    def _head(self) -> int:
-        return int(ledger.call_node(self.w3, lambda: self.w3.eth.block_number))
+    def _head(self) -> tuple[int, int]:
+        """The head's block number and timestamp."""
+        block = ledger.call_node(self.w3, lambda: self.w3.eth.get_block("latest"))
+        return int(block["number"]), int(block["timestamp"])
 
     def _next_block(self) -> int:
         cursor = self.index.cursor
@@ -782,14 +950,7 @@ class LedgerSync:
 
     def _block_hash(self, number: int) -> bytes | None:
         """The canonical hash of block ``number``; ``None`` if the chain is shorter."""
-
-        def read() -> bytes | None:
-            try:
-                return bytes(self.w3.eth.get_block(number)["hash"])
-            except BlockNotFound:
-                return None
-
-        return ledger.call_node(self.w3, read)
+        return _hash_of_block(self.w3, number)
 
     def _cursor_canonical(self) -> bool:
         cursor = self.index.cursor
@@ -809,16 +970,44 @@ class LedgerSync:
         return self.start_block
 
     def _logs(self, start: int, end: int) -> list[LedgerEvent] | None:
-        """Decoded ledger events of blocks ``start..end`` in chain order; ``None`` when the
-        node answers the request with an error (typically: too many results)."""
+        """This owner's decoded ledger events of blocks ``start..end`` in chain order, with
+        the endpoints published by the owner and the companies that asked them; ``None``
+        when the node answers a query with an error (typically: too many results).
+
+        A company seen for the first time in this range may have published its endpoint
+        before it: its endpoints are read from ``start_block`` on.
+        """
+        requests = self._get_logs(start, end, [None, None, self._owner_topic])
+        if requests is None:
+            return None
+        known = self.index.companies()
+        new = {to_checksum_address(e.args["company"]) for e in requests
+               if e.name == "AccessRequested"} - known
+        published = "0x" + ledger.codec().event_topics["EndpointPublished"].hex()
+        endpoints = self._get_logs(
+            start, end, [published, sorted({self._owner_topic} | {_topic_of(c) for c in known})]
+        )
+        if new and endpoints is not None:
+            first_seen = self._get_logs(
+                self.start_block, end, [published, sorted(_topic_of(c) for c in new)]
+            )
+            endpoints = None if first_seen is None else endpoints + first_seen
+        if endpoints is None:
+            return None
+        return sorted(requests + endpoints, key=lambda e: (e.block_number, e.log_index))
+
+    def _get_logs(
+        self, start: int, end: int, topics: list[str | list[str] | None]
+    ) -> list[LedgerEvent] | None:
+        if end < start:
+            return []
 
         def read() -> list[Any] | None:
             try:
-                return list(
-                    self.w3.eth.get_logs(
-                        {"address": self.index.ledger_address, "fromBlock": start, "toBlock": end}
-                    )
-                )
+                return list(self.w3.eth.get_logs({
+                    "address": self.index.ledger_address, "fromBlock": start, "toBlock": end,
+                    "topics": topics,
+                }))
             except Web3RPCError:
                 return None
 
@@ -826,9 +1015,24 @@ class LedgerSync:
         if logs is None:
             return None
         codec = ledger.codec()
-        decoded = [e for e in (codec.decode_log(log) for log in logs) if e is not None]
-        decoded.sort(key=lambda e: (e.block_number, e.log_index))
-        return decoded
+        return [e for e in (codec.decode_log(log) for log in logs) if e is not None]
+
+
+def _topic_of(address: str) -> str:
+    """An address as an indexed event topic: 32 bytes, left-padded, ``0x`` hex."""
+    return "0x" + ledger.address_bytes(address).rjust(32, b"\0").hex()
+
+
+def _hash_of_block(w3: Web3, number: int) -> bytes | None:
+    """The canonical hash of block ``number`` on ``w3``'s node; ``None`` if it is shorter."""
+
+    def read() -> bytes | None:
+        try:
+            return bytes(w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
+
+    return ledger.call_node(w3, read)
 
 
 def deployment_block(w3: Web3, address: str) -> int:
@@ -850,10 +1054,12 @@ def deployment_block(w3: Web3, address: str) -> int:
     return low
 
 
-def open_index(home: Path, *, chain_id: int, ledger_address: str) -> LedgerIndex:
-    """The index file of ``home`` for the given ledger."""
+def open_index(home: Path, *, chain_id: int, ledger_address: str, owner: str) -> LedgerIndex:
+    """The index file of ``home`` for the given ledger and owner."""
     home.mkdir(parents=True, exist_ok=True)
-    return LedgerIndex(index_path(home), chain_id=chain_id, ledger_address=ledger_address)
+    return LedgerIndex(
+        index_path(home), chain_id=chain_id, ledger_address=ledger_address, owner=owner
+    )
 
 
 __all__ = [

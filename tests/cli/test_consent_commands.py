@@ -137,7 +137,8 @@ def test_requests_shows_a_table_and_the_consent_statement(owner: Owner) -> None:
     assert [r["id"] for r in listed] == [request.id]
     assert listed[0]["status"] == "pending" and listed[0]["catalog_matches"]
     assert listed[0]["company"] == company.address
-    assert "0.03 ETH for 30 days" in listed[0]["consent_statement"]
+    statement = listed[0]["consent_statement"]
+    assert "0.03 ETH in total (0.001 ETH per day) for 30 days" in statement
     assert owner.json("requests", "--status", "active") == []
 
 

@@ -98,7 +98,8 @@ def test_declared_length_over_the_limit_never_calls_receive() -> None:
 
 def test_declared_length_at_the_limit_reaches_the_app() -> None:
     sent, received, app_ran = _asgi(
-        [(b"host", b"127.0.0.1"), (b"content-length", str(LIMIT).encode())]
+        [(b"host", b"127.0.0.1"), (b"content-length", str(LIMIT).encode()),
+         (b"content-type", b"application/json")]
     )
     assert sent[0]["status"] == 200 and received == 1 and app_ran
 

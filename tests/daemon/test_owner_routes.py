@@ -67,6 +67,7 @@ def test_owner_submitted_approval_activates_the_grant(daemon: Served) -> None:
 def test_auto_approval_rules_answer_new_requests(daemon: Served) -> None:
     rules = {
         "rules": [{"name": "music for pay", "scopes": MUSIC, "min_price_per_day_wei": 10**14,
+                   "min_price_wei": 0, "min_duration_seconds": 86_400,
                    "max_duration_seconds": 60 * 86_400, "companies_allow": None,
                    "companies_deny": [], "max_releases_at_most": None}],
         "never_share": ["mood.current"],

@@ -13,7 +13,9 @@ from .conftest import Served
 
 @pytest.mark.slow
 def test_daemon_conforms_to_its_openapi_schema(daemon: Served) -> None:
-    schema = schemathesis.openapi.from_url(daemon.base + "/openapi.json")
+    schema = schemathesis.openapi.from_url(
+        daemon.base + "/v1/owner/openapi.json", headers=daemon.owner_headers
+    )
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
     for operation in operations:

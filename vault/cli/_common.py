@@ -37,6 +37,7 @@ EXIT_CODES: tuple[tuple[type[errors.VaultError], int], ...] = (
     (errors.AlreadyDecided, 11),
     (errors.NotYourRequest, 12),
     (errors.NothingOwed, 13),
+    (errors.ConsentError, 15),
     (errors.DaemonUnverified, 14),
 )
 EXIT_ERROR = 1

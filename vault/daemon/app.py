@@ -17,18 +17,19 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import requests
 from fastapi import FastAPI
 
 import vault
-from vault import errors, scopes
+from vault import audit, errors, scopes
 from vault.audit import AuditLog
-from vault.chain import Chain
+from vault.chain import Chain, http_web3
 from vault.config import Settings
 from vault.daemon import http_errors
 from vault.daemon.book import ReleaseBook
 from vault.daemon.guard import GuardMiddleware, allowed_hosts
 from vault.daemon.models import HealthPublic
-from vault.daemon.release import DerivedCache, ReleaseService
+from vault.daemon.release import DerivedCache, RefusalTally, ReleaseService
 from vault.daemon.routes import health, identity, owner, release, terms
 from vault.daemon.runtime import new_token
 from vault.daemon.signatures import SignerProcess
@@ -70,11 +71,21 @@ class Daemon:
         home = vault.home
         self.audit = AuditLog.in_home(home)
         self.index = LedgerIndex(
-            index_path(home), chain_id=chain.chain_id, ledger_address=chain.ledger_address
+            index_path(home), chain_id=chain.chain_id, ledger_address=chain.ledger_address,
+            owner=vault.owner_address,
         )
+        self._check_session: requests.Session | None = None
+        check_w3 = None
+        if settings.rpc_url_check:
+            self._check_session = requests.Session()
+            check_w3 = http_web3(
+                settings.rpc_url_check, timeout=settings.rpc_timeout_seconds,
+                session=self._check_session,
+            )
         self.sync = LedgerSync(
-            chain.w3, self.index, confirmations=settings.confirmations,
-            start_block=start_block, clock=clock,
+            chain.w3, self.index, confirmations=settings.confirmations_for(chain.chain_id),
+            start_block=start_block, reconfirm_seconds=settings.reconfirm_seconds,
+            check_w3=check_w3, clock=clock,
         )
         self.book = ReleaseBook.from_log(
             self.audit, now=clock(), skew_seconds=settings.request_skew_seconds,
@@ -88,6 +99,10 @@ class Daemon:
             releases_used=self.book.releases_of,
         )
         self.signatures = SignerProcess(bytes(vault.owner_account().key))
+        self.tally = RefusalTally(
+            per_second=settings.unauthenticated_refusals_per_second, clock=clock
+        )
+        self._summarised_at = clock()
         self.releaser = ReleaseService(
             derived=DerivedCache(vault, clock=clock),
             owner=vault.owner_address,
@@ -98,8 +113,11 @@ class Daemon:
             log=self.audit,
             book=self.book,
             revoked_locally=self.owner.revoked_locally,
+            denied_locally=self.owner.denied_locally,
+            tally=self.tally,
             skew_seconds=settings.request_skew_seconds,
             max_lag_seconds=settings.max_index_lag_seconds,
+            max_head_age_seconds=settings.max_head_age_for(chain.chain_id),
             clock=clock,
         )
         self._stop = threading.Event()
@@ -127,6 +145,8 @@ class Daemon:
     def sync_round(self) -> None:
         """One ledger sync plus the owner's unattended duties; errors are logged, not raised
         (the index's growing lag makes releases fail closed meanwhile)."""
+        if self.clock() - self._summarised_at >= self.settings.refusal_summary_seconds:
+            self.summarise_refusals()
         try:
             with self.owner.chain_lock:
                 self.sync.sync_once()
@@ -139,6 +159,20 @@ class Daemon:
         except Exception as error:  # keep the loop alive; the index lag shows the problem
             self.last_error = type(error).__name__
             log.exception("ledger sync failed unexpectedly")
+
+    def summarise_refusals(self) -> None:
+        """One log entry with the refusals counted since the last one (if there were any)."""
+        self._summarised_at = self.clock()
+        summary = self.tally.take_summary()
+        if summary is None:
+            return
+        since, counts = summary
+        self.audit.append(
+            audit.NewEntry(
+                at=round(self._summarised_at, 3), kind=audit.REFUSAL_SUMMARY,
+                outcome=audit.REFUSED, detail={"since": round(since, 3), "counts": counts},
+            )
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.sync_interval_seconds):
@@ -153,6 +187,9 @@ class Daemon:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.summarise_refusals()
+        if self._check_session is not None:
+            self._check_session.close()
         self.audit.close()
         self.index.close()
 
@@ -186,6 +223,11 @@ def create_app(
         description="A personal data vault's local daemon: company routes (signed release "
         "requests) and owner routes (bearer token).",
         lifespan=lifespan,
+        # The schema and its pages are the owner's (GET /v1/owner/openapi.json), not a map
+        # of the daemon for whoever reaches the port.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.daemon = daemon
     app.state.token = new_token()

@@ -3,6 +3,10 @@
 * **Host allow-list** (THREATS row 27): a browser tricked by DNS rebinding sends
   ``Host: evil.example``; only loopback names (and the configured host when remote access is
   explicitly allowed) pass, whatever the port.
+* **JSON only** (THREATS row 37): a request with a body that is not ``application/json`` is
+  refused with 415 before any route runs. A web page can make a browser send a cross-site
+  ``text/plain`` POST without asking anyone; it cannot send ``application/json`` without a
+  CORS preflight, which this daemon never answers.
 * **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit is
   refused before reading; a chunked body is counted as it arrives and refused the moment it
   passes the limit, so the whole body is never buffered.
@@ -54,11 +58,17 @@ class GuardMiddleware:
             return
         host = ""
         length = None
+        media_type = b""
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == b"content-type":
+                media_type = value.split(b";", 1)[0].strip().lower()
+            elif name == b"transfer-encoding":
+                chunked = True
         if host_name(host) not in self.allowed_hosts:
             await _refuse(send, 403, "forbidden_host", "this Host is not allowed")
             return
@@ -71,6 +81,12 @@ class GuardMiddleware:
             if declared > self.max_body:
                 await _refuse(send, 413, "too_large", "the request body is too large")
                 return
+        has_body = chunked or (length is not None and length.strip() not in (b"", b"0"))
+        if (has_body or media_type) and media_type != b"application/json":
+            await _refuse(
+                send, 415, "unsupported_media_type", "the request body must be application/json"
+            )
+            return
         received = 0
         started = False
 

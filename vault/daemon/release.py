@@ -1,11 +1,19 @@
 """The release hot path (DESIGN.md "Release protocol"), free of HTTP.
 
-Checks, failing closed, in this order: skew window (401 ``stale_request``); the signature
-over the precomputed ``Release`` digest, low-s only, recovered by the signing process
-(:class:`SignerProcess`; 401 ``bad_signature``); the ledger index's freshness (503
-``ledger_unavailable``); the grant (403 …, pure
-:func:`vault.policy.check_grant` over the in-memory index, no chain round trip); the nonce
-and the limits, checked and reserved atomically by the :class:`ReleaseBook` (409 / 429).
+Checks, failing closed, in this order: the flood bucket (429 ``rate_limited`` once too many
+requests were refused before proving who sent them); skew window (401 ``stale_request``);
+the signature over the precomputed ``Release`` digest, low-s only, recovered by the signing
+process (:class:`SignerProcess`; 401 ``bad_signature``); the ledger index's freshness, from
+the last sync and the chain head's time (503 ``ledger_unavailable``); the grant (403 …, pure
+:func:`vault.policy.check_grant` over the in-memory index, no chain round trip: this owner's,
+this company's, confirmed by a contract read, not denied); the nonce and the limits, checked
+and reserved atomically by the :class:`ReleaseBook` (409 / 429).
+
+Only a refusal of the grant's own company is written to the access log as an entry of its
+own. Everything else — malformed, stale, forged or foreign requests, which anyone can send —
+is counted in memory by the :class:`RefusalTally` and summarised in the log periodically, so
+unauthenticated traffic cannot grow the log or push the owner's entries out of view (THREATS
+row 37).
 The answer — materialised derived values, per-company noise, RFC 8785 canonical JSON and its
 keccak256, memoised per company, scopes and noise epoch — and the owner's EIP-712 ``Receipt``
 over it are prepared alongside the signature check; the log entry must be durable before
@@ -14,7 +22,9 @@ the answer leaves (group commit keeps that cheap).
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,7 +43,9 @@ class GrantIndex(Protocol):
 
     def grant(self, grant_id: int) -> GrantView | None: ...
 
-    def check_fresh(self, *, now: float, max_age_seconds: float) -> None: ...
+    def check_fresh(
+        self, *, now: float, max_age_seconds: float, max_head_age_seconds: float | None = None
+    ) -> None: ...
 
     def requests_for_company(self, company: str) -> list[Any]: ...
 
@@ -142,6 +154,52 @@ class AnswerCache:
         return answer
 
 
+class RefusalTally:
+    """Refusals of requests that did not prove who sent them: counted, summarised, bounded.
+
+    A token bucket of ``per_second`` (burst of the same size) is spent by each such refusal;
+    while it is empty, new requests are answered 429 before any signature work. Thread-safe:
+    the summary is taken by the daemon's sync thread.
+    """
+
+    def __init__(self, *, per_second: float, clock: Callable[[], float] = time.time) -> None:
+        self._rate = per_second
+        self._tokens = per_second
+        self._clock = clock
+        self._last = clock()
+        self._counts: Counter[str] = Counter()
+        self._since = self._last
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RefusalTally(pending={sum(self._counts.values())})"
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+
+    def exhausted(self) -> bool:
+        with self._lock:
+            self._refill(self._clock())
+            return self._tokens < 1
+
+    def count(self, code: str) -> None:
+        with self._lock:
+            self._refill(self._clock())
+            self._tokens = max(0.0, self._tokens - 1)
+            self._counts[code] += 1
+
+    def take_summary(self) -> tuple[float, dict[str, int]] | None:
+        """The counts since the last summary (and when that was), reset; ``None`` if none."""
+        with self._lock:
+            if not self._counts:
+                return None
+            summary = (self._since, dict(sorted(self._counts.items())))
+            self._counts.clear()
+            self._since = self._clock()
+            return summary
+
+
 class ReleaseService:
     """Answers release requests for one owner. Not thread-safe except where noted: it runs
     on the daemon's event loop."""
@@ -158,8 +216,11 @@ class ReleaseService:
         log: audit.AuditLog,
         book: ReleaseBook,
         revoked_locally: Container[int],
+        denied_locally: Container[int],
+        tally: RefusalTally,
         skew_seconds: int,
         max_lag_seconds: float,
+        max_head_age_seconds: float | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._derived = derived
@@ -171,8 +232,11 @@ class ReleaseService:
         self.log = log
         self.book = book
         self.revoked_locally = revoked_locally
+        self.denied_locally = denied_locally
+        self.tally = tally
         self.skew_seconds = skew_seconds
         self.max_lag_seconds = max_lag_seconds
+        self.max_head_age_seconds = max_head_age_seconds
         self.clock = clock
         self._catalog_hash = scopes.catalog_hash()
 
@@ -186,6 +250,11 @@ class ReleaseService:
         moment = int(now)
         signer: str | None = None
         names: tuple[str, ...] = ()
+        grant: GrantView | None = None
+        if self.tally.exhausted():
+            raise errors.ReleaseRefused(
+                "rate_limited", "too many unauthenticated requests; try again in a second"
+            )
         try:
             try:
                 bitmap = scopes.bitmap(body.scopes)
@@ -218,13 +287,17 @@ class ReleaseService:
             )
             signer = verified.signer
             try:
-                self.index.check_fresh(now=now, max_age_seconds=self.max_lag_seconds)
+                self.index.check_fresh(
+                    now=now, max_age_seconds=self.max_lag_seconds,
+                    max_head_age_seconds=self.max_head_age_seconds,
+                )
             except errors.IndexStale:
                 raise errors.IndexStale(_STALE) from None
             ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
             decision = check_grant(
-                grant, ask, now=now, revoked_locally=self.revoked_locally,
-                catalog_hash=self._catalog_hash,
+                grant, ask, owner=self.owner, now=now, revoked_locally=self.revoked_locally,
+                denied_locally=self.denied_locally, catalog_hash=self._catalog_hash,
+                max_confirmation_age=self.max_lag_seconds,
                 signer_on_ledger=grant is None
                 or grant.company == signer
                 or bool(self.index.requests_for_company(signer)),
@@ -240,7 +313,11 @@ class ReleaseService:
             errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
             errors.LedgerError,
         ) as refusal:
-            self._log_refusal(now, body, signer, names, refusal)
+            if (grant is not None and signer is not None and signer == grant.company
+                    and grant.owner == self.owner):
+                self._log_refusal(now, body, signer, names, refusal)
+            else:
+                self.tally.count(code_of(refusal))
             raise
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
         if bitmap & NOISY_BITS:

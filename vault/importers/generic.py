@@ -9,10 +9,10 @@ and numbers are written as text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from vault.currencies import is_currency
 from vault.identity import Event, EventKind
 from vault.importers._read import (
     RecordError,
@@ -26,7 +26,6 @@ from vault.importers._read import (
 
 #: The moods a person can record.
 MOODS = ("happy", "calm", "energetic", "tired", "sad", "stressed", "excited", "bored")
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _MAX_TEXT = 1000
 
 
@@ -47,7 +46,7 @@ def _count(value: object, key: str) -> int:
 
 
 def _currency(value: object, key: str) -> str:
-    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+    if not isinstance(value, str) or not is_currency(value):
         raise RecordError(f"field {key!r} must be an ISO 4217 code such as 'EUR'")
     return value
 

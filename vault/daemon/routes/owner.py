@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
@@ -36,6 +36,12 @@ router = APIRouter(
 )
 
 RequestId = Annotated[int, Path(ge=0, le=UINT256_MAX)]
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi_schema(request: Request) -> dict[str, Any]:
+    """The daemon's OpenAPI schema, for the owner only."""
+    return request.app.openapi()  # type: ignore[no-any-return]
 _ACT = errors_for(404, 409, 503)
 
 
