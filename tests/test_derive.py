@@ -199,6 +199,17 @@ def test_price_band_uses_the_main_currency_and_the_median() -> None:
     assert derive.derive_all({}, folded(events[:2]), now=NOW)["shopping.price_band"] == INSUFFICIENT
 
 
+def test_price_band_currency_comes_from_the_closed_iso_4217_list() -> None:
+    """A purchase's currency reaches a company: a three-letter string that is not an ISO 4217
+    code (an export's typo, or a planted value) never counts and never appears."""
+    planted = [buy("books", 20, "ZZQ") for _ in range(5)] + [buy("books", 20, "XXX")]
+    value = derive.derive_all({}, folded(planted), now=NOW)["shopping.price_band"]
+    assert value == INSUFFICIENT
+    mixed = planted + [buy("books", 20, "CHF") for _ in range(3)]
+    value = derive.derive_all({}, folded(mixed), now=NOW)["shopping.price_band"]
+    assert value == {"status": "ok", "band": "10-25", "currency": "CHF"}
+
+
 def test_region_falls_back_to_a_known_city_and_never_names_it() -> None:
     value = derive.derive_all({"city": "München"}, derive.Aggregates.empty(), now=NOW)
     assert value["profile.region"] == {"status": "ok", "country": "DE",
