@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vault import backup, crypto, errors, store
+from vault import audit, backup, crypto, errors, store
 from vault.identity import Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME
 
@@ -45,8 +45,9 @@ def test_export_then_restore_gives_the_same_vault(
         assert restored.facts() == {"city": "Lyon"}
         assert restored.stats().events == 300
         assert restored.check() == []
-    assert sorted(p.name for p in target.iterdir()) == [KEYFILE_NAME, store.DB_NAME,
-                                                         store.LOCK_NAME]
+    assert sorted(p.name for p in target.iterdir()) == sorted([
+        KEYFILE_NAME, store.DB_NAME, store.LOCK_NAME, audit.FILENAME, store.BACKUPS_NAME])
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in target.iterdir())
 
 
 def test_backup_holds_no_plaintext(backup_file: Path) -> None:

@@ -1,11 +1,20 @@
 """The hash-chained access log: every release, refusal and owner action, in order.
 
-Each entry's hash is ``sha256(prev_hash ‖ canonical entry)`` where the canonical entry is
-the sorted-key compact JSON of every stored field except the hash itself, so
-:meth:`AuditLog.verify` detects an edited, inserted, reordered or deleted entry (the last
-entry's sequence number and hash are also kept in a ``head`` row, which catches a deleted
-tail). Someone able to rewrite the whole file can rebuild a consistent chain; the log proves
-the vault's own history to its owner, the owner-signed receipts prove releases to others.
+Each entry's hash is ``HMAC-SHA256(log key, prev_hash ‖ canonical entry)`` where the
+canonical entry is the sorted-key compact JSON of every stored field except the hash itself,
+so :meth:`AuditLog.verify` detects an edited, inserted, reordered or deleted entry (the last
+entry's sequence number and hash are also kept in a ``head`` row under their own HMAC,
+which catches a deleted tail even when the head is rewritten to the last entry kept).
+The log key is derived from the vault's integrity secret, which only the data key
+opens (:meth:`vault.store.Vault.access_log_key`): someone with the files but not the
+passphrase cannot rebuild a consistent chain after truncating or editing the log (THREATS
+row 36). The owner-signed receipts prove releases to others.
+
+Chain formats, recorded in the ``meta`` table: format 1 (no ``meta`` row, the first logs)
+chained with plain ``sha256(prev_hash ‖ canonical entry)``; format 2 is the keyed chain.
+:func:`migrate_to_keyed` re-chains a format-1 log under the key once, when the vault that
+owns it is upgraded; from then on a log without the format-2 mark does not verify, so
+rewriting it as an unkeyed log is no way around the key.
 
 Writes go through one writer thread that commits whatever has queued up in a single SQLite
 transaction with ``synchronous=FULL`` (group commit): :meth:`AuditLog.append` returns a
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import queue
@@ -35,10 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vault import errors
+from vault import crypto, errors
 
 GENESIS = bytes(32)
 FILENAME = "audit.sqlite"
+#: The keyed chain (see the module docstring); format 1 is the unkeyed sha256 chain.
+CHAIN_FORMAT = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -60,9 +72,16 @@ CREATE INDEX IF NOT EXISTS entries_grant ON entries (grant_id, kind);
 CREATE TABLE IF NOT EXISTS head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
-    entry_hash BLOB NOT NULL
+    entry_hash BLOB NOT NULL,
+    mac BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
+_FORMAT = "SELECT value FROM meta WHERE name = 'chain_format'"
+_SET_FORMAT = "INSERT OR REPLACE INTO meta (name, value) VALUES ('chain_format', ?)"
 _SELECT = (
     "SELECT seq, at, kind, grant_id, company, scopes, outcome, reason, content_hash, detail, "
     "prev_hash, entry_hash FROM entries"
@@ -72,8 +91,8 @@ _INSERT = (
     "content_hash, detail, prev_hash, entry_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _SET_HEAD = (
-    "INSERT INTO head (id, seq, entry_hash) VALUES (1, ?, ?) ON CONFLICT (id) "
-    "DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash"
+    "INSERT INTO head (id, seq, entry_hash, mac) VALUES (1, ?, ?, ?) ON CONFLICT (id) "
+    "DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash, mac = excluded.mac"
 )
 
 #: Entry kinds. Releases (granted or refused) are ``release``; the rest are owner actions,
@@ -83,6 +102,10 @@ CONSENT_RECEIPT = "consent_receipt"
 TERMINATION_RECEIPT = "termination_receipt"
 #: Refusals of requests that proved no sender, counted by reason between two entries.
 REFUSAL_SUMMARY = "refusal_summary"
+#: The vault was restored from a backup; ``detail["replay_floor"]`` (unix seconds), when
+#: present, is the time before which no request is answered: the backup did not carry the
+#: log, so the nonces answered before it are unknown (THREATS row 35).
+RESTORE = "restore"
 RELEASED = "released"
 REFUSED = "refused"
 OK = "ok"
@@ -153,7 +176,16 @@ def canonical(
     ).encode()
 
 
-def chain_hash(prev_hash: bytes, canonical_bytes: bytes) -> bytes:
+def chain_hash(key: crypto.SecretKey, prev_hash: bytes, canonical_bytes: bytes) -> bytes:
+    return hmac.digest(key.reveal(), prev_hash + canonical_bytes, "sha256")
+
+
+def head_mac(key: crypto.SecretKey, seq: int, entry_hash: bytes) -> bytes:
+    return hmac.digest(key.reveal(), b"head" + seq.to_bytes(8, "big") + entry_hash, "sha256")
+
+
+def _unkeyed_chain_hash(prev_hash: bytes, canonical_bytes: bytes) -> bytes:
+    """Chain format 1, read only by :func:`migrate_to_keyed`."""
     return hashlib.sha256(prev_hash + canonical_bytes).digest()
 
 
@@ -169,6 +201,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(_SCHEMA)
+    if "mac" not in {row[1] for row in conn.execute("PRAGMA table_info(head)")}:
+        conn.execute("ALTER TABLE head ADD COLUMN mac BLOB")  # a format-1 log
     return conn
 
 
@@ -223,11 +258,15 @@ def _settle(work: list[tuple[NewEntry, Waiter]], outcomes: list[Entry | BaseExce
 class AuditLog:
     """The access log of one vault. Thread-safe; one writer thread does every write."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, key: crypto.SecretKey) -> None:
         self.path = path
+        self._key = key
         _create_private(path)
         self._write = _connect(path)
-        self._write.executescript(_SCHEMA)
+        if self._write.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None:
+            # A new (empty) log is keyed from its first entry; a non-empty one without the
+            # mark stays unmarked, so that it does not verify.
+            self._write.execute(_SET_FORMAT, (str(CHAIN_FORMAT),))
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
             if side.exists():
@@ -242,9 +281,12 @@ class AuditLog:
         self._thread = threading.Thread(target=self._writer, name="audit-writer", daemon=True)
         self._thread.start()
 
+    def __repr__(self) -> str:
+        return f"AuditLog(path={str(self.path)!r}, <keyed>)"
+
     @classmethod
-    def in_home(cls, home: Path) -> AuditLog:
-        return cls(home / FILENAME)
+    def in_home(cls, home: Path, *, key: crypto.SecretKey) -> AuditLog:
+        return cls(home / FILENAME, key=key)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -297,7 +339,7 @@ class AuditLog:
             detail_json = json.dumps(
                 entry.detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False
             )
-            entry_hash = chain_hash(head, canonical(seq, entry))
+            entry_hash = chain_hash(self._key, head, canonical(seq, entry))
             rows.append(
                 (
                     seq, entry.at, entry.kind, entry.grant_id, entry.company, scopes_json,
@@ -315,7 +357,7 @@ class AuditLog:
         try:
             self._write.execute("BEGIN IMMEDIATE")
             self._write.executemany(_INSERT, rows)
-            self._write.execute(_SET_HEAD, (seq, head))
+            self._write.execute(_SET_HEAD, (seq, head, head_mac(self._key, seq, head)))
             self._write.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._write.in_transaction:
@@ -407,23 +449,110 @@ class AuditLog:
             ).fetchall()
         return [(str(company), int(epoch)) for company, epoch in rows if company]
 
-    def verify(self) -> Verification:
-        """Recompute the chain; report the first entry that does not fit."""
-        count = 0
-        prev = GENESIS
+    def replay_floor(self) -> float:
+        """The latest restore's floor for ``issued_at`` (0 when no restore set one)."""
         with self._reader() as conn:
-            rows = conn.execute(_SELECT + " ORDER BY seq")
-            for row in rows:
-                count += 1
-                entry = _row_to_entry(row)
-                expected = chain_hash(
-                    prev, canonical(entry.seq, entry, scopes_json=row[5], detail_json=row[9])
-                )
-                if entry.seq != count or entry.prev_hash != prev or entry.entry_hash != expected:
-                    return Verification(False, count, entry.seq)
-                prev = entry.entry_hash
-            head = conn.execute("SELECT seq, entry_hash FROM head WHERE id = 1").fetchone()
-        stored_head = (head[0], bytes(head[1])) if head is not None else (0, GENESIS)
-        if stored_head != (count, prev):
-            return Verification(False, count, count + 1)
-        return Verification(True, count, None)
+            row = conn.execute(
+                "SELECT MAX(json_extract(detail, '$.replay_floor')) FROM entries WHERE kind = ?",
+                (RESTORE,),
+            ).fetchone()
+        return float(row[0] or 0.0)
+
+    def verify(self) -> Verification:
+        """Recompute the keyed chain; report the first entry that does not fit."""
+        with self._reader() as conn:
+            return _verify(conn, self._key)
+
+
+def _verify(conn: sqlite3.Connection, key: crypto.SecretKey) -> Verification:
+    format_row = conn.execute(_FORMAT).fetchone()
+    count = 0
+    prev = GENESIS
+    for row in conn.execute(_SELECT + " ORDER BY seq"):
+        count += 1
+        entry = _row_to_entry(row)
+        if format_row is None or format_row[0] != str(CHAIN_FORMAT):
+            return Verification(False, count, entry.seq)  # not keyed: rewritten without the key
+        expected = chain_hash(
+            key, prev, canonical(entry.seq, entry, scopes_json=row[5], detail_json=row[9])
+        )
+        if (
+            entry.seq != count
+            or not hmac.compare_digest(entry.prev_hash, prev)
+            or not hmac.compare_digest(entry.entry_hash, expected)
+        ):
+            return Verification(False, count, entry.seq)
+        prev = entry.entry_hash
+    head = conn.execute("SELECT seq, entry_hash, mac FROM head WHERE id = 1").fetchone()
+    if head is None:
+        intact = count == 0
+    else:
+        stored_seq, stored_hash, mac = head[0], bytes(head[1]), bytes(head[2] or b"")
+        intact = (stored_seq == count and hmac.compare_digest(stored_hash, prev)
+                  and hmac.compare_digest(mac, head_mac(key, stored_seq, stored_hash)))
+    if not intact:
+        return Verification(False, count, count + 1)
+    return Verification(True, count, None)
+
+
+def verify_file(path: Path, *, key: crypto.SecretKey) -> Verification:
+    """Verify the log at ``path`` without starting a writer (an absent log is empty; a file
+    that is not a log fails at its first entry)."""
+    if not path.exists():
+        return Verification(True, 0, None)
+    try:
+        conn = _connect(path)
+    except sqlite3.DatabaseError:
+        return Verification(False, 0, 1)
+    try:
+        return _verify(conn, key)
+    except sqlite3.DatabaseError:
+        return Verification(False, 0, 1)
+    finally:
+        conn.close()
+
+
+def migrate_to_keyed(path: Path, *, key: crypto.SecretKey) -> None:
+    """Re-chain a format-1 (unkeyed) log under ``key``, in one transaction; a no-op for a
+    missing or already keyed log. Entries after a break in the old chain keep their old
+    hashes, so the keyed log reports the break at the same entry the old one did."""
+    if not path.exists():
+        return
+    conn = _connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute(_FORMAT).fetchone() is None:
+            _rechain(conn, key)
+            conn.execute(_SET_FORMAT, (str(CHAIN_FORMAT),))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _rechain(conn: sqlite3.Connection, key: crypto.SecretKey) -> None:
+    old_prev = new_prev = GENESIS
+    count = 0
+    for row in conn.execute(_SELECT + " ORDER BY seq").fetchall():
+        entry = _row_to_entry(row)
+        body = canonical(entry.seq, entry, scopes_json=row[5], detail_json=row[9])
+        count += 1
+        if (entry.seq != count or entry.prev_hash != old_prev
+                or entry.entry_hash != _unkeyed_chain_hash(old_prev, body)):
+            return  # the old chain breaks here: leave the rest (and the head) as it is
+        old_prev = entry.entry_hash
+        keyed = chain_hash(key, new_prev, body)
+        conn.execute("UPDATE entries SET prev_hash = ?, entry_hash = ? WHERE seq = ?",
+                     (new_prev, keyed, entry.seq))
+        new_prev = keyed
+    head = conn.execute("SELECT seq, entry_hash FROM head WHERE id = 1").fetchone()
+    if head is not None and (head[0], bytes(head[1])) == (count, old_prev):
+        conn.execute(_SET_HEAD, (count, new_prev, head_mac(key, count, new_prev)))
+
+
+def snapshot_file(path: Path, target: Path) -> None:
+    """A consistent copy of the log at ``path`` into the new file ``target``."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("VACUUM INTO ?", (str(target),))
+    finally:
+        conn.close()

@@ -12,14 +12,23 @@ associated data is ``SHA-256(magic ‖ header) ‖ u64 chunk index ‖ u8 is-las
 header, a reordered, dropped or appended chunk, or a truncated file fails authentication.
 
 The plaintext is a sequence of entries ``u16 name length ‖ name ‖ u64 size ‖ bytes``:
-exactly ``keyfile.json`` and ``vault.db`` (a consistent ``VACUUM INTO`` snapshot whose
-values are still sealed by the data key). Any other name — ``../x``, an absolute path, a
-duplicate — is refused.
+exactly ``keyfile.json``, ``vault.db`` (a consistent ``VACUUM INTO`` snapshot whose values
+are still sealed by the data key) and, from format 2 on, ``audit.sqlite`` (the access log,
+also a snapshot). Any other name — ``../x``, an absolute path, a duplicate — is refused.
+
+The access log is the vault's replay and limit state: the daemon rebuilds its release book
+(answered nonces, per-grant and per-company counts, noisy epochs) from the log's release
+entries, so a restored vault refuses every nonce it had answered and keeps every count
+(THREATS row 35). A format-1 backup carries no log: it still restores, with a ``restore``
+entry in a fresh log whose ``replay_floor`` makes the daemon refuse every request issued
+before the restore (replay protection starts afresh, and nothing signed earlier can be
+replayed into the gap); the CLI warns about it.
 
 Restore decrypts into a staging folder inside the target, opens the staged vault with the
-passphrase and opens every sealed value in it; only then it moves the database and, last,
-the keyfile into place (the vault exists once its keyfile does). A crash before that last
-rename leaves no vault, and restore can simply be run again.
+passphrase, opens every sealed value in it and verifies the log's keyed chain; only then it
+moves the database, the log and, last, the keyfile into place (the vault exists once its
+keyfile does). A crash before that last rename leaves no vault, and restore can simply be
+run again.
 """
 
 from __future__ import annotations
@@ -33,9 +42,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from vault import crypto, errors
+from vault import audit, crypto, errors
 from vault._files import (
     crash_point,
     create_private_file,
@@ -44,19 +53,28 @@ from vault._files import (
     is_regular_file,
 )
 from vault.keyfile import KEYFILE_NAME
-from vault.store import DB_NAME, Vault, remove_database, take_lock
+from vault.store import (
+    DB_NAME,
+    QUARANTINED,
+    Vault,
+    remember_backup,
+    remove_database,
+    take_lock,
+)
 
 MAGIC = b"VAULTBK1"
 FORMAT = "vault-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 64 * 1024
-ENTRIES = (KEYFILE_NAME, DB_NAME)
+#: The entries each readable format version holds, in the order they are written.
+ENTRIES = {1: (KEYFILE_NAME, DB_NAME), 2: (KEYFILE_NAME, DB_NAME, audit.FILENAME)}
 _U32 = struct.Struct(">I")
 _ENTRY = struct.Struct(">H")
 _SIZE = struct.Struct(">Q")
 _STAGING = ".restore"
 _SNAPSHOT = ".backup-snapshot.db"
+_LOG_SNAPSHOT = ".backup-snapshot.audit"
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,14 @@ class BackupInfo:
     path: Path
     size: int
     created_at: int
+
+
+@dataclass(frozen=True)
+class RestoreInfo:
+    created_at: int
+    #: False for a format-1 backup: replay protection starts afresh at ``replay_floor``.
+    carried_log: bool
+    replay_floor: int | None
 
 
 def _chunk_aad(header_hash: bytes, index: int, last: bool) -> bytes:
@@ -99,23 +125,28 @@ def export_backup(
     fields["key_check"] = crypto.aead_seal(key, b"", aad=_check_aad(fields)).hex()
     header = json.dumps(fields, sort_keys=True).encode()
 
-    snapshot = vault.home / _SNAPSHOT
-    snapshot.unlink(missing_ok=True)
-    os.close(create_private_file(snapshot))
+    snapshots = {DB_NAME: vault.home / _SNAPSHOT, audit.FILENAME: vault.home / _LOG_SNAPSHOT}
+    for snapshot in snapshots.values():
+        snapshot.unlink(missing_ok=True)
+        os.close(create_private_file(snapshot))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        vault.snapshot(snapshot)
+        vault.snapshot(snapshots[DB_NAME])
+        # A vault never served has no log yet: carry an empty keyed one.
+        audit.AuditLog.in_home(vault.home, key=vault.access_log_key()).close()
+        audit.snapshot_file(vault.home / audit.FILENAME, snapshots[audit.FILENAME])
         fd = create_private_file(tmp)
         with os.fdopen(fd, "wb") as out:
             out.write(MAGIC + _U32.pack(len(header)) + header)
             writer = _ChunkWriter(out, key, _header_hash(header))
             _write_entry(writer, KEYFILE_NAME, vault.keyfile_bytes)
-            with snapshot.open("rb") as db:
-                size = os.fstat(db.fileno()).st_size
-                writer.write(_ENTRY.pack(len(DB_NAME)) + DB_NAME.encode() + _SIZE.pack(size))
-                while block := db.read(CHUNK_BYTES):
-                    writer.write(block)
+            for name, snapshot in snapshots.items():
+                with snapshot.open("rb") as copy:
+                    size = os.fstat(copy.fileno()).st_size
+                    writer.write(_ENTRY.pack(len(name)) + name.encode() + _SIZE.pack(size))
+                    while block := copy.read(CHUNK_BYTES):
+                        writer.write(block)
             writer.finish()
             out.flush()
             os.fsync(out.fileno())
@@ -124,7 +155,9 @@ def export_backup(
         fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
-        snapshot.unlink(missing_ok=True)
+        for snapshot in snapshots.values():
+            snapshot.unlink(missing_ok=True)
+    remember_backup(vault.home, path, created_at=created_at)
     return BackupInfo(path=path, size=path.stat().st_size, created_at=created_at)
 
 
@@ -165,7 +198,9 @@ class _ChunkWriter:
 # -- restore -----------------------------------------------------------------------------
 
 
-def restore_backup(path: Path, home: Path, passphrase: str) -> None:
+def restore_backup(
+    path: Path, home: Path, passphrase: str, *, clock: Callable[[], float] = time.time
+) -> RestoreInfo:
     """Verify the whole backup, then install it as the vault in ``home`` (which must not
     hold a vault). WrongPassphrase, MalformedBackup, KdfParametersRejected, UnsafePath,
     VaultExists."""
@@ -179,7 +214,8 @@ def restore_backup(path: Path, home: Path, passphrase: str) -> None:
             hint="restore into an empty --home, or move the current vault away first",
         )
     with path.open("rb") as backup:
-        key, header_hash = _open_header(backup, passphrase)  # nothing is written before
+        # Nothing is written before the header and the passphrase check out.
+        key, header_hash, header = _open_header(backup, passphrase)
         ensure_private_dir(home)
         lock_fd = take_lock(home)
         staging = home / _STAGING
@@ -188,16 +224,26 @@ def restore_backup(path: Path, home: Path, passphrase: str) -> None:
                 staging.unlink()
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(mode=0o700)
-            _EntryReader(_chunks(backup, key, header_hash), staging).run()
+            entries = ENTRIES[header["format_version"]]
+            _EntryReader(_chunks(backup, key, header_hash), staging, entries).run()
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             os.close(lock_fd)
             raise
+    carried_log = audit.FILENAME in entries
+    floor = None if carried_log else int(clock())
     try:
         crash_point("restore-unpacked")
-        _verify_staged(staging, passphrase)
+        _verify_staged(staging, passphrase, restore_entry=audit.NewEntry(
+            at=round(clock(), 3), kind=audit.RESTORE, outcome=audit.OK,
+            detail={"backup_created_at": header["created_at"],
+                    **({} if floor is None else {"replay_floor": floor})},
+        ))
         remove_database(home)
-        os.replace(staging / DB_NAME, home / DB_NAME)
+        for name in (DB_NAME, audit.FILENAME):
+            for suffix in ("-wal", "-shm"):  # never let a stale side file meet a new file
+                (home / (name + suffix)).unlink(missing_ok=True)
+            os.replace(staging / name, home / name)
         fsync_dir(home)
         crash_point("restore-database")
         os.replace(staging / KEYFILE_NAME, home / KEYFILE_NAME)
@@ -205,12 +251,24 @@ def restore_backup(path: Path, home: Path, passphrase: str) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         os.close(lock_fd)
+    remember_backup(home, path, created_at=header["created_at"])
+    return RestoreInfo(created_at=header["created_at"], carried_log=carried_log,
+                       replay_floor=floor)
 
 
-def _verify_staged(staging: Path, passphrase: str) -> None:
+def _verify_staged(staging: Path, passphrase: str, *, restore_entry: audit.NewEntry) -> None:
+    """Open the staged vault, check every record and the log's chain, then note the restore
+    in the log (a fresh one for a backup that carried none)."""
     try:
         with Vault.open(staging, passphrase) as staged:
-            damaged = staged.check()
+            # Quarantined events are losses the vault already knew of when it was backed up.
+            damaged = [d for d in staged.check() if d.problem != QUARANTINED]
+            if not damaged:
+                log = audit.AuditLog.in_home(staging, key=staged.access_log_key())
+                try:
+                    log.append_sync(restore_entry)
+                finally:
+                    log.close()
     except errors.WrongPassphrase:
         raise
     except errors.VaultError as exc:
@@ -222,15 +280,19 @@ def _verify_staged(staging: Path, passphrase: str) -> None:
     (staging / "vault.lock").unlink(missing_ok=True)
 
 
-def _open_header(backup: BinaryIO, passphrase: str) -> tuple[crypto.SecretKey, bytes]:
-    """Read and check the header, derive the backup key: (key, header hash)."""
+def _open_header(
+    backup: BinaryIO, passphrase: str
+) -> tuple[crypto.SecretKey, bytes, dict[str, Any]]:
+    """Read and check the header, derive the backup key: (key, header hash, header)."""
     if backup.read(len(MAGIC)) != MAGIC:
         raise errors.MalformedBackup("not a vault backup (bad magic)")
     header = _read_exact(backup, _read_u32(backup, MAX_HEADER_BYTES, "header"), "header")
     try:
         fields = json.loads(header)
-        if fields["format"] != FORMAT or fields["format_version"] != FORMAT_VERSION:
+        if fields["format"] != FORMAT or fields["format_version"] not in ENTRIES:
             raise ValueError("format")
+        if type(fields["created_at"]) is not int:
+            raise ValueError("created_at")
         if fields["chunk_bytes"] != CHUNK_BYTES:
             raise ValueError("chunk size")
         kdf = fields["kdf"]
@@ -246,7 +308,7 @@ def _open_header(backup: BinaryIO, passphrase: str) -> tuple[crypto.SecretKey, b
         raise errors.WrongPassphrase(
             "wrong passphrase for this backup (or its header was altered)"
         ) from None
-    return key, _header_hash(header)
+    return key, _header_hash(header), fields
 
 
 def _chunks(backup: BinaryIO, key: crypto.SecretKey, header_hash: bytes) -> Iterator[bytes]:
@@ -276,10 +338,12 @@ def _chunks(backup: BinaryIO, key: crypto.SecretKey, header_hash: bytes) -> Iter
 class _EntryReader:
     """Parses the entry stream into ``staging``; refuses unknown or repeated names."""
 
-    def __init__(self, chunks: Iterator[bytes], staging: Path) -> None:
+    def __init__(self, chunks: Iterator[bytes], staging: Path, entries: tuple[str, ...]
+                 ) -> None:
         self._chunks = chunks
         self._buffer = bytearray()
         self._staging = staging
+        self._entries = entries
 
     def _fill(self, n: int) -> bool:
         while len(self._buffer) < n:
@@ -301,7 +365,7 @@ class _EntryReader:
         while self._fill(1):
             (name_len,) = _ENTRY.unpack(self._take(_ENTRY.size))
             name = self._take(name_len).decode("utf-8", errors="replace")
-            if name not in ENTRIES or name in seen:
+            if name not in self._entries or name in seen:
                 raise errors.UnsafePath(f"the backup names an unexpected file {name!r}")
             seen.add(name)
             (size,) = _SIZE.unpack(self._take(_SIZE.size))
@@ -315,7 +379,7 @@ class _EntryReader:
                     size -= len(part)
                 out.flush()
                 os.fsync(out.fileno())
-        if seen != set(ENTRIES):
+        if seen != set(self._entries):
             raise errors.MalformedBackup("the backup lacks part of the vault")
 
 

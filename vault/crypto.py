@@ -6,10 +6,17 @@ Key hierarchy (docs/encryption.md has the reviewer's version)::
     KEK ──AES-256-GCM wrap, AAD = keyfile header + key version──▶ data key (random, 256 bit)
     data key ──AES-256-GCM seal, AAD = token header + table + row + column──▶ sealed values
     data key ──HKDF-SHA256("vault dedupe v1")──▶ dedupe MAC key (HMAC-SHA256)
+    integrity secret ──HKDF-SHA256(purpose)──▶ manifest / events / access-log MAC keys
 
 A sealed value is a versioned token::
 
     0x01 ‖ key_version (uint32, big endian) ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)
+    0x02 ‖ … the same …  (its associated data also ends with the row's u64 version)
+
+Format 2 is for rows that are rewritten in place: binding the row's version makes an older
+ciphertext of the same row fail to open as the current one (the store keeps the current
+versions under a keyed digest). A caller says which format it expects by passing
+``row_version`` or not; a token of the other format fails to open.
 
 Every failure to open anything (wrong key, edited byte, value moved, unknown version)
 raises the one :class:`vault.errors.InvalidToken`.
@@ -34,11 +41,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from vault import errors
 
 TOKEN_VERSION = 1
+#: Tokens whose associated data binds a row version.
+VERSIONED_TOKEN = 2
 KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 SALT_BYTES = 16
 _HEADER = struct.Struct(">BI")
+_ROW_VERSION = struct.Struct(">Q")
 #: Bytes a token adds to its plaintext.
 TOKEN_OVERHEAD = _HEADER.size + NONCE_BYTES + TAG_BYTES
 _DEDUPE_INFO = b"vault dedupe v1"
@@ -183,16 +193,27 @@ def _field(value: str) -> bytes:
 _name_field = functools.lru_cache(maxsize=256)(_field)  # tables and columns repeat
 
 
-def associated_data(header: bytes, *, table: str, row: str | int, column: str) -> bytes:
-    """Token header ‖ len-prefixed table ‖ row ‖ column: unambiguous, so no two
-    locations share associated data."""
-    return header + _name_field(table) + _field(str(row)) + _name_field(column)
+def associated_data(
+    header: bytes, *, table: str, row: str | int, column: str, row_version: int | None = None
+) -> bytes:
+    """Token header ‖ len-prefixed table ‖ row ‖ column (‖ u64 row version): unambiguous,
+    so no two locations (or versions of one row) share associated data."""
+    aad = header + _name_field(table) + _field(str(row)) + _name_field(column)
+    if row_version is None:
+        return aad
+    return aad + _ROW_VERSION.pack(row_version)
+
+
+def derive_subkey(secret: SecretKey, *, purpose: bytes) -> SecretKey:
+    """An independent key for one purpose (HKDF-SHA256 with ``purpose`` as its info)."""
+    return SecretKey(HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                          info=purpose).derive(secret.reveal()))
 
 
 class DataKey:
     """One version of the data key: seals and opens values, and MACs dedupe keys."""
 
-    __slots__ = ("_aead", "_header", "_key", "_mac_key", "version")
+    __slots__ = ("_aead", "_headers", "_key", "_mac_key", "version")
 
     def __init__(self, key: SecretKey, version: int) -> None:
         if not 0 < version <= 0xFFFFFFFF:
@@ -200,7 +221,8 @@ class DataKey:
         self.version = version
         self._key = key
         self._aead = AESGCM(key.reveal())
-        self._header = _HEADER.pack(TOKEN_VERSION, version)
+        self._headers = {None: _HEADER.pack(TOKEN_VERSION, version),
+                         VERSIONED_TOKEN: _HEADER.pack(VERSIONED_TOKEN, version)}
         self._mac_key = HKDF(
             algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_DEDUPE_INFO
         ).derive(key.reveal())
@@ -209,24 +231,39 @@ class DataKey:
     def key(self) -> SecretKey:
         return self._key
 
-    def seal(self, plaintext: bytes, *, table: str, row: str | int, column: str) -> bytes:
+    def _header(self, row_version: int | None) -> bytes:
+        return self._headers[None if row_version is None else VERSIONED_TOKEN]
+
+    def seal(
+        self, plaintext: bytes, *, table: str, row: str | int, column: str,
+        row_version: int | None = None,
+    ) -> bytes:
         return self._seal_with_nonce(
-            os.urandom(NONCE_BYTES), plaintext, table=table, row=row, column=column
+            os.urandom(NONCE_BYTES), plaintext, table=table, row=row, column=column,
+            row_version=row_version,
         )
 
     def _seal_with_nonce(
-        self, nonce: bytes, plaintext: bytes, *, table: str, row: str | int, column: str
+        self, nonce: bytes, plaintext: bytes, *, table: str, row: str | int, column: str,
+        row_version: int | None = None,
     ) -> bytes:
         """Deterministic sealing for the known-answer vectors only; a fixed nonce must
         never be used twice under one key."""
-        aad = associated_data(self._header, table=table, row=row, column=column)
-        return self._header + nonce + self._aead.encrypt(nonce, plaintext, aad)
+        header = self._header(row_version)
+        aad = associated_data(header, table=table, row=row, column=column,
+                              row_version=row_version)
+        return header + nonce + self._aead.encrypt(nonce, plaintext, aad)
 
-    def open(self, token: bytes, *, table: str, row: str | int, column: str) -> bytes:
-        if len(token) < TOKEN_OVERHEAD or token[: _HEADER.size] != self._header:
+    def open(
+        self, token: bytes, *, table: str, row: str | int, column: str,
+        row_version: int | None = None,
+    ) -> bytes:
+        header = self._header(row_version)
+        if len(token) < TOKEN_OVERHEAD or token[: _HEADER.size] != header:
             raise errors.InvalidToken()
         nonce = token[_HEADER.size : _HEADER.size + NONCE_BYTES]
-        aad = associated_data(self._header, table=table, row=row, column=column)
+        aad = associated_data(header, table=table, row=row, column=column,
+                              row_version=row_version)
         try:
             return self._aead.decrypt(nonce, token[_HEADER.size + NONCE_BYTES :], aad)
         except InvalidTag:
@@ -250,7 +287,7 @@ def token_key_version(token: bytes) -> int:
     if len(token) < TOKEN_OVERHEAD:
         raise errors.InvalidToken()
     version, key_version = _HEADER.unpack_from(token)
-    if version != TOKEN_VERSION:
+    if version not in (TOKEN_VERSION, VERSIONED_TOKEN):
         raise errors.InvalidToken()
     return int(key_version)
 
@@ -275,12 +312,19 @@ class Keyring:
         except KeyError:
             raise errors.InvalidToken() from None
 
-    def open(self, token: bytes, *, table: str, row: str | int, column: str) -> bytes:
+    def open(
+        self, token: bytes, *, table: str, row: str | int, column: str,
+        row_version: int | None = None,
+    ) -> bytes:
         key = self.get(token_key_version(token))
-        return key.open(token, table=table, row=row, column=column)
+        return key.open(token, table=table, row=row, column=column, row_version=row_version)
 
-    def seal(self, plaintext: bytes, *, table: str, row: str | int, column: str) -> bytes:
-        return self.current.seal(plaintext, table=table, row=row, column=column)
+    def seal(
+        self, plaintext: bytes, *, table: str, row: str | int, column: str,
+        row_version: int | None = None,
+    ) -> bytes:
+        return self.current.seal(plaintext, table=table, row=row, column=column,
+                                 row_version=row_version)
 
     def __repr__(self) -> str:
         return f"Keyring(versions={self.versions()}, current={self.current.version}, <redacted>)"
