@@ -54,7 +54,15 @@ contract ConsentLedger is IConsentLedger, EIP712 {
             id = uint64(totals) + 1;
             _totals = totals + 1 + (uint256(price) << _ESCROW_SHIFT);
         }
-        _storeNew(id, scopes, maxReleases, owner, price, duration);
+        _storeNew({
+            id: id,
+            company: msg.sender,
+            scopes: scopes,
+            maxReleases: maxReleases,
+            owner: owner,
+            price: price,
+            duration: duration
+        });
         emit AccessRequested(id, owner, msg.sender, scopes, price, duration, maxReleases, catalogHash, purpose);
     }
 
@@ -155,11 +163,10 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     /// @inheritdoc IConsentLedger
     function claimMany(uint256[] calldata ids) external returns (uint256 amount) {
         uint256 count = ids.length;
-        for (uint256 i; i < count; ) {
+        for (uint256 i; i < count; ++i) {
             // Sum of per-grant amounts is bounded by the escrow, far below 2^256.
             unchecked {
                 amount += _settle(ids[i]);
-                ++i;
             }
         }
         // slither-disable-next-line incorrect-equality
@@ -251,6 +258,7 @@ contract ConsentLedger is IConsentLedger, EIP712 {
      */
     function _storeNew(
         uint256 id,
+        address company,
         uint64 scopes,
         uint32 maxReleases,
         address owner,
@@ -261,7 +269,7 @@ contract ConsentLedger is IConsentLedger, EIP712 {
         uint256 pending = uint256(Status.Pending);
         assembly ("memory-safe") {
             let slot := request.slot
-            sstore(slot, or(caller(), or(shl(160, and(scopes, 0xffffffffffffffff)), shl(224, and(maxReleases, 0xffffffff)))))
+            sstore(slot, or(and(company, 0xffffffffffffffffffffffffffffffffffffffff), or(shl(160, and(scopes, 0xffffffffffffffff)), shl(224, and(maxReleases, 0xffffffff)))))
             sstore(add(slot, 1), or(and(owner, 0xffffffffffffffffffffffffffffffffffffffff), shl(160, and(price, 0xffffffffffffffffffffffff))))
             sstore(add(slot, 2), or(shl(40, and(duration, 0xffffffff)), shl(72, pending)))
         }

@@ -96,36 +96,58 @@ interface IConsentLedger {
     /// @notice A request must carry a non-zero payment.
     error ZeroPrice();
     /// @notice The payment does not fit the 96-bit price field.
+    /// @param price The payment sent, in wei.
     error PriceTooLarge(uint256 price);
     /// @notice A request must last at least one second.
     error ZeroDuration();
     /// @notice A request must ask for at least one scope.
     error EmptyScopes();
     /// @notice The owner must not be the zero address.
+    /// @param owner The owner given (the zero address).
     error InvalidOwner(address owner);
     /// @notice A company cannot request access to its own vault.
+    /// @param account The caller, named as both company and owner.
     error SelfRequest(address account);
     /// @notice No request has this id.
+    /// @param id The id asked for.
     error UnknownRequest(uint256 id);
     /// @notice Only the request's owner may do this.
+    /// @param id The request's id.
+    /// @param caller The account that tried, not the request's owner.
     error NotRequestOwner(uint256 id, address caller);
     /// @notice Only the request's company may do this.
+    /// @param id The request's id.
+    /// @param caller The account that tried, not the request's company.
     error NotRequestCompany(uint256 id, address caller);
     /// @notice The request is no longer pending.
+    /// @param id The request's id.
+    /// @param status The state it is in instead.
     error RequestNotPending(uint256 id, Status status);
     /// @notice The request is not an active grant.
+    /// @param id The request's id.
+    /// @param status The state it is in instead.
     error GrantNotActive(uint256 id, Status status);
     /// @notice The grant ran out at `expiredAt`.
+    /// @param id The grant's id.
+    /// @param expiredAt When it ran out: its start plus its duration (unix seconds).
     error GrantExpired(uint256 id, uint256 expiredAt);
     /// @notice The signed approval's deadline is before the current block's timestamp.
+    /// @param deadline The deadline the owner signed (unix seconds).
+    /// @param timestamp The current block's timestamp.
     error ApprovalDeadlinePassed(uint256 deadline, uint256 timestamp);
     /// @notice The approval signature is not the owner's (EOA or ERC-1271 wallet).
+    /// @param id The request the signature was to approve.
+    /// @param owner The request's owner, whose signature it is not.
     error InvalidApprovalSignature(uint256 id, address owner);
     /// @notice Grant `id` has nothing earned and unclaimed (0: the whole batch had nothing).
+    /// @param id The grant's id, or 0 for a `claimMany` batch.
     error NothingToClaim(uint256 id);
     /// @notice The account has no owed balance to withdraw.
+    /// @param account The caller, whose owed balance is zero.
     error NothingOwed(address account);
     /// @notice Sending the owed balance to the account failed; the balance stays owed.
+    /// @param account The account the transfer was to.
+    /// @param amount The amount that could not be sent, in wei.
     error TransferFailed(address account, uint256 amount);
 
     /**
