@@ -540,11 +540,12 @@ class Vault:
     def _finish_log_migration(self) -> None:
         """Re-chain an access log from before the keyed chain, once (a crash in between
         leaves the manifest saying so, and the next open does it again)."""
-        if self._integrity is None:
-            return
         with self._read() as conn:
-            pending = _Manifest.read(conn, self._integrity).log == _LOG_PENDING
-        if pending:
+            try:
+                pending = _Manifest.read(conn, self._integrity).log == _LOG_PENDING
+            except errors.CorruptFile:
+                return  # `vault check` names it; the vault still opens for what it can do
+        if pending and self._integrity is not None:
             audit.migrate_to_keyed(self.home / audit.FILENAME, key=self._integrity.log)
             with self._writing() as put:
                 put.manifest.log = _LOG_KEYED

@@ -1,4 +1,4 @@
-"""The vault's own commands: init, import, facts, mood, stats, check, passphrase,
+"""The vault's own commands: init, import, facts, mood, stats, check, repair, passphrase,
 rotate-key, export and restore.
 
 Passphrases come from a hidden prompt, or from ``VAULT_PASSPHRASE`` (and
@@ -11,13 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import rich.progress
 import typer
 from rich.table import Table
 
-from vault import backup, crypto, errors
+from vault import crypto, errors
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -29,9 +28,10 @@ from vault.cli._common import (
     settings_for,
 )
 from vault.identity import FACT_NAMES
-from vault.importers import importer_for
 from vault.scopes import MOODS
-from vault.store import Vault
+
+if TYPE_CHECKING:
+    from vault.store import Vault
 
 app = new_app()
 facts_app = new_app("Declared facts: birth date, city, languages, colours, style, …")
@@ -47,6 +47,9 @@ LanesOption = Annotated[int, typer.Option("--kdf-lanes", help="Argon2id lanes (m
 
 
 def _open(home: Path | None) -> Vault:
+    # Imported when a command opens the vault: the store loads SQLAlchemy and eth-account.
+    from vault.store import Vault
+
     return Vault.open(settings_for(home).home, read_passphrase())
 
 
@@ -58,6 +61,8 @@ def init(
     kdf_lanes: LanesOption = crypto.KDF_DEFAULT.lanes,
 ) -> None:
     """Create a new vault: a passphrase (asked twice), a data key and your Ethereum key."""
+    from vault.store import Vault
+
     params = crypto.KdfParams(kdf_memory_kib, kdf_iterations, kdf_lanes).check()
     where = settings_for(home).home
     passphrase = read_passphrase(confirm=True, prompt="New passphrase")
@@ -73,6 +78,10 @@ def import_file(
     home: HomeOption = None,
 ) -> None:
     """Import one export file; all of it or (on any error) nothing. Re-importing is safe."""
+    import rich.progress
+
+    from vault.importers import importer_for
+
     importer = importer_for(kind)
     if not path.is_file():
         raise errors.InputError(f"{path} is not a readable file")
@@ -86,6 +95,11 @@ def import_file(
         f"{path.name}: {summary.new_events} new events, "
         f"{summary.duplicate_events} already stored, {summary.facts} facts"
     )
+    if summary.quarantined:
+        err_console.print(
+            f"warning: the event counts did not open and were rebuilt; "
+            f"{len(summary.quarantined)} damaged event(s) quarantined — see `vault check`",
+            markup=False)
 
 
 def _parse_fact(name: str, text: str) -> Any:
@@ -156,7 +170,9 @@ def stats(home: HomeOption = None, json_output: JsonOption = False) -> None:
 
 @app.command("check")
 def check(home: HomeOption = None, json_output: JsonOption = False) -> None:
-    """Open every sealed value and name any damaged record (exit code 5 if any)."""
+    """Open every sealed value, compare every row with the vault's keyed manifest (rolled
+    back, deleted, quarantined) and verify the access log; name each problem (exit code 5
+    if any)."""
     with _open(home) as vault:
         damaged = vault.check()
     if json_output:
@@ -168,7 +184,34 @@ def check(home: HomeOption = None, json_output: JsonOption = False) -> None:
     if damaged:
         raise errors.IntegrityError(f"{len(damaged)} damaged record(s); the rest are intact")
     if not json_output:
-        console.print("Every sealed value opens.")
+        console.print("Every sealed value opens, nothing was rolled back or deleted, "
+                      "and the access log verifies.")
+
+
+@app.command("repair")
+def repair(home: HomeOption = None, json_output: JsonOption = False) -> None:
+    """Rebuild what the events determine (counts, summary, derived values, dedupe keys) and
+    quarantine events that no longer open; all in one transaction. Exit code 5 if damage
+    that only a backup can bring back remains."""
+    from vault.store import restore_hint
+
+    with _open(home) as vault:
+        summary = vault.repair()
+        hint = restore_hint(vault.home)
+    if json_output:
+        print_json({"rebuilt": list(summary.rebuilt), "quarantined": list(summary.quarantined),
+                    "dedupe_keys_fixed": summary.dedupe_keys_fixed,
+                    "still_damaged": [str(d) for d in summary.still_damaged]})
+    else:
+        console.print(f"Rebuilt {', '.join(summary.rebuilt)}; "
+                      f"{summary.dedupe_keys_fixed} dedupe key(s) fixed.", markup=False)
+        for event_id in summary.quarantined:
+            console.print(f"quarantined: events {event_id} (it did not open)", markup=False)
+        for record in summary.still_damaged:
+            console.print(f"still damaged: {record}", markup=False)
+    if summary.still_damaged:
+        raise errors.IntegrityError(
+            f"{len(summary.still_damaged)} record(s) cannot be rebuilt", hint=hint)
 
 
 def _new_passphrase() -> str:
@@ -192,6 +235,8 @@ def passphrase(home: HomeOption = None) -> None:
 @app.command("rotate-key")
 def rotate_key(home: HomeOption = None) -> None:
     """Re-encrypt every record under a new data key (resumes an interrupted rotation)."""
+    import rich.progress
+
     with _open(home) as vault:
         total = vault.stats().events
         with rich.progress.Progress(console=err_console, transient=True) as bar:
@@ -208,6 +253,9 @@ def export(
     home: HomeOption = None,
 ) -> None:
     """Write the whole vault to one encrypted backup file (opens with your passphrase)."""
+    from vault import backup
+    from vault.store import Vault
+
     secret = read_passphrase()
     with Vault.open(settings_for(home).home, secret) as vault:
         info = backup.export_backup(vault, path, secret)
@@ -220,6 +268,13 @@ def restore(
     home: HomeOption = None,
 ) -> None:
     """Restore a backup into an empty --home; verifies everything before writing."""
+    from vault import backup
+
     where = settings_for(home).home
-    backup.restore_backup(path, where, read_passphrase())
+    info = backup.restore_backup(path, where, read_passphrase())
     console.print(f"Restored the vault into {where}.")
+    if not info.carried_log:
+        err_console.print(
+            "warning: this backup predates backups that carry the access log: the log and "
+            "replay protection start afresh, and every request issued before now is refused.",
+            markup=False)
