@@ -7,14 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from vault import errors
-from vault.config import Settings
+
+if TYPE_CHECKING:
+    from vault.config import Settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -82,6 +84,9 @@ def new_app(help_text: str | None = None) -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Click's plain help: Typer's Rich help loads rich.markdown and rich.traceback
+        # first, which alone costs more than half of what `vault --help` may take.
+        rich_markup_mode=None,
     )
 
 
@@ -99,6 +104,9 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 
 def settings_for(home: Path | None) -> Settings:
+    # Imported here: pydantic-settings costs more than `vault --help` may spend in all.
+    from vault.config import Settings
+
     return Settings(home=home) if home is not None else Settings()
 
 

@@ -8,10 +8,9 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
-from eth_utils.address import is_hex_address, to_checksum_address
 from rich.table import Table
 
-from vault import errors, privacy, scopes
+from vault import errors, scopes
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -21,7 +20,6 @@ from vault.cli._common import (
     read_passphrase,
     settings_for,
 )
-from vault.store import Vault
 
 app = new_app()
 
@@ -47,6 +45,8 @@ def list_scopes(json_output: JsonOption = False) -> None:
 def _company(address: str | None) -> str | None:
     if address is None:
         return None
+    from eth_utils.address import is_hex_address, to_checksum_address
+
     if not is_hex_address(address):
         raise errors.InputError("--company must be a 0x-prefixed 20-byte hex address")
     return str(to_checksum_address(address))
@@ -64,6 +64,9 @@ def preview(
 ) -> None:
     """Show exactly what a company would receive for SCOPE... now, and why (which facts and
     how many events of each kind contributed — counts only)."""
+    from vault import privacy
+    from vault.store import Vault
+
     wanted = [scopes.scope(name) for name in dict.fromkeys(names)]  # UnknownScope first
     who = _company(company)
     now = int(time.time())
