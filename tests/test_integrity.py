@@ -146,9 +146,8 @@ def test_a_deleted_secret_is_named_and_never_made_again(
     db.commit()
     assert check_json(runner, home) == [("secrets", "secret:noise", "value", store.DELETED)]
     for _ in range(2):
-        with store.Vault.open(home, PASS) as vault:
-            with pytest.raises(errors.CorruptFile) as raised:
-                vault.secret("noise")
+        with store.Vault.open(home, PASS) as vault, pytest.raises(errors.CorruptFile) as raised:
+            vault.secret("noise")
         assert str(made.path) in raised.value.hint
     output = vault_cli(runner, home, "preview", "preferences.music", "--company",
                        "0x" + "ab" * 20, code=5)

@@ -1,4 +1,4 @@
-"""kill -9 of the real `vault` CLI at named points (THREATS row 7).
+"""kill -9 of the real `vault` CLI at named points (THREATS row 7), repair included.
 
 The CLI runs in a subprocess with ``VAULT_TEST_CRASH_AFTER=<point>[:<n>]``: at that point
 (``vault._files.crash_point``) the process sends itself SIGKILL — no cleanup, no atexit, no
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from vault import crypto, errors
 from vault.identity import Event, EventKind
-from vault.store import Vault
+from vault.store import DB_NAME, QUARANTINED, Vault
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +148,43 @@ def test_kill_during_export_leaves_no_backup_and_the_vault_intact(tmp_path: Path
     assert not backup.exists()
     _assert_intact(home, PASS, 5)
     assert _cli(home, "export", str(backup)).returncode == 0
+
+
+def _damage(home: Path, event_id: int) -> None:
+    """Flip a bit in one event and in the sealed aggregates: repair has work to do."""
+    db = sqlite3.connect(home / DB_NAME)
+    for sql in ("SELECT rowid, payload FROM events WHERE id = ?",
+                "SELECT rowid, value FROM secrets WHERE name = 'state:aggregates' AND ? > 0"):
+        rowid, value = db.execute(sql, (event_id,)).fetchone()
+        damaged = bytearray(value)
+        damaged[len(damaged) // 2] ^= 0x01
+        table, column = ("events", "payload") if "events" in sql else ("secrets", "value")
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (bytes(damaged), rowid))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("point", ["repair-batch:1", "repair-batch:2", "repair-before-commit"])
+def test_kill_during_repair_loses_nothing(tmp_path: Path, point: str) -> None:
+    """THREATS rows 3 and 7: repair is one transaction. Killed anywhere, every event is still
+    there (the damaged one not yet quarantined) and check names the same damage; repair then
+    finishes: the damaged event quarantined, the counts rebuilt from the rest."""
+    home = tmp_path / "vault"
+    _vault(home, 3000)
+    _damage(home, 2500)
+    with Vault.open(home, PASS) as vault:
+        before = sorted((d.table, d.row) for d in vault.check())
+    assert before == [("events", "2500"), ("secrets", "state:aggregates")]
+    _killed(_cli(home, "repair", crash=point))
+    with Vault.open(home, PASS) as vault:
+        assert sorted((d.table, d.row) for d in vault.check()) == before
+        assert vault.stats().events == 3000
+    result = _cli(home, "repair", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["quarantined"] == [2500]
+    with Vault.open(home, PASS) as vault:
+        stats = vault.stats()
+        assert (stats.events, stats.quarantined_events) == (2999, 1)
+        assert stats.events_by_kind == {"mood": 2999}
+        assert [(d.table, d.row, d.problem) for d in vault.check()] == [
+            ("events", "2500", QUARANTINED)]
