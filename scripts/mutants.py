@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 #: Per mutant; a run this long counts as caught (a hang is a visible failure too).
 TIMEOUT_SECONDS = 900
+#: Per test (pytest-timeout): a mutant that makes a loop spin fails its test this soon.
+TEST_TIMEOUT_SECONDS = 120
 
 RELEASE = "tests/daemon/test_release.py"
 BOOK = "tests/daemon/test_book.py"
@@ -225,8 +227,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "if backup.read(1):", "if False:", (BACKUP,)),
     # --- sync ---------------------------------------------------------------------------------
     Mutant("sync-confirmations-ignored", "vault/sync.py",
-           "while (start := self._next_block()) <= head - self.confirmations:",
-           "while (start := self._next_block()) <= head:", (SYNC,)),
+           "end = min(start + page - 1, head - self.confirmations)",
+           "end = min(start + page - 1, head)", (SYNC,)),
 )
 
 
@@ -284,7 +286,7 @@ def check_copy_is_imported(copy: Path) -> None:
 def run_tests(copy: Path, tests: tuple[str, ...]) -> tuple[int | None, str]:
     """pytest's exit code (``None`` on timeout) and the tail of its output."""
     command = [str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "--no-header", *tests]
+               "--no-header", f"--timeout={TEST_TIMEOUT_SECONDS}", *tests]
     try:
         done = subprocess.run(command, cwd=copy, env=_environment(copy), capture_output=True,
                               text=True, timeout=TIMEOUT_SECONDS)
