@@ -161,3 +161,17 @@ def test_secrets_never_show_in_repr_str_or_pickle() -> None:
         assert raw.hex() not in text and repr(raw) not in text
         with pytest.raises(TypeError):
             pickle.dumps(obj)
+
+
+def test_a_row_version_is_bound_and_the_token_format_must_match() -> None:
+    """THREATS rows 5 and 36: a format-2 token opens only as the row version it was sealed
+    for; a format-1 token is not accepted where a row version is expected, nor the reverse."""
+    key = crypto.DataKey(crypto.SecretKey.generate(), 1)
+    where = {"table": "facts", "row": "city", "column": "value"}
+    v3 = key.seal(b"Lyon", **where, row_version=3)
+    assert v3[0] == crypto.VERSIONED_TOKEN and crypto.token_key_version(v3) == 1
+    assert key.open(v3, **where, row_version=3) == b"Lyon"
+    unversioned = key.seal(b"Lyon", **where)
+    for token, version in ((v3, 4), (v3, None), (unversioned, 3), (unversioned, 0)):
+        with pytest.raises(errors.InvalidToken):
+            key.open(token, **where, row_version=version)
