@@ -5,6 +5,7 @@ import hmac
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,7 +168,7 @@ def test_a_row_version_is_bound_and_the_token_format_must_match() -> None:
     """THREATS rows 5 and 36: a format-2 token opens only as the row version it was sealed
     for; a format-1 token is not accepted where a row version is expected, nor the reverse."""
     key = crypto.DataKey(crypto.SecretKey.generate(), 1)
-    where = {"table": "facts", "row": "city", "column": "value"}
+    where: dict[str, Any] = {"table": "facts", "row": "city", "column": "value"}
     v3 = key.seal(b"Lyon", **where, row_version=3)
     assert v3[0] == crypto.VERSIONED_TOKEN and crypto.token_key_version(v3) == 1
     assert key.open(v3, **where, row_version=3) == b"Lyon"
