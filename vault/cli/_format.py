@@ -19,20 +19,13 @@ from rich.table import Table
 from rich.text import Text
 
 from vault import errors
+from vault.eth.units import format_eth as format_eth  # the amounts every command shows
 
 if TYPE_CHECKING:
     from vault.policy import RuleSet
     from vault.wire import EarningsPublic, LogEntryPublic, RequestPublic, Terms
 
 # --------------------------------------------------------------------------- words
-
-
-def format_eth(wei: int) -> str:
-    """``1500000000000000 → "0.0015 ETH"`` (exact, no trailing zeros)."""
-    # Imported here: vault.ledger loads web3, which only a command showing an amount needs.
-    from vault.eth.units import format_eth as exact_eth
-
-    return exact_eth(wei)
 
 
 def format_duration(seconds: int) -> str:
