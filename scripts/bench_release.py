@@ -114,6 +114,7 @@ def inject_grants(daemon: Any, *, count: int, first_id: int, company: str) -> li
     """Active grants added to the index the way the sync adds them (AccessRequested then
     AccessApproved events), at the index's current block."""
     from vault import scopes
+    from vault.grant import Grant, Status
     from vault.ledger import LedgerEvent
 
     index = daemon.index
@@ -131,8 +132,17 @@ def inject_grants(daemon: Any, *, count: int, first_id: int, company: str) -> li
                                   block, block_hash, bytes(32), 2 * offset + 1))
     lag = index.lag()
     index.apply(events, block_number=block, block_hash=block_hash,
-                head_block=lag.head_block or block, synced_at=time.time())
-    return [first_id + i for i in range(count)]
+                head_block=lag.head_block or block, head_timestamp=lag.head_timestamp or now,
+                synced_at=time.time())
+    # What the contract read after a sync round records (the grants are not on py-evm, so
+    # the daemon's own read would drop them; its sync loop is idle for the whole run).
+    ids = [first_id + i for i in range(count)]
+    index.confirm({i: Grant(
+        id=i, company=company, scopes=scopes.bitmap(SCOPES), max_releases=0,
+        owner=daemon.vault.owner_address, price=10**15, starts_at=now, duration=30 * 86_400,
+        status=Status.ACTIVE, claimed=0,
+    ) for i in ids}, at=time.time())
+    return ids
 
 
 def main() -> None:
@@ -173,13 +183,13 @@ def main() -> None:
         time.sleep(0.01)
 
     client = chain.client(sender=company)
-    with daemon.owner.chain_lock:
+    with daemon.owner.state.chain_lock:
         real = client.request_access(vault.owner_address, scopes.bitmap(SCOPES), 30 * 86_400,
                                      price=10**15, catalog_hash=scopes.catalog_hash(),
                                      purpose="bench")
     daemon.sync_round()
     approval = daemon.owner.approve(real, submit=False)
-    with daemon.owner.chain_lock:
+    with daemon.owner.state.chain_lock:
         client.approve_by_sig(real, approval.deadline, bytes.fromhex(approval.signature[2:]))
     daemon.sync_round()
 

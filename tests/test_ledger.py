@@ -30,8 +30,8 @@ from hypothesis.stateful import (
 from vault import chain as chains
 from vault import errors, ledger
 from vault.chain import EmbeddedChain
+from vault.eth.secp256k1 import SECP256K1_N
 from vault.ledger import APPROVAL, RECEIPT, RELEASE, Domain, Status
-from vault.secp256k1 import SECP256K1_N
 
 REPO = Path(__file__).resolve().parent.parent
 CROSSCHECK_JS = Path(__file__).with_name("eip712_crosscheck.js")

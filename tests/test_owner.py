@@ -7,16 +7,16 @@ from pathlib import Path
 from vault import audit, crypto, scopes
 from vault.chain import EmbeddedChain
 from vault.config import Settings
-from vault.daemon.models import Terms
 from vault.owner import OwnerService, terms_hash
 from vault.store import Vault
 from vault.sync import LedgerIndex, LedgerSync, index_path
+from vault.wire import Terms
 
 
 def _service(home: Path, vault: Vault, chain: EmbeddedChain) -> tuple[OwnerService, LedgerSync]:
     index = LedgerIndex(index_path(home), chain_id=chain.chain_id,
                         ledger_address=chain.ledger_address, owner=vault.owner_address)
-    log = audit.AuditLog.in_home(home)
+    log = audit.AuditLog.in_home(home, key=vault.access_log_key())
     service = OwnerService(vault, chain, index, log, settings=Settings(home=home))
     return service, LedgerSync(chain.w3, index)
 
@@ -43,21 +43,21 @@ def test_consent_receipt_and_local_revocation_survive_a_restart(
     assert '"radio \\"mix\\""' in public.consent_statement
     service.approve(request_id, submit=True)
     sync.sync_once()
-    receipts = service.audit.for_grant(request_id, kind=audit.CONSENT_RECEIPT)
+    receipts = service.state.audit.for_grant(request_id, kind=audit.CONSENT_RECEIPT)
     assert receipts[0].detail["purpose"] == 'radio "mix"'
     assert receipts[0].detail["scopes_in_words"] == [scopes.scope("preferences.music").description]
     revoked = service.revoke(request_id)
     assert revoked.owner_earned_wei is not None
-    assert service.audit.for_grant(request_id, kind=audit.TERMINATION_RECEIPT)
-    service.audit.close()
-    service.index.close()
+    assert service.state.audit.for_grant(request_id, kind=audit.TERMINATION_RECEIPT)
+    service.state.audit.close()
+    service.state.index.close()
 
     again, _ = _service(home, vault, chain)
-    assert request_id in again.revoked_locally
+    assert request_id in again.state.revoked_locally
     assert again.approval(request_id).request_id == request_id
     assert again.verify_log().ok
-    again.audit.close()
-    again.index.close()
+    again.state.audit.close()
+    again.state.index.close()
     vault.close()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from vault import errors, privacy, scopes
-from vault.ledger import Status
+from vault.grant import Grant, Status
 from vault.policy import (
     Allow,
     Counters,
@@ -32,19 +33,15 @@ MUSIC = scopes.bitmap(["preferences.music"])
 MUSIC_AGE = scopes.bitmap(["preferences.music", "profile.age_range"])
 
 
-@dataclass(frozen=True)
-class G:
-    id: int = 7
-    owner: str = OWNER
-    company: str = COMPANY
-    scopes: int = MUSIC_AGE
-    price: int = 10**16
-    duration: int = 30 * 86_400
-    max_releases: int = 3
-    starts_at: int = NOW - 100
-    status: int = Status.ACTIVE
-    catalog_hash: bytes = CATALOG
-    confirmed_at: float | None = NOW - 5
+def G(**fields: Any) -> Grant:
+    """A grant as the index holds it, active and confirmed, with ``fields`` changed."""
+    base: dict[str, Any] = {
+        "id": 7, "owner": OWNER, "company": COMPANY, "scopes": MUSIC_AGE, "price": 10**16,
+        "duration": 30 * 86_400, "max_releases": 3, "starts_at": NOW - 100,
+        "status": Status.ACTIVE, "catalog_hash": CATALOG, "confirmed_at": NOW - 5,
+    }
+    base.update(fields)
+    return Grant(**base)
 
 
 def ask(**kw: object) -> ReleaseAsk:
@@ -53,7 +50,7 @@ def ask(**kw: object) -> ReleaseAsk:
     return ReleaseAsk(**base)  # type: ignore[arg-type]
 
 
-def decide(grant: G | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
+def decide(grant: Grant | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
            revoked: frozenset[int] = frozenset(), denied: frozenset[int] = frozenset(),
            budget: int = 0, epochs: frozenset[int] = frozenset(), epoch_budget: int = 0
            ) -> Allow | Deny:
@@ -93,7 +90,7 @@ def test_active_grant_with_covered_scopes_is_allowed() -> None:
         (G(confirmed_at=NOW - 31), "ledger_unavailable"),
     ],
 )
-def test_each_ledger_check_denies_with_its_code(grant: G | None, expected: str) -> None:
+def test_each_ledger_check_denies_with_its_code(grant: Grant | None, expected: str) -> None:
     """THREATS rows 14, 16, 20."""
     assert code(decide(grant)) == expected
 
@@ -211,7 +208,7 @@ def test_auto_approval_matches_a_fitting_rule() -> None:
         (PENDING, RuleSet(), "no auto-approval rules are set"),
     ],
 )
-def test_auto_approval_refuses_what_no_rule_covers(request_: G, rules: RuleSet,
+def test_auto_approval_refuses_what_no_rule_covers(request_: Grant, rules: RuleSet,
                                                    reason: str) -> None:
     """Each case is refused by the check it is there for (named by the verdict's reason), not
     by some other check that happens to refuse it too."""

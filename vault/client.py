@@ -39,8 +39,12 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from vault import errors, ledger, scopes
+from vault import errors, scopes
 from vault.canonical import json_hash
+from vault.eth import abi, eip712
+from vault.eth import ledger as eth_ledger
+from vault.grant import Status
+from vault.wire import Code
 
 __all__ = [
     "AccessRequest",
@@ -50,12 +54,12 @@ __all__ = [
     "BudgetExhausted",
     "ClientError",
     "Company",
-    "Conflict",
     "EndpointNotPublished",
     "Expired",
     "ForbiddenHost",
     "Grant",
     "GrantTimeout",
+    "LedgerRefused",
     "Malformed",
     "NotFound",
     "NotGranted",
@@ -74,6 +78,7 @@ __all__ = [
     "Terms",
     "TermsInvalid",
     "Unauthorized",
+    "UnsupportedMediaType",
     "VaultInternalError",
     "VaultLedgerUnavailable",
     "VaultRefused",
@@ -128,7 +133,7 @@ class GrantTimeout(ClientError):
 class VaultRefused(ClientError):
     """The vault answered with an error body ``{"error": code, "detail": sentence}``."""
 
-    code: ClassVar[str] = "unknown"
+    code: ClassVar[Code | None] = None
     retryable: ClassVar[bool] = False
 
     def __init__(self, status: int, code: str, detail: str) -> None:
@@ -139,105 +144,110 @@ class VaultRefused(ClientError):
 
 
 class Malformed(VaultRefused):
-    code = "malformed"
+    code = Code.MALFORMED
 
 
 class BodyTooLarge(VaultRefused):
-    code = "too_large"
+    code = Code.TOO_LARGE
 
 
 class BadSignature(VaultRefused):
-    code = "bad_signature"
+    code = Code.BAD_SIGNATURE
 
 
 class StaleRequest(VaultRefused):
-    code = "stale_request"
+    code = Code.STALE_REQUEST
     hint = "check this machine's clock"
 
 
 class Unauthorized(VaultRefused):
-    code = "unauthorized"
+    code = Code.UNAUTHORIZED
 
 
 class NotGranted(VaultRefused):
-    code = "not_granted"
+    code = Code.NOT_GRANTED
 
 
 class WrongCompany(VaultRefused):
-    code = "wrong_company"
+    code = Code.WRONG_COMPANY
 
 
 class ScopeNotGranted(VaultRefused):
-    code = "scope_not_granted"
+    code = Code.SCOPE_NOT_GRANTED
     hint = "ask only for scopes in the grant, or request a new grant"
 
 
 class Revoked(VaultRefused):
-    code = "revoked"
+    code = Code.REVOKED
     hint = "the owner revoked this grant; the unearned part of the price is refunded"
 
 
 class Expired(VaultRefused):
-    code = "expired"
+    code = Code.EXPIRED
     hint = "request a new grant"
 
 
 class RequestDenied(VaultRefused, RequestClosed):
-    code = "denied"
+    code = Code.DENIED
 
 
 class ForbiddenHost(VaultRefused):
-    code = "forbidden_host"
+    code = Code.FORBIDDEN_HOST
 
 
 class NotFound(VaultRefused, errors.NotFound):
-    code = "not_found"
+    code = Code.NOT_FOUND
 
 
 class Replayed(VaultRefused):
-    code = "replayed"
+    code = Code.REPLAYED
 
 
-class Conflict(VaultRefused):
-    code = "conflict"
+class LedgerRefused(VaultRefused):
+    code = Code.LEDGER_REFUSED
+
+
+class UnsupportedMediaType(VaultRefused):
+    code = Code.UNSUPPORTED_MEDIA_TYPE
 
 
 class ReleasesExhausted(VaultRefused):
-    code = "releases_exhausted"
+    code = Code.RELEASES_EXHAUSTED
 
 
 class BudgetExhausted(VaultRefused):
-    code = "budget_exhausted"
+    code = Code.BUDGET_EXHAUSTED
 
 
 class RateLimited(VaultRefused):
-    code = "rate_limited"
+    code = Code.RATE_LIMITED
     retryable = True
 
 
 class VaultLedgerUnavailable(VaultRefused):
-    code = "ledger_unavailable"
+    code = Code.LEDGER_UNAVAILABLE
     retryable = True
     hint = "the vault cannot confirm the grant on the ledger right now; retry later"
 
 
 class VaultSigningUnavailable(VaultRefused):
-    code = "signing_unavailable"
+    code = Code.SIGNING_UNAVAILABLE
     retryable = True
     hint = "the vault's signing process restarted while answering; retry"
 
 
 class VaultInternalError(VaultRefused):
-    code = "internal"
+    code = Code.INTERNAL
 
 
 _REFUSALS: dict[str, type[VaultRefused]] = {
-    cls.code: cls
+    str(cls.code): cls
     for cls in (
         Malformed, BodyTooLarge, BadSignature, StaleRequest, Unauthorized, NotGranted,
         WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
-        NotFound, Replayed, Conflict, ReleasesExhausted, BudgetExhausted, RateLimited,
-        VaultLedgerUnavailable, VaultSigningUnavailable, VaultInternalError,
+        NotFound, Replayed, LedgerRefused, UnsupportedMediaType, ReleasesExhausted,
+        BudgetExhausted, RateLimited, VaultLedgerUnavailable, VaultSigningUnavailable,
+        VaultInternalError,
     )
 }
 
@@ -375,7 +385,7 @@ class _Core:
     ) -> None:
         w3 = chain_or_w3 if isinstance(chain_or_w3, Web3) else chain_or_w3.w3
         self.account = account
-        self.ledger = ledger.LedgerClient(w3, ledger_address, sender=account)
+        self.ledger = eth_ledger.LedgerClient(w3, ledger_address, sender=account)
         self.clock = clock
 
     @property
@@ -386,10 +396,10 @@ class _Core:
         """The owner's latest ``(endpoint, terms_hash)`` from EndpointPublished events."""
         w3 = self.ledger.w3
         topics: list[Any] = [
-            "0x" + ledger.codec().event_topics["EndpointPublished"].hex(),
-            "0x" + ledger.address_bytes(to_checksum_address(owner)).rjust(32, b"\0").hex(),
+            "0x" + abi.codec().event_topics["EndpointPublished"].hex(),
+            "0x" + eip712.address_bytes(to_checksum_address(owner)).rjust(32, b"\0").hex(),
         ]
-        logs = ledger.call_node(
+        logs = eth_ledger.call_node(
             w3,
             lambda: w3.eth.get_logs(
                 {"address": self.ledger.address, "topics": topics, "fromBlock": 0,
@@ -397,7 +407,7 @@ class _Core:
             ),
         )
         for log in reversed(logs):
-            event = ledger.codec().decode_log(log)
+            event = abi.codec().decode_log(log)
             if event is not None:
                 return str(event.args["url"]), "0x" + bytes(event.args["termsHash"]).hex()
         return None
@@ -443,11 +453,11 @@ class _Core:
         """The grant when the request is Active on chain, None while Pending; raises
         :class:`RequestClosed` when it can never become one."""
         state = self.ledger.get_request(request.id)
-        if state.status is ledger.Status.PENDING:
+        if state.status is Status.PENDING:
             return None
-        if state.status is ledger.Status.DENIED:
-            raise RequestDenied(403, "denied", f"the owner denied request {request.id}")
-        if state.status is not ledger.Status.ACTIVE:
+        if state.status is Status.DENIED:
+            raise RequestDenied(403, Code.DENIED, f"the owner denied request {request.id}")
+        if state.status is not Status.ACTIVE:
             raise RequestClosed(f"request {request.id} is {state.status.name.lower()}")
         return Grant(
             id=request.id,
@@ -455,7 +465,7 @@ class _Core:
             company=state.company,
             scopes=scopes.names_of(state.scopes),
             starts_at=state.starts_at,
-            expires_at=state.starts_at + state.duration,
+            expires_at=state.starts_at + state.duration,  # active: starts_at is set
             max_releases=state.max_releases,
             endpoint=request.endpoint,
             relay_tx_hash=relay_tx_hash,
@@ -463,7 +473,7 @@ class _Core:
 
     def head(self) -> int:
         w3 = self.ledger.w3
-        return int(ledger.call_node(w3, lambda: w3.eth.block_number))
+        return int(eth_ledger.call_node(w3, lambda: w3.eth.block_number))
 
     def relay(self, request: AccessRequest, approval: Mapping[str, Any]) -> tuple[Grant, int]:
         """Send the owner's signed approval (``approveBySig``); if someone else already
@@ -502,7 +512,7 @@ class _Core:
         wanted = list(names) if names is not None else list(grant.scopes)
         nonce = os.urandom(32)
         issued_at = int(self.clock())
-        signature = ledger.sign_release(
+        signature = eip712.sign_release(
             self.account.key, self.ledger.domain, grant.id, scopes.bitmap(wanted), nonce,
             issued_at,
         )
@@ -538,7 +548,7 @@ class _Core:
             grant.id, self.address, computed, release.receipt.issued_at
         )
         try:
-            ledger.verify_signer(digest, release.receipt.signature, grant.owner)
+            eip712.verify_signer(digest, release.receipt.signature, grant.owner)
         except (errors.SignatureInvalid, ValueError):
             raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
         return release
@@ -574,7 +584,7 @@ class Company:
     """A company's side of the consent ledger, for one account.
 
     ``chain_or_w3`` is a ``Web3`` or anything with a ``w3`` attribute (a
-    :mod:`vault.chain` backend). ``transport`` replaces httpx's network transport, e.g.
+    :mod:`vault.eth.chain` backend). ``transport`` replaces httpx's network transport, e.g.
     ``httpx.ASGITransport(app)`` to talk to an in-process daemon.
     """
 

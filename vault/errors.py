@@ -44,7 +44,10 @@ personal value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vault.wire import Code
 
 
 class VaultError(Exception):
@@ -186,7 +189,7 @@ class SigningUnavailable(VaultError):
 class ReleaseRefused(VaultError):
     """The policy refused a release; ``code`` is the wire protocol's error code."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: Code, detail: str) -> None:
         super().__init__(detail)
         self.code = code
 

@@ -13,45 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vault import privacy
 from vault import scopes as catalog
-from vault.ledger import Status
+from vault.grant import Grant, Status
+from vault.wire import Code
 
 SECONDS_PER_DAY = 86_400
 _CATALOG_BITS = catalog.bitmap(s.name for s in catalog.CATALOG)
 #: Scopes whose answers carry per-company noise (and so count against the epoch budget).
 NOISY_BITS = catalog.bitmap(s.name for s in catalog.CATALOG if s.noisy)
-
-
-class GrantView(Protocol):
-    """What the policy reads of a request/grant, as the ledger index holds it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def company(self) -> str: ...
-    @property
-    def scopes(self) -> int: ...
-    @property
-    def price(self) -> int: ...
-    @property
-    def duration(self) -> int: ...
-    @property
-    def max_releases(self) -> int: ...
-    @property
-    def starts_at(self) -> int: ...
-    @property
-    def status(self) -> int: ...
-    @property
-    def catalog_hash(self) -> bytes: ...
-    @property
-    def confirmed_at(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +66,7 @@ class Allow:
 
 @dataclass(frozen=True, slots=True)
 class Deny:
-    code: str
+    code: Code
     detail: str
 
 
@@ -103,21 +77,12 @@ ALLOW = Allow()
 def check_issued_at(issued_at: int, *, now: float, skew_seconds: int) -> Deny | None:
     """Refuse a request issued further than the skew window from ``now`` (either side)."""
     if abs(issued_at - now) > skew_seconds:
-        return Deny("stale_request", "issued_at is outside the accepted clock skew window")
+        return Deny(Code.STALE_REQUEST, "issued_at is outside the accepted clock skew window")
     return None
 
 
-def expires_at(grant: GrantView) -> int | None:
-    return grant.starts_at + grant.duration if grant.starts_at else None
-
-
-def is_expired(grant: GrantView, *, now: float) -> bool:
-    end = expires_at(grant)
-    return end is not None and now >= end
-
-
 def check_grant(
-    grant: GrantView | None,
+    grant: Grant | None,
     ask: ReleaseAsk,
     *,
     owner: str,
@@ -140,43 +105,44 @@ def check_grant(
     contract read confirmed it within ``max_confirmation_age`` seconds (row 32).
     """
     if grant is None or grant.owner.lower() != owner.lower():
-        return Deny("not_granted", "no such grant for this vault")
+        return Deny(Code.NOT_GRANTED, "no such grant for this vault")
     if grant.company.lower() != ask.signer.lower():
         if not signer_on_ledger:
-            return Deny("bad_signature", "the signature does not verify for this grant")
-        return Deny("wrong_company", "the request is not signed by the grant's company")
+            return Deny(Code.BAD_SIGNATURE, "the signature does not verify for this grant")
+        return Deny(Code.WRONG_COMPANY, "the request is not signed by the grant's company")
     if grant.id in revoked_locally or grant.status == Status.REVOKED:
-        return Deny("revoked", "the owner revoked this grant")
+        return Deny(Code.REVOKED, "the owner revoked this grant")
     if grant.id in denied_locally:
-        return Deny("denied", "the owner denied this request")
-    if grant.status == Status.ACTIVE and is_expired(grant, now=now):
-        return Deny("expired", "the grant has expired")
+        return Deny(Code.DENIED, "the owner denied this request")
+    if grant.status == Status.ACTIVE and grant.is_expired(now):
+        return Deny(Code.EXPIRED, "the grant has expired")
     if grant.status != Status.ACTIVE:
-        return Deny("not_granted", "the grant is not active")
+        return Deny(Code.NOT_GRANTED, "the grant is not active")
     if grant.confirmed_at is None or now - grant.confirmed_at > max_confirmation_age:
         return Deny(
-            "ledger_unavailable", "the vault has not yet confirmed this grant on the ledger"
+            Code.LEDGER_UNAVAILABLE, "the vault has not yet confirmed this grant on the ledger"
         )
-    if ask.scopes == 0 or ask.scopes & ~grant.scopes:
-        return Deny("scope_not_granted", "a requested scope is not covered by the grant")
+    if not grant.grants_all(ask.scopes):
+        return Deny(Code.SCOPE_NOT_GRANTED, "a requested scope is not covered by the grant")
     if grant.catalog_hash != catalog_hash:
         return Deny(
-            "catalog_mismatch", "the grant was made under a scope catalog this vault does not use"
+            Code.CATALOG_MISMATCH,
+            "the grant was made under a scope catalog this vault does not use",
         )
     return ALLOW
 
 
 def check_limits(
-    grant: GrantView, ask: ReleaseAsk, *, now: float, counters: Counters, limits: Limits
+    grant: Grant, ask: ReleaseAsk, *, now: float, counters: Counters, limits: Limits
 ) -> Decision:
     """The grant's ``maxReleases`` and the owner's per-company budgets (after the nonce)."""
     if grant.max_releases and counters.grant_releases >= grant.max_releases:
-        return Deny("releases_exhausted", "the grant's maximum number of releases is used up")
+        return Deny(Code.RELEASES_EXHAUSTED, "the grant's maximum number of releases is used up")
     if (
         limits.company_releases_per_day
         and counters.company_releases_today >= limits.company_releases_per_day
     ):
-        return Deny("budget_exhausted", "the daily release budget for this company is spent")
+        return Deny(Code.BUDGET_EXHAUSTED, "the daily release budget for this company is spent")
     if (
         limits.noisy_epoch_budget
         and ask.scopes & NOISY_BITS
@@ -186,7 +152,7 @@ def check_limits(
             limit=limits.noisy_epoch_budget,
         )
     ):
-        return Deny("budget_exhausted", "this company's budget of noisy answers is spent")
+        return Deny(Code.BUDGET_EXHAUSTED, "this company's budget of noisy answers is spent")
     return ALLOW
 
 
@@ -260,7 +226,7 @@ def _lower(addresses: Iterable[str]) -> set[str]:
     return {a.lower() for a in addresses}
 
 
-def _rule_fits(rule: Rule, request: GrantView) -> str | None:
+def _rule_fits(rule: Rule, request: Grant) -> str | None:
     """``None`` if the request fits the rule, else the first reason it does not."""
     if request.scopes & ~catalog.bitmap(rule.scopes):
         return "asks for a scope outside the rule"
@@ -290,7 +256,7 @@ def never_shared(scopes: int, never: Iterable[str]) -> list[str]:
 
 
 def auto_approval(
-    request: GrantView, rules: RuleSet, *, catalog_hash: bytes, terms_never: Iterable[str] = ()
+    request: Grant, rules: RuleSet, *, catalog_hash: bytes, terms_never: Iterable[str] = ()
 ) -> Verdict:
     """Decide from the request's on-chain fields whether a rule approves it unattended.
 

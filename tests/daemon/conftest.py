@@ -97,7 +97,7 @@ class Served:
 
     def on_chain(self, action: Callable[[], Any]) -> Any:
         """Run a chain transaction while the daemon's sync cannot touch the chain."""
-        with self.daemon.owner.chain_lock:
+        with self.daemon.owner.state.chain_lock:
             return action()
 
     def request(self, *, company: int = 1, names: list[str] | None = None,

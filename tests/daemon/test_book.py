@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vault import audit, privacy, scopes
+from vault import audit, crypto, privacy, scopes
 from vault.daemon.book import ReleaseBook
-from vault.ledger import Status
+from vault.grant import Grant, Status
 from vault.policy import NOISY_BITS, Allow, Deny, Limits, ReleaseAsk
-from vault.sync import GrantView
 
 COMPANY = "0x00000000000000000000000000000000000000Aa"
 SKEW = 300
@@ -19,10 +18,11 @@ SKEW = 300
 T = privacy.EPOCH_SECONDS * 2_900 + privacy.EPOCH_SECONDS // 2
 MUSIC = scopes.bitmap(["preferences.music"])
 AGE = scopes.bitmap(["profile.age_range"])
+LOG_KEY = crypto.SecretKey.generate()
 
 
-def grant(grant_id: int = 7) -> GrantView:
-    return GrantView(
+def grant(grant_id: int = 7) -> Grant:
+    return Grant(
         id=grant_id, owner="0x" + "11" * 20, company=COMPANY, scopes=MUSIC | AGE,
         price=10**16, duration=365 * 86_400, max_releases=0, catalog_hash=scopes.catalog_hash(),
         purpose="test", status=Status.ACTIVE, starts_at=T - 100, claimed=0, owner_earned=None,
@@ -79,7 +79,7 @@ def test_noisy_epoch_budget_holds_across_a_restart(tmp_path: Path, restart: bool
     (the book rebuilt from the access log) a third epoch is still refused."""
     assert MUSIC & NOISY_BITS and not AGE & NOISY_BITS
     limits = Limits(noisy_epoch_budget=2)
-    log = audit.AuditLog(tmp_path / "audit.sqlite")
+    log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
     book = ReleaseBook.from_log(log, now=T, skew_seconds=SKEW, limits=limits)
     week = privacy.EPOCH_SECONDS
     for n, now in enumerate((T, T + week)):
@@ -88,7 +88,7 @@ def test_noisy_epoch_budget_holds_across_a_restart(tmp_path: Path, restart: bool
     log.flush()
     if restart:
         log.close()
-        log = audit.AuditLog(tmp_path / "audit.sqlite")
+        log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
         book = ReleaseBook.from_log(log, now=T + 2 * week, skew_seconds=SKEW, limits=limits)
     third = T + 2 * week
     assert code(admit(book, "0x10", issued_at=third, now=third, bits=MUSIC)) == (
@@ -104,7 +104,7 @@ def test_noisy_epoch_budget_holds_across_a_restart(tmp_path: Path, restart: bool
 
 def test_nonces_of_the_skew_window_are_reloaded_from_the_log(tmp_path: Path) -> None:
     """THREATS row 10: a restart inside the window keeps the window's nonces."""
-    log = audit.AuditLog(tmp_path / "audit.sqlite")
+    log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
     _released(log, nonce="0xaa", at=T, noisy=False)
     log.flush()
     book = ReleaseBook.from_log(log, now=T + SKEW, skew_seconds=SKEW, limits=Limits())

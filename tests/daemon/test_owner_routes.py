@@ -60,7 +60,7 @@ def test_owner_submitted_approval_activates_the_grant(daemon: Served) -> None:
     assert [(g["id"], g["status"]) for g in grants] == [(request_id, "active")]
     assert daemon.release(request_id).status_code == 200
     again = daemon.owner_post(f"/v1/owner/requests/{request_id}/approve")
-    assert (again.status_code, again.json()["error"]) == (409, "conflict")
+    assert (again.status_code, again.json()["error"]) == (409, "already_decided")
     assert daemon.owner_post("/v1/owner/requests/999/approve").status_code == 404
 
 

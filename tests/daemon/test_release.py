@@ -18,7 +18,7 @@ from eth_utils.crypto import keccak
 from vault import chain as chains
 from vault import ledger, privacy, scopes
 from vault.daemon.release import AnswerCache
-from vault.secp256k1 import SECP256K1_N
+from vault.eth.secp256k1 import SECP256K1_N
 
 from .conftest import CANARY, MUSIC, MUSIC_AGE, Served, daemon_settings, fund, running
 

@@ -16,7 +16,7 @@ import pytest
 
 from vault import errors, ledger
 from vault.daemon.signatures import SignerProcess, Verified
-from vault.secp256k1 import SECP256K1_N
+from vault.eth.secp256k1 import SECP256K1_N
 
 OWNER_KEY = bytes.fromhex("11" * 32)
 COMPANY_KEY = bytes.fromhex("22" * 32)

@@ -7,8 +7,8 @@
   -9 is recognised as stale, removed, and the command runs in process.
 * :class:`vault.owner.OwnerService` itself — when no daemon runs, the CLI unlocks the vault,
   connects to the chain, brings the ledger index up to date and calls the service in process
-  (:func:`open_backend` wires it exactly as ``vault serve`` does, through
-  :class:`vault.daemon.Daemon`).
+  (:func:`vault.owner.opened`: the same index, sync settings and log as ``vault serve``,
+  without the daemon's release machinery).
 
 Both raise the same :mod:`vault.errors` types for the same failures: the daemon's error
 bodies are mapped back here, so an exit code never depends on which backend answered.
@@ -17,7 +17,6 @@ bodies are mapped back here, so an exit code never depends on which backend answ
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +24,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from vault import errors
+from vault import errors, wire
 from vault.config import Settings
 from vault.daemon import runtime
-from vault.daemon.models import (
+from vault.policy import RuleSet
+from vault.wire import (
     ApproveResult,
     ClaimResult,
     DenyResult,
@@ -44,7 +44,6 @@ from vault.daemon.models import (
     VerifyPublic,
     WithdrawResult,
 )
-from vault.policy import RuleSet
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -82,38 +81,18 @@ def daemon_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-_REVERTED = re.compile(r"the ledger refused: (\w+)\((.*)\)")
-
-
 def error_from_wire(status: int, body: Any) -> errors.VaultError:
     """The :mod:`vault.errors` type the daemon mapped to this error body."""
-    fields = body if isinstance(body, dict) else {}
-    code = str(fields.get("error", ""))
-    detail = str(fields.get("detail", f"HTTP {status}"))
-    if code == "conflict":
-        match = _REVERTED.search(detail)
-        if match is not None:
-            args = dict(
-                part.split("=", 1) for part in match.group(2).split(", ") if "=" in part
-            )
-            return errors.ContractReverted(match.group(1), args)
-        return errors.ContractReverted("Conflict", {"detail": detail})
-    if code == "consent_refused":
-        return errors.ConsentError(detail)
-    if code == "not_found":
-        return errors.NotFound(detail)
-    if code == "ledger_unavailable":
-        return errors.LedgerUnavailable(detail)
-    if code == "unauthorized":
+    try:
+        refusal = wire.ErrorPublic.model_validate(body)
+    except ValidationError:
+        return errors.VaultError(f"the daemon answered HTTP {status} without an error body")
+    if refusal.error is wire.Code.UNAUTHORIZED:
         return errors.DaemonUnavailable(
             f"the daemon refused the token in {runtime.RUNTIME_FILE}",
             hint="the daemon was restarted meanwhile; run the command again",
         )
-    if code == "malformed":
-        return errors.InputError(detail)
-    if code == "bad_signature":
-        return errors.SignatureInvalid(detail)
-    return errors.VaultError(f"the daemon answered {status} {code or 'error'}: {detail}")
+    return wire.error_of(refusal)
 
 
 #: The identity answer is two short hex strings; a server sending more is not the daemon.
@@ -337,9 +316,9 @@ def open_backend(
 
 @contextmanager
 def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
-    # Imported here: only the no-daemon path needs the store, the chain and the daemon's wiring.
-    from vault.chain import open_chain
-    from vault.daemon.app import Daemon
+    # Imported here: only the no-daemon path needs the store, the chain and the owner service.
+    from vault.eth.chain import open_chain
+    from vault.owner import opened
     from vault.store import Vault
 
     try:
@@ -352,14 +331,8 @@ def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
     try:
         chain = open_chain(settings)
         try:
-            wired = Daemon(settings, vault=vault, chain=chain)
-            try:
-                # Bring the index up to date first: a failure here is the chain's, and must
-                # surface (the daemon's loop only logs it).
-                wired.sync.sync_once()
-                yield wired.owner
-            finally:
-                wired.stop()
+            with opened(settings, vault, chain) as service:
+                yield service
         finally:
             chain.close()
     finally:

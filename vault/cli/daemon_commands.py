@@ -60,10 +60,10 @@ def serve(
     """Unlock the vault and run its daemon until SIGTERM or Ctrl-C."""
     import uvicorn
 
-    from vault.chain import open_chain
     from vault.daemon.app import create_app
     from vault.daemon.runtime import RUNTIME_FILE
     from vault.daemon.server import DaemonServer
+    from vault.eth.chain import open_chain
     from vault.store import Vault
 
     base = settings_for(home)

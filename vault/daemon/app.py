@@ -1,197 +1,24 @@
-"""The daemon's app factory and its background duties.
-
-:func:`create_app` wires the parts for one unlocked vault and one chain: the access log,
-the ledger index and its sync loop (a thread, since web3 calls block), the release book,
-the owner service and the release service, plus the Host/body guard and the bearer token.
-The sync loop also runs the owner's unattended duties after each round: auto-approval of
-new requests and termination receipts for grants that expired or were revoked on chain.
-"""
+"""The daemon's app factory: one :class:`~vault.daemon.state.Daemon` (the parts for one
+unlocked vault and one chain), its routes, the error handlers, the Host/body guard and the
+per-start bearer token. The sync loop runs while the app's lifespan does."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
 
-import requests
 from fastapi import FastAPI
 
-import vault
-from vault import audit, errors, scopes
-from vault.audit import AuditLog
-from vault.chain import Chain, http_web3
+from vault import __version__
 from vault.config import Settings
 from vault.daemon import http_errors
-from vault.daemon.book import ReleaseBook
 from vault.daemon.guard import GuardMiddleware, allowed_hosts
-from vault.daemon.models import HealthPublic
-from vault.daemon.release import DerivedCache, RefusalTally, ReleaseService
 from vault.daemon.routes import health, identity, owner, release, terms
 from vault.daemon.runtime import new_token
-from vault.daemon.signatures import SignerProcess
-from vault.owner import OwnerService
-from vault.policy import Limits
-from vault.sync import LedgerIndex, LedgerSync, index_path
-
-log = logging.getLogger("vault.daemon")
-
-
-class DaemonVault(Protocol):
-    """What the daemon needs of an unlocked :class:`vault.store.Vault`."""
-
-    @property
-    def home(self) -> Any: ...
-    @property
-    def owner_address(self) -> str: ...
-    def owner_account(self) -> Any: ...
-    def secret(self, name: str) -> bytes: ...
-    def derived(self, scopes: Iterable[str]) -> dict[str, dict[str, Any]]: ...
-
-
-class Daemon:
-    """Everything one running daemon holds; ``app.state.daemon``."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        vault: DaemonVault,
-        chain: Chain,
-        clock: Callable[[], float] = time.time,
-        start_block: int = 0,
-    ) -> None:
-        self.settings = settings
-        self.vault = vault
-        self.chain = chain
-        self.clock = clock
-        home = vault.home
-        self.audit = AuditLog.in_home(home)
-        self.index = LedgerIndex(
-            index_path(home), chain_id=chain.chain_id, ledger_address=chain.ledger_address,
-            owner=vault.owner_address,
-        )
-        self._check_session: requests.Session | None = None
-        check_w3 = None
-        if settings.rpc_url_check:
-            self._check_session = requests.Session()
-            check_w3 = http_web3(
-                settings.rpc_url_check, timeout=settings.rpc_timeout_seconds,
-                session=self._check_session,
-            )
-        self.sync = LedgerSync(
-            chain.w3, self.index, confirmations=settings.confirmations_for(chain.chain_id),
-            start_block=start_block, reconfirm_seconds=settings.reconfirm_seconds,
-            check_w3=check_w3, clock=clock,
-        )
-        self.book = ReleaseBook.from_log(
-            self.audit, now=clock(), skew_seconds=settings.request_skew_seconds,
-            limits=Limits(
-                company_releases_per_day=settings.company_releases_per_day,
-                noisy_epoch_budget=settings.noisy_epoch_budget,
-            ),
-        )
-        self.owner = OwnerService(
-            vault, chain, self.index, self.audit, settings=settings, clock=clock,
-            releases_used=self.book.releases_of,
-        )
-        self.signatures = SignerProcess(bytes(vault.owner_account().key))
-        self.tally = RefusalTally(
-            per_second=settings.unauthenticated_refusals_per_second, clock=clock
-        )
-        self._summarised_at = clock()
-        self.releaser = ReleaseService(
-            derived=DerivedCache(vault, clock=clock),
-            owner=vault.owner_address,
-            signatures=self.signatures,
-            noise_secret=vault.secret("noise"),
-            domain=self.owner.domain,
-            index=self.index,
-            log=self.audit,
-            book=self.book,
-            revoked_locally=self.owner.revoked_locally,
-            denied_locally=self.owner.denied_locally,
-            tally=self.tally,
-            skew_seconds=settings.request_skew_seconds,
-            max_lag_seconds=settings.max_index_lag_seconds,
-            max_head_age_seconds=settings.max_head_age_for(chain.chain_id),
-            clock=clock,
-        )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Daemon(owner={self.vault.owner_address})"
-
-    def health(self) -> HealthPublic:
-        lag = self.index.lag()
-        return HealthPublic(
-            status="ok",
-            owner=self.vault.owner_address,
-            chain_id=self.chain.chain_id,
-            ledger=self.chain.ledger_address,
-            synced_block=lag.synced_block or 0,
-            index_lag_seconds=min(lag.seconds_since_sync(self.clock()), 1e12),
-            catalog_hash="0x" + scopes.catalog_hash().hex(),
-            version=vault.__version__,
-        )
-
-    # --- the sync loop -----------------------------------------------------------------
-
-    def sync_round(self) -> None:
-        """One ledger sync plus the owner's unattended duties; errors are logged, not raised
-        (the index's growing lag makes releases fail closed meanwhile)."""
-        if self.clock() - self._summarised_at >= self.settings.refusal_summary_seconds:
-            self.summarise_refusals()
-        try:
-            with self.owner.chain_lock:
-                self.sync.sync_once()
-                self.owner.review_new_requests()
-                self.owner.record_terminations()
-            self.last_error = None
-        except errors.VaultError as error:
-            self.last_error = str(error)
-            log.warning("ledger sync failed: %s", error)
-        except Exception as error:  # keep the loop alive; the index lag shows the problem
-            self.last_error = type(error).__name__
-            log.exception("ledger sync failed unexpectedly")
-
-    def summarise_refusals(self) -> None:
-        """One log entry with the refusals counted since the last one (if there were any)."""
-        self._summarised_at = self.clock()
-        summary = self.tally.take_summary()
-        if summary is None:
-            return
-        since, counts = summary
-        self.audit.append(
-            audit.NewEntry(
-                at=round(self._summarised_at, 3), kind=audit.REFUSAL_SUMMARY,
-                outcome=audit.REFUSED, detail={"since": round(since, 3), "counts": counts},
-            )
-        )
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.sync_interval_seconds):
-            self.sync_round()
-
-    def start(self) -> None:
-        self.sync_round()
-        self._thread = threading.Thread(target=self._run, name="ledger-sync", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.summarise_refusals()
-        if self._check_session is not None:
-            self._check_session.close()
-        self.audit.close()
-        self.index.close()
+from vault.daemon.state import Daemon, DaemonVault
+from vault.eth.chain import Chain
 
 
 def create_app(
@@ -219,7 +46,7 @@ def create_app(
 
     app = FastAPI(
         title="vault daemon",
-        version=vault_version(),
+        version=__version__,
         description="A personal data vault's local daemon: company routes (signed release "
         "requests) and owner routes (bearer token).",
         lifespan=lifespan,
@@ -240,7 +67,3 @@ def create_app(
         max_body=settings.max_body_bytes,
     )
     return app
-
-
-def vault_version() -> str:
-    return vault.__version__

@@ -10,6 +10,10 @@ their ``issued_at`` is inside the skew window — older requests are refused as 
 one lock, so concurrent requests can never count past ``maxReleases`` or a budget
 (THREATS row 28). A reservation is never given back: a release that fails after it only
 makes the count conservative.
+
+After a restore from a backup that did not carry the log, the answered nonces are unknown:
+the log's ``restore`` entry holds a floor, and every request issued before it is refused as
+stale (THREATS row 35).
 """
 
 from __future__ import annotations
@@ -19,16 +23,17 @@ from collections import defaultdict
 
 from vault import privacy
 from vault.audit import RELEASE, RELEASED, AuditLog
+from vault.grant import Grant
 from vault.policy import (
     NOISY_BITS,
     Counters,
     Decision,
     Deny,
-    GrantView,
     Limits,
     ReleaseAsk,
     check_limits,
 )
+from vault.wire import Code
 
 SECONDS_PER_DAY = 86_400
 
@@ -48,6 +53,7 @@ class ReleaseBook:
         self._per_company_today: defaultdict[str, int] = defaultdict(int)
         self._noisy_epochs: defaultdict[str, set[int]] = defaultdict(set)
         self._pruned_at = 0.0
+        self._issued_floor = 0.0
 
     @classmethod
     def from_log(
@@ -67,18 +73,22 @@ class ReleaseBook:
                 book._nonces[(entry.company.lower(), nonce.lower())] = issued_at
         for company, epoch in audit.noisy_epochs():
             book._noisy_epochs[company.lower()].add(epoch)
+        book._issued_floor = audit.replay_floor()
         return book
 
     def releases_of(self, grant_id: int) -> int:
         return self._per_grant.get(grant_id, 0)
 
-    def admit(self, grant: GrantView, ask: ReleaseAsk, *, nonce: str, now: float) -> Decision:
+    def admit(self, grant: Grant, ask: ReleaseAsk, *, nonce: str, now: float) -> Decision:
         """Refuse a replayed nonce or an exhausted limit; otherwise reserve the release."""
         company = ask.signer.lower()
         key = (company, nonce.lower())
+        if ask.issued_at < self._issued_floor:
+            return Deny(Code.STALE_REQUEST, "the request was issued before this vault was "
+                                            "restored from a backup without its access log")
         with self._lock:
             if key in self._nonces:
-                return Deny("replayed", "this nonce was already used")
+                return Deny(Code.REPLAYED, "this nonce was already used")
             day = day_of(now)
             if day != self._today:
                 self._today = day

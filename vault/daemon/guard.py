@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vault import errors
 from vault.daemon.http_errors import error_body
 from vault.daemon.runtime import Token
+from vault.wire import Code
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 
@@ -70,21 +71,21 @@ class GuardMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         if host_name(host) not in self.allowed_hosts:
-            await _refuse(send, 403, "forbidden_host", "this Host is not allowed")
+            await _refuse(send, Code.FORBIDDEN_HOST, "this Host is not allowed")
             return
         if length is not None:
             try:
                 declared = int(length)
             except ValueError:
-                await _refuse(send, 400, "malformed", "the Content-Length header is malformed")
+                await _refuse(send, Code.MALFORMED, "the Content-Length header is malformed")
                 return
             if declared > self.max_body:
-                await _refuse(send, 413, "too_large", "the request body is too large")
+                await _refuse(send, Code.TOO_LARGE, "the request body is too large")
                 return
         has_body = chunked or (length is not None and length.strip() not in (b"", b"0"))
         if (has_body or media_type) and media_type != b"application/json":
             await _refuse(
-                send, 415, "unsupported_media_type", "the request body must be application/json"
+                send, Code.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json"
             )
             return
         received = 0
@@ -109,15 +110,15 @@ class GuardMiddleware:
             await self.app(scope, counted_receive, tracked_send)
         except _BodyTooLarge:
             if not started:
-                await _refuse(send, 413, "too_large", "the request body is too large")
+                await _refuse(send, Code.TOO_LARGE, "the request body is too large")
 
 
-async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
+async def _refuse(send: Send, code: Code, detail: str) -> None:
     body = error_body(code, detail)
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": code.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -146,4 +147,4 @@ def require_token(
     """Dependency of every owner route: 401 ``unauthorized`` without the right token."""
     token: Token = request.app.state.token
     if credentials is None or not token.matches(credentials.credentials):
-        raise errors.ReleaseRefused("unauthorized", "a valid owner token is required")
+        raise errors.ReleaseRefused(Code.UNAUTHORIZED, "a valid owner token is required")

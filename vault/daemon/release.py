@@ -29,19 +29,20 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from vault import audit, errors, ledger, privacy, scopes
+from vault import audit, errors, privacy, scopes
 from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import ReleaseBook
-from vault.daemon.http_errors import code_of
-from vault.daemon.models import ReleaseRequest
 from vault.daemon.signatures import SignerProcess
-from vault.policy import NOISY_BITS, Deny, GrantView, ReleaseAsk, check_grant, check_issued_at
+from vault.eth import eip712
+from vault.grant import Grant
+from vault.policy import NOISY_BITS, Deny, ReleaseAsk, check_grant, check_issued_at
+from vault.wire import Code, ReleaseRequest, code_of
 
 
 class GrantIndex(Protocol):
-    """What the hot path reads of the ledger index (:class:`vault.sync.LedgerIndex`)."""
+    """What the hot path reads of the ledger index (:class:`vault.eth.index.LedgerIndex`)."""
 
-    def grant(self, grant_id: int) -> GrantView | None: ...
+    def grant(self, grant_id: int) -> Grant | None: ...
 
     def check_fresh(
         self, *, now: float, max_age_seconds: float, max_head_age_seconds: float | None = None
@@ -211,7 +212,7 @@ class ReleaseService:
         owner: str,
         signatures: SignerProcess,
         noise_secret: bytes,
-        domain: ledger.Domain,
+        domain: eip712.Domain,
         index: GrantIndex,
         log: audit.AuditLog,
         book: ReleaseBook,
@@ -250,17 +251,17 @@ class ReleaseService:
         moment = int(now)
         signer: str | None = None
         names: tuple[str, ...] = ()
-        grant: GrantView | None = None
+        grant: Grant | None = None
         if self.tally.exhausted():
             raise errors.ReleaseRefused(
-                "rate_limited", "too many unauthenticated requests; try again in a second"
+                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
         try:
             try:
                 bitmap = scopes.bitmap(body.scopes)
             except errors.UnknownScope:
                 raise errors.ReleaseRefused(
-                    "malformed", "a requested scope is not in the catalog"
+                    Code.MALFORMED, "a requested scope is not in the catalog"
                 ) from None
             names = tuple(scopes.names_of(bitmap))
             stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)

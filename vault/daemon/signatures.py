@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vault
-from vault import errors, ledger
+from vault import errors
 from vault.daemon.signer import INVALID, JOB, RESULT, SIGNED, answer
-from vault.secp256k1 import INVALID as INVALID_SIGNATURE
-from vault.secp256k1 import DigestSigner
+from vault.eth import eip712
+from vault.eth.secp256k1 import INVALID as INVALID_SIGNATURE
+from vault.eth.secp256k1 import DigestSigner
 
 log = logging.getLogger("vault.daemon")
 
@@ -131,7 +132,7 @@ class SignerProcess:
             raise errors.SignatureInvalid(INVALID_SIGNATURE)
         fields = (
             request_digest, signature, company is not None and receipt_digest is not None,
-            ledger.address_bytes(company) if company is not None else bytes(20),
+            eip712.address_bytes(company) if company is not None else bytes(20),
             receipt_digest if receipt_digest is not None else bytes(32),
         )
         if self._loop is not asyncio.get_running_loop():
@@ -218,7 +219,7 @@ def _outcome(frame: bytes) -> tuple[int, Verified | errors.SignatureInvalid]:
     if outcome == INVALID:
         return job_id, errors.SignatureInvalid(INVALID_SIGNATURE)
     return job_id, Verified(
-        ledger.checksum(signer), receipt_signature if outcome == SIGNED else None
+        eip712.checksum(signer), receipt_signature if outcome == SIGNED else None
     )
 
 

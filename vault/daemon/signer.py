@@ -27,7 +27,7 @@ import sys
 from typing import BinaryIO, Final
 
 from vault import errors
-from vault.secp256k1 import DigestSigner, recover_address
+from vault.eth.secp256k1 import DigestSigner, recover_address
 
 JOB: Final = struct.Struct("<Q32s65sB20s32s")
 RESULT: Final = struct.Struct("<QB20s65s")

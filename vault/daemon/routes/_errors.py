@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vault.daemon.models import ErrorPublic
+from vault.wire import ErrorPublic
 
 
 def errors_for(*statuses: int) -> dict[int | str, dict[str, Any]]:

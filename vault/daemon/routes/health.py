@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from vault.daemon.models import HealthPublic
+from vault.daemon.deps import DaemonDep
 from vault.daemon.routes._errors import errors_for
+from vault.wire import HealthPublic
 
 router = APIRouter(tags=["company"])
 
 
 @router.get("/v1/health", response_model=HealthPublic, responses=errors_for())
-async def health(request: Request) -> HealthPublic:
-    daemon = request.app.state.daemon
-    return daemon.health()  # type: ignore[no-any-return]
+async def health(daemon: DaemonDep) -> HealthPublic:
+    return daemon.health()

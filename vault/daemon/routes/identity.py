@@ -7,18 +7,20 @@ owner address (public, on the ledger) and an HMAC over a nonce the caller chose.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from vault.daemon import runtime
-from vault.daemon.models import IdentityChallenge, IdentityPublic
+from vault.daemon.deps import DaemonDep, TokenDep
 from vault.daemon.routes._errors import errors_for
+from vault.wire import IdentityChallenge, IdentityPublic
 
 router = APIRouter(tags=["owner"])
 
 
 @router.post("/v1/identity", response_model=IdentityPublic, responses=errors_for(400))
-async def identity(request: Request, body: IdentityChallenge) -> IdentityPublic:
-    owner: str = request.app.state.daemon.vault.owner_address
+async def identity(daemon: DaemonDep, token: TokenDep, body: IdentityChallenge
+                   ) -> IdentityPublic:
+    owner = daemon.vault.owner_address
     nonce = bytes.fromhex(body.nonce[2:])
-    proof = runtime.proof(request.app.state.token, nonce, owner)
+    proof = runtime.proof(token, nonce, owner)
     return IdentityPublic(owner=owner, proof="0x" + proof.hex())

@@ -1,4 +1,5 @@
-"""Owner routes (for the CLI): every one needs the bearer token in ``<home>/daemon.token``."""
+"""Owner routes (for the CLI): every one needs the daemon's per-start bearer token (its
+runtime file, ``<home>/daemon.json``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from vault.daemon.deps import OwnerDep
 from vault.daemon.guard import require_token
-from vault.daemon.models import (
+from vault.daemon.routes._errors import errors_for
+from vault.policy import RuleSet
+from vault.wire import (
     UINT256_MAX,
     ApproveBody,
     ApproveResult,
@@ -24,9 +28,6 @@ from vault.daemon.models import (
     VerifyPublic,
     WithdrawResult,
 )
-from vault.daemon.routes._errors import errors_for
-from vault.owner import OwnerService
-from vault.policy import RuleSet
 
 router = APIRouter(
     prefix="/v1/owner",
@@ -45,91 +46,90 @@ def openapi_schema(request: Request) -> dict[str, Any]:
 _ACT = errors_for(404, 409, 503)
 
 
-def _owner(request: Request) -> OwnerService:
-    return request.app.state.daemon.owner  # type: ignore[no-any-return]
-
-
-Owner = Annotated[OwnerService, Depends(_owner)]
 
 
 @router.get("/requests", response_model=list[RequestPublic])
 def list_requests(
-    owner: Owner,
+    owner: OwnerDep,
     status: Literal["pending", "active", "all"] = "pending",
 ) -> list[RequestPublic]:
     return owner.requests(status)
 
 
 @router.get("/requests/{request_id}", response_model=RequestPublic, responses=_ACT)
-def get_request(owner: Owner, request_id: RequestId) -> RequestPublic:
+def get_request(owner: OwnerDep, request_id: RequestId) -> RequestPublic:
     return owner.request(request_id)
 
 
 @router.post("/requests/{request_id}/approve", response_model=ApproveResult, responses=_ACT)
-def approve(owner: Owner, request_id: RequestId, body: ApproveBody | None = None) -> ApproveResult:
+def approve(
+    owner: OwnerDep, request_id: RequestId, body: ApproveBody | None = None
+) -> ApproveResult:
     return owner.approve(request_id, submit=body.submit if body is not None else False)
 
 
 @router.post("/requests/{request_id}/deny", response_model=DenyResult, responses=_ACT)
-def deny(owner: Owner, request_id: RequestId) -> DenyResult:
+def deny(owner: OwnerDep, request_id: RequestId) -> DenyResult:
     return owner.deny(request_id)
 
 
 @router.post("/grants/{request_id}/revoke", response_model=RevokeResult, responses=_ACT)
-def revoke(owner: Owner, request_id: RequestId) -> RevokeResult:
+def revoke(owner: OwnerDep, request_id: RequestId) -> RevokeResult:
     return owner.revoke(request_id)
 
 
 @router.get("/grants", response_model=list[RequestPublic])
-def grants(owner: Owner) -> list[RequestPublic]:
+def grants(owner: OwnerDep) -> list[RequestPublic]:
     return owner.grants()
 
 
 @router.get("/earnings", response_model=EarningsPublic, responses=_ACT)
-def earnings(owner: Owner) -> EarningsPublic:
+def earnings(owner: OwnerDep) -> EarningsPublic:
     return owner.earnings()
 
 
 @router.post("/claim", response_model=ClaimResult, responses=_ACT)
-def claim(owner: Owner, body: ClaimBody | None = None) -> ClaimResult:
+def claim(owner: OwnerDep, body: ClaimBody | None = None) -> ClaimResult:
     return owner.claim(body.ids if body is not None else None)
 
 
 @router.post("/withdraw", response_model=WithdrawResult, responses=_ACT)
-def withdraw(owner: Owner) -> WithdrawResult:
+def withdraw(owner: OwnerDep) -> WithdrawResult:
     return owner.withdraw()
 
 
 @router.get("/terms", response_model=Terms)
-def get_terms(owner: Owner) -> Terms:
+def get_terms(owner: OwnerDep) -> Terms:
     return owner.terms()
 
 
 @router.put("/terms", response_model=Terms)
-def put_terms(owner: Owner, body: Terms) -> Terms:
+def put_terms(owner: OwnerDep, body: Terms) -> Terms:
     return owner.set_terms(body)
 
 
 @router.post("/terms/publish", response_model=PublishResult, responses=_ACT)
-def publish_terms(owner: Owner, body: PublishBody) -> PublishResult:
+def publish_terms(owner: OwnerDep, body: PublishBody) -> PublishResult:
     return owner.publish_terms(body.endpoint)
 
 
 @router.get("/rules", response_model=RuleSet)
-def get_rules(owner: Owner) -> RuleSet:
+def get_rules(owner: OwnerDep) -> RuleSet:
     return owner.rules()
 
 
 @router.put("/rules", response_model=RuleSet)
-def put_rules(owner: Owner, body: RuleSet) -> RuleSet:
+def put_rules(owner: OwnerDep, body: RuleSet) -> RuleSet:
     return owner.set_rules(body)
 
 
 @router.get("/log", response_model=list[LogEntryPublic])
-def log(owner: Owner, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[LogEntryPublic]:
+def log(
+    owner: OwnerDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[LogEntryPublic]:
     return owner.log(limit)
 
 
 @router.get("/log/verify", response_model=VerifyPublic)
-def verify_log(owner: Owner) -> VerifyPublic:
+def verify_log(owner: OwnerDep) -> VerifyPublic:
     return owner.verify_log()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
-from vault.daemon.models import UINT256_MAX, ApprovalPublic, TermsPublic
+from vault.daemon.deps import OwnerDep
 from vault.daemon.routes._errors import errors_for
+from vault.wire import UINT256_MAX, ApprovalPublic, TermsPublic
 
 router = APIRouter(tags=["company"])
 
@@ -15,8 +16,8 @@ RequestId = Annotated[int, Path(ge=0, le=UINT256_MAX)]
 
 
 @router.get("/v1/terms", response_model=TermsPublic, responses=errors_for())
-def terms(request: Request) -> TermsPublic:
-    return request.app.state.daemon.owner.public_terms()  # type: ignore[no-any-return]
+def terms(owner: OwnerDep) -> TermsPublic:
+    return owner.public_terms()
 
 
 @router.get(
@@ -24,6 +25,6 @@ def terms(request: Request) -> TermsPublic:
     response_model=ApprovalPublic,
     responses=errors_for(400, 404),
 )
-def approval(request: Request, request_id: RequestId) -> ApprovalPublic:
+def approval(owner: OwnerDep, request_id: RequestId) -> ApprovalPublic:
     """The owner's EIP-712 approval, for the company to relay with ``approveBySig``."""
-    return request.app.state.daemon.owner.approval(request_id)  # type: ignore[no-any-return]
+    return owner.approval(request_id)

@@ -2,7 +2,7 @@
 
 Strict recovery — 65 bytes ``r‖s‖v`` with ``v`` in {27, 28}, ``0 < r < n`` and
 ``0 < s ≤ n/2`` (the high-s twin is refused, THREATS row 11) — and signing with a prepared
-key. Addresses here are the raw 20 bytes; :mod:`vault.ledger` builds the checksummed,
+key. Addresses here are the raw 20 bytes; :mod:`vault.eth.eip712` builds the checksummed,
 EIP-712 API on top. This module imports nothing heavier than coincurve and keccak, so the
 daemon's signing process (:mod:`vault.daemon.signer`) starts in milliseconds.
 """

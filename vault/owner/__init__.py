@@ -1,0 +1,13 @@
+"""The owner's side: one service behind the daemon's owner routes and the CLI.
+
+``state`` (what the parts share, reloaded from the access log), ``views`` (requests, grants,
+the consent statement, the log), ``consent`` (approve, deny, revoke, auto-approval,
+termination receipts), ``money`` (earnings, claim, withdraw), ``terms`` (terms and rules),
+``service`` (:class:`OwnerService` and :func:`opened`, the service without a daemon).
+"""
+
+from vault.owner.service import OwnerService, opened
+from vault.owner.terms import terms_hash
+from vault.owner.views import consent_statement
+
+__all__ = ["OwnerService", "consent_statement", "opened", "terms_hash"]

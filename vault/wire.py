@@ -1,0 +1,337 @@
+"""The wire protocol's vocabulary: every error code with its HTTP status, and the public
+request and response models of the daemon.
+
+One home for what the daemon, the company SDK and the CLI say to each other. Free of FastAPI
+and web3 (pydantic only), so the SDK, the pure policy and the CLI can import it cheaply.
+Every model here may leave the process: none carries a secret or a raw personal value
+(derived preferences only ever appear in :class:`ReleasePublic`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vault import errors, scopes
+
+HEX32 = r"^0x[0-9a-fA-F]{64}$"
+HEX65 = r"^0x[0-9a-fA-F]{130}$"
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+#: A scope name; the schema lists the catalog, the services refuse anything else (400).
+ScopeName = Annotated[str, Field(json_schema_extra={"enum": [s.name for s in scopes.CATALOG]})]
+UINT64_MAX = (1 << 64) - 1
+UINT256_MAX = (1 << 256) - 1
+#: The largest integer RFC 8785 (hence ``terms_hash``) can represent exactly.
+JSON_SAFE_MAX = (1 << 53) - 1
+
+
+
+class Code(enum.StrEnum):
+    """Every ``error`` code an error body can carry (DESIGN.md "Release protocol" plus the
+    daemon's own); :attr:`status` is its HTTP status."""
+
+    MALFORMED = "malformed"
+    UNAUTHORIZED = "unauthorized"
+    BAD_SIGNATURE = "bad_signature"
+    STALE_REQUEST = "stale_request"
+    FORBIDDEN_HOST = "forbidden_host"
+    NOT_GRANTED = "not_granted"
+    WRONG_COMPANY = "wrong_company"
+    SCOPE_NOT_GRANTED = "scope_not_granted"
+    CATALOG_MISMATCH = "catalog_mismatch"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REPLAYED = "replayed"
+    #: The ledger refused a transaction; the body's ``ledger_error`` names the contract error.
+    LEDGER_REFUSED = "ledger_refused"
+    #: Not pending any more (approve, deny) or not active (revoke).
+    ALREADY_DECIDED = "already_decided"
+    NOT_YOUR_REQUEST = "not_your_request"
+    NOTHING_OWED = "nothing_owed"
+    #: The owner's own word refuses it: a never-shared scope, a request already denied.
+    CONSENT_REFUSED = "consent_refused"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    RELEASES_EXHAUSTED = "releases_exhausted"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    RATE_LIMITED = "rate_limited"
+    INTERNAL = "internal"
+    LEDGER_UNAVAILABLE = "ledger_unavailable"
+    SIGNING_UNAVAILABLE = "signing_unavailable"
+
+    @property
+    def status(self) -> int:
+        return _STATUS[self]
+
+
+_STATUS: dict[Code, int] = {
+    Code.MALFORMED: 400,
+    Code.UNAUTHORIZED: 401,
+    Code.BAD_SIGNATURE: 401,
+    Code.STALE_REQUEST: 401,
+    Code.FORBIDDEN_HOST: 403,
+    Code.NOT_GRANTED: 403,
+    Code.WRONG_COMPANY: 403,
+    Code.SCOPE_NOT_GRANTED: 403,
+    Code.CATALOG_MISMATCH: 403,
+    Code.REVOKED: 403,
+    Code.EXPIRED: 403,
+    Code.DENIED: 403,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.REPLAYED: 409,
+    Code.LEDGER_REFUSED: 409,
+    Code.ALREADY_DECIDED: 409,
+    Code.NOT_YOUR_REQUEST: 409,
+    Code.NOTHING_OWED: 409,
+    Code.CONSENT_REFUSED: 409,
+    Code.TOO_LARGE: 413,
+    Code.UNSUPPORTED_MEDIA_TYPE: 415,
+    Code.RELEASES_EXHAUSTED: 429,
+    Code.BUDGET_EXHAUSTED: 429,
+    Code.RATE_LIMITED: 429,
+    Code.INTERNAL: 500,
+    Code.LEDGER_UNAVAILABLE: 503,
+    Code.SIGNING_UNAVAILABLE: 503,
+}
+
+
+RequestStatus = Literal["pending", "active", "expired", "denied", "cancelled", "revoked"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorPublic(_Out):
+    error: Code = Field(description="machine-readable code, e.g. `revoked`")
+    detail: str = Field(description="one human sentence; never owner data")
+    ledger_error: str | None = Field(
+        default=None, description="with `ledger_refused`: the contract's custom error name"
+    )
+
+
+class HealthPublic(_Out):
+    status: Literal["ok"]
+    owner: str
+    chain_id: int
+    ledger: str
+    synced_block: int
+    index_lag_seconds: float
+    catalog_hash: str
+    version: str
+
+
+class Terms(_In):
+    """What the owner offers; ``terms_hash`` is keccak256 of its RFC 8785 JSON."""
+
+    min_price_per_day_wei: int = Field(
+        default=0, ge=0, le=JSON_SAFE_MAX, description="≤ 2^53-1: RFC 8785 hashes IEEE doubles"
+    )
+    max_duration_seconds: int = Field(default=30 * 86_400, gt=0, le=(1 << 32) - 1)
+    scopes_offered: list[ScopeName] = Field(default_factory=list, max_length=64)
+    scopes_never: list[ScopeName] = Field(default_factory=list, max_length=64)
+    note: str = Field(default="", max_length=2000)
+
+
+class TermsPublic(_Out):
+    owner: str
+    endpoint: str | None
+    terms: Terms
+    terms_hash: str
+
+
+class ApprovalPublic(_Out):
+    request_id: int
+    deadline: int
+    signature: str
+
+
+class ReleaseRequest(_In):
+    """A company's signed release request (DESIGN.md "Release protocol")."""
+
+    grant_id: int = Field(ge=0, le=UINT256_MAX)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=64)
+    nonce: str = Field(pattern=HEX32)
+    issued_at: int = Field(ge=0, le=UINT64_MAX)
+    signature: str = Field(pattern=HEX65)
+
+
+class ReceiptPublic(_Out):
+    content_hash: str
+    issued_at: int
+    signature: str
+
+
+class ReleasePublic(_Out):
+    grant_id: int
+    owner: str
+    company: str
+    preferences: dict[str, dict[str, Any]]
+    receipt: ReceiptPublic
+
+
+class RequestPublic(_Out):
+    id: int
+    owner: str
+    company: str
+    company_endpoint: str | None
+    scopes: list[str]
+    scopes_bitmap: int
+    price_wei: int
+    price_per_day_wei: int
+    duration_seconds: int
+    max_releases: int
+    purpose: str
+    catalog_hash: str
+    catalog_matches: bool
+    status: RequestStatus
+    starts_at: int | None
+    expires_at: int | None
+    releases_used: int
+    consent_statement: str
+
+
+class ApproveBody(_In):
+    submit: bool = Field(
+        default=False, description="true: the owner sends `approve` itself (needs gas)"
+    )
+
+
+class ApproveResult(_Out):
+    request_id: int
+    deadline: int
+    signature: str
+    tx_hash: str | None
+
+
+class DenyResult(_Out):
+    request_id: int
+    tx_hash: str | None
+
+
+class RevokeResult(_Out):
+    request_id: int
+    tx_hash: str | None
+    owner_earned_wei: int | None
+    company_refund_wei: int | None
+
+
+class GrantEarnings(_Out):
+    id: int
+    earned_wei: int
+    claimable_wei: int
+
+
+class EarningsPublic(_Out):
+    owed_wei: int
+    claimable_wei: int
+    grants: list[GrantEarnings]
+
+
+class ClaimBody(_In):
+    ids: list[int] | None = Field(default=None, max_length=1000)
+
+
+class ClaimResult(_Out):
+    claimed_wei: int
+    tx_hash: str | None
+
+
+class WithdrawResult(_Out):
+    withdrawn_wei: int
+    tx_hash: str | None
+
+
+class PublishBody(_In):
+    endpoint: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+
+
+class PublishResult(_Out):
+    tx_hash: str | None
+    terms_hash: str
+
+
+class LogEntryPublic(_Out):
+    seq: int
+    at: float
+    kind: str
+    grant_id: int | None
+    company: str | None
+    scopes: list[str]
+    outcome: str
+    reason: str | None
+    content_hash: str | None
+    entry_hash: str
+
+
+class VerifyPublic(_Out):
+    ok: bool
+    entries: int
+    first_bad_seq: int | None
+
+
+class IdentityChallenge(_In):
+    """The CLI's challenge before it sends any secret (THREATS row 34)."""
+
+    nonce: str = Field(pattern=HEX32, description="32 random bytes, fresh per challenge")
+
+
+class IdentityPublic(_Out):
+    """The daemon's answer: its owner and the HMAC that proves it holds the per-start token."""
+
+    owner: str = Field(pattern=ADDRESS)
+    proof: str = Field(
+        pattern=HEX32,
+        description="HMAC-SHA256(token, label ‖ nonce ‖ lower-case owner): vault.daemon.runtime",
+    )
+
+
+# --------------------------------------------------------------------------- errors ↔ codes
+
+#: Vault error type → wire code; the first match wins (subclasses before their bases).
+_CODE_OF_ERROR: tuple[tuple[type[errors.VaultError], Code], ...] = (
+    (errors.SignatureInvalid, Code.BAD_SIGNATURE),
+    (errors.SigningUnavailable, Code.SIGNING_UNAVAILABLE),
+    (errors.AlreadyDecided, Code.ALREADY_DECIDED),
+    (errors.NotYourRequest, Code.NOT_YOUR_REQUEST),
+    (errors.NothingOwed, Code.NOTHING_OWED),
+    (errors.ConsentError, Code.CONSENT_REFUSED),
+    (errors.ContractReverted, Code.LEDGER_REFUSED),
+    (errors.LedgerError, Code.LEDGER_UNAVAILABLE),
+    (errors.NotFound, Code.NOT_FOUND),
+    (errors.InputError, Code.MALFORMED),
+)
+
+
+def code_of(error: errors.VaultError) -> Code:
+    """The wire code of a vault error (``internal`` for one the wire has no code for)."""
+    if isinstance(error, errors.ReleaseRefused):
+        return error.code
+    for cls, code in _CODE_OF_ERROR:
+        if isinstance(error, cls):
+            return code
+    return Code.INTERNAL
+
+
+def error_of(body: ErrorPublic) -> errors.VaultError:
+    """The vault error an error body stands for (the CLI's side of :func:`code_of`)."""
+    detail = body.detail
+    if body.error is Code.LEDGER_REFUSED:
+        return errors.ContractReverted(body.ledger_error or "Reverted", {"detail": detail})
+    by_code: dict[Code, type[errors.VaultError]] = {
+        code: cls for cls, code in reversed(_CODE_OF_ERROR)
+    }
+    cls = by_code.get(body.error)
+    if cls is not None and cls is not errors.ContractReverted:
+        return cls(detail)
+    return errors.ReleaseRefused(body.error, detail)
