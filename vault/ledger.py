@@ -21,6 +21,7 @@ from vault.eth.eip712 import (
     sign_digest,
     sign_receipt,
     sign_release,
+    typed_data,
     verify_signer,
 )
 from vault.eth.ledger import (
@@ -71,6 +72,7 @@ __all__ = [
     "sign_digest",
     "sign_receipt",
     "sign_release",
+    "typed_data",
     "verify_ledger",
     "verify_signer",
 ]
