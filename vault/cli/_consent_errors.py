@@ -1,6 +1,8 @@
-"""The one place where what went wrong deciding a request becomes the owner's consent
-errors: an unknown request (exit 10), one already decided (11), another owner's (12),
-nothing owed (13). Whichever backend answered, the same failure reads the same."""
+"""What went wrong deciding a request, told precisely: an id this vault does not know is
+either nobody's (exit 10) or another owner's (12) — the local index holds only this owner's
+requests, so the chain is asked. The owner service itself raises the other consent errors
+(already decided 11, nothing owed 13), and over HTTP they arrive as their wire codes, so
+whichever backend answered, the same failure reads the same."""
 
 from __future__ import annotations
 
@@ -18,12 +20,10 @@ if TYPE_CHECKING:
 
 @contextmanager
 def deciding(home: Path | None, request_id: int | None) -> Iterator[None]:
-    """Maps what went wrong deciding ``request_id`` (None: all of the owner's grants) to
-    the consent errors."""
+    """Tells an unknown ``request_id`` (None: all of the owner's grants) from another
+    owner's."""
     try:
         yield
-    except errors.ContractReverted as error:
-        raise _consent_error(error, request_id) from None
     except errors.NotFound:
         if request_id is not None and _chain_owner(settings_for(home), request_id) is not None:
             raise errors.NotYourRequest(
@@ -33,20 +33,6 @@ def deciding(home: Path | None, request_id: int | None) -> Iterator[None]:
             f"there is no request {request_id}; nothing changed",
             hint="list requests with `vault requests --status all`",
         ) from None
-
-
-def _consent_error(error: errors.ContractReverted, request_id: int | None) -> errors.VaultError:
-    """The ledger's refusals that mean "this does not apply", as the CLI's own errors."""
-    what = f"request {request_id}" if request_id is not None else "this"
-    if error.name == "RequestNotPending":
-        return errors.AlreadyDecided(f"{what} is already decided; nothing changed")
-    if error.name in ("GrantNotActive", "GrantExpired"):
-        return errors.AlreadyDecided(f"{what} is not an active grant; nothing changed")
-    if error.name == "NotRequestOwner":
-        return errors.NotYourRequest(f"{what} belongs to another owner; nothing changed")
-    if error.name in ("NothingOwed", "NothingToClaim"):
-        return errors.NothingOwed("nothing is owed to you; nothing changed")
-    return error
 
 
 def _chain_owner(settings: Settings, request_id: int) -> str | None:
