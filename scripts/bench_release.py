@@ -172,7 +172,7 @@ def main() -> None:
     port = free_port()
     settings = Settings(home=home, chain="embedded", port=port, sync_interval_seconds=3600,
                         max_index_lag_seconds=3600, request_skew_seconds=3600,
-                        company_releases_per_day=0, noisy_epoch_budget=0)
+                        company_releases_per_day=0, privacy_budget=0)
     app = create_app(settings, vault=vault, chain=chain)
     daemon = app.state.daemon
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

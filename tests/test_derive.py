@@ -310,8 +310,7 @@ def test_a_canary_in_raw_records_never_reaches_a_derived_value() -> None:
     facts["style"] = [CANARY]
     facts["languages"] = [CANARY, "fr"]
     values = derive.derive_all(facts, aggregates, now=NOW)
-    released = [privacy.release_value(scopes.scope(n), v, company=f"0x{i:040x}", now=NOW,
-                                      secret=b"k" * 32)
+    released = [privacy.release_value(scopes.scope(n), v, secret=i.to_bytes(32, "big"))
                 for n, v in values.items() for i in range(50)]
     basis = [derive.basis(facts, aggregates, s.name) for s in scopes.CATALOG]
     for blob in (values, released, basis):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -52,7 +53,7 @@ def ask(**kw: object) -> ReleaseAsk:
 
 def decide(grant: Grant | None, a: ReleaseAsk | None = None, *, used: int = 0, today: int = 0,
            revoked: frozenset[int] = frozenset(), denied: frozenset[int] = frozenset(),
-           budget: int = 0, epochs: frozenset[int] = frozenset(), epoch_budget: int = 0
+           budget: int = 0, spent: float = 0.0, privacy_budget: float = 0.0
            ) -> Allow | Deny:
     a = a or ask()
     first = check_grant(grant, a, owner=OWNER, now=NOW, revoked_locally=revoked,
@@ -60,8 +61,8 @@ def decide(grant: Grant | None, a: ReleaseAsk | None = None, *, used: int = 0, t
     if isinstance(first, Deny) or grant is None:
         return first
     return check_limits(
-        grant, a, now=NOW, counters=Counters(used, today, epochs),
-        limits=Limits(company_releases_per_day=budget, noisy_epoch_budget=epoch_budget),
+        grant, a, counters=Counters(used, today, spent),
+        limits=Limits(company_releases_per_day=budget, privacy_budget=privacy_budget),
     )
 
 
@@ -147,13 +148,22 @@ def test_max_releases_and_company_budget() -> None:
     assert code(decide(G(max_releases=0), today=4, budget=5)) == "allow"
 
 
-def test_noisy_epoch_budget_counts_distinct_epochs_of_noisy_scopes() -> None:
-    now_epoch = privacy.epoch_of(NOW)
-    held = frozenset({now_epoch - 2, now_epoch - 1})
-    assert code(decide(G(), epochs=held, epoch_budget=2)) == "budget_exhausted"
-    assert code(decide(G(), epochs=held | {now_epoch}, epoch_budget=2)) == "allow"
+def test_the_privacy_budget_admits_noisy_scopes_while_their_worst_case_fits() -> None:
+    """THREATS row 38: the decision uses what the company spent and the most the asked
+    scopes could cost — never the owner's current data — and says so in its detail."""
+    most = privacy.worst_case_epsilon(MUSIC)
+    assert most == pytest.approx(5 * math.log(0.95 * 21 / 0.05), abs=1e-3)
+    assert code(decide(G(), spent=0.0, privacy_budget=most)) == "allow"
+    assert code(decide(G(), spent=10.0, privacy_budget=most + 10.0)) == "allow"
+    refused = decide(G(), spent=10.5, privacy_budget=most + 10.0)
+    assert isinstance(refused, Deny) and refused.code == "budget_exhausted"
+    assert refused.detail == (
+        f"this company has spent ε 10.5 of its privacy budget of ε {most + 10.0:g}, and an "
+        f"answer for these noisy scopes may cost up to ε {most:.1f} more"
+    )
     age_only = ask(scopes=scopes.bitmap(["profile.age_range"]))
-    assert code(decide(G(), age_only, epochs=held, epoch_budget=2)) == "allow"
+    assert code(decide(G(), age_only, spent=10**6, privacy_budget=1.0)) == "allow"
+    assert code(decide(G(), spent=10**6, privacy_budget=0.0)) == "allow"  # 0: no cap
 
 
 def test_issued_at_skew_window_both_sides() -> None:

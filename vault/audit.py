@@ -438,16 +438,41 @@ class AuditLog:
             )
         return per_grant, per_company
 
-    def noisy_epochs(self) -> list[tuple[str, int]]:
-        """Distinct (company, noise epoch) pairs of releases that carried noisy scopes."""
+    def disclosures(
+        self,
+    ) -> list[tuple[str, dict[str, float] | None, int | None, tuple[str, ...]]]:
+        """What releases of noisy scopes disclosed, once per distinct (company, disclosure):
+        the company, the noisy entries it received for the first time (``revealed``:
+        keyed digest → ε) or, for a release logged before noise was memoised, that
+        release's noise epoch (``noisy_epoch``), and the scopes."""
         with self._reader() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT company, json_extract(detail, '$.noisy_epoch') FROM entries "
-                "WHERE kind = ? AND outcome = ? AND json_extract(detail, '$.noisy_epoch') "
-                "IS NOT NULL",
+                "SELECT DISTINCT company, json_extract(detail, '$.revealed'), "
+                "json_extract(detail, '$.noisy_epoch'), scopes FROM entries "
+                "WHERE kind = ? AND outcome = ? AND company IS NOT NULL AND "
+                "(json_extract(detail, '$.revealed') IS NOT NULL "
+                "OR json_extract(detail, '$.noisy_epoch') IS NOT NULL)",
                 (RELEASE, RELEASED),
             ).fetchall()
-        return [(str(company), int(epoch)) for company, epoch in rows if company]
+        return [
+            (str(company), json.loads(revealed) if revealed is not None else None,
+             int(epoch) if epoch is not None else None, tuple(json.loads(scopes)))
+            for company, revealed, epoch, scopes in rows
+        ]
+
+    def release_summary(
+        self, *, period_seconds: int
+    ) -> list[tuple[str, int, tuple[str, ...], int]]:
+        """Releases made, grouped: (company, period number ``at // period_seconds``,
+        scopes, how many)."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT company, CAST(at / ? AS INTEGER), scopes, COUNT(*) FROM entries "
+                "WHERE kind = ? AND outcome = ? AND company IS NOT NULL GROUP BY 1, 2, 3",
+                (period_seconds, RELEASE, RELEASED),
+            ).fetchall()
+        return [(str(company), int(period), tuple(json.loads(scopes)), int(count))
+                for company, period, scopes, count in rows]
 
     def replay_floor(self) -> float:
         """The latest restore's floor for ``issued_at`` (0 when no restore set one)."""

@@ -91,8 +91,12 @@ class Settings(BaseSettings):
     company_releases_per_day: int = Field(
         default=10_000, ge=0, description="releases one company may get per UTC day; 0 = no cap"
     )
-    noisy_epoch_budget: int = Field(
-        default=12, ge=0, description="noise epochs of noisy scopes per company; 0 = no cap"
+    privacy_budget: float = Field(
+        default=400.0,
+        ge=0,
+        # Every noisy scope's full answer costs ε 183 together (docs/scopes.md), so the
+        # default holds the first answers and about 35 entries that change after them.
+        description="ε each company may be charged for noisy entries new to it; 0 = no cap",
     )
     unauthenticated_refusals_per_second: float = Field(
         default=20.0,

@@ -23,8 +23,10 @@ from vault.grant import Grant, Status
 from vault.wire import Code
 
 SECONDS_PER_DAY = 86_400
+#: ε figures are sums of rounded logarithms: a budget set to exactly such a sum must fit it.
+_EPSILON_SLACK = 1e-6
 _CATALOG_BITS = catalog.bitmap(s.name for s in catalog.CATALOG)
-#: Scopes whose answers carry per-company noise (and so count against the epoch budget).
+#: Scopes whose answers carry noise (and so spend the company's privacy budget).
 NOISY_BITS = catalog.bitmap(s.name for s in catalog.CATALOG if s.noisy)
 
 
@@ -44,19 +46,21 @@ class Counters:
 
     grant_releases: int
     company_releases_today: int
-    company_noisy_epochs: frozenset[int] = frozenset()
+    #: ε the company was charged so far for noisy entries it received (THREATS row 38).
+    company_epsilon_spent: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The owner's per-company limits; 0 means unlimited.
 
-    ``noisy_epoch_budget`` caps how many distinct noise epochs of noisy scopes one company
-    may collect (each epoch is an independent noise draw, so this caps averaging).
+    ``privacy_budget`` caps the ε one company may be charged for the noisy entries it
+    receives (:func:`vault.privacy.revealed_entries`): a limit on information, not on
+    requests, since an entry received again costs nothing (THREATS row 38).
     """
 
     company_releases_per_day: int = 0
-    noisy_epoch_budget: int = 0
+    privacy_budget: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +137,15 @@ def check_grant(
 
 
 def check_limits(
-    grant: Grant, ask: ReleaseAsk, *, now: float, counters: Counters, limits: Limits
+    grant: Grant, ask: ReleaseAsk, *, counters: Counters, limits: Limits
 ) -> Decision:
-    """The grant's ``maxReleases`` and the owner's per-company budgets (after the nonce)."""
+    """The grant's ``maxReleases`` and the owner's per-company budgets (after the nonce).
+
+    The privacy budget admits noisy scopes only while the most their answer could cost
+    still fits, whatever it will actually cost: the decision depends on what the company
+    already received and on what it asks for, never on the owner's current data, so a
+    refusal cannot tell a company whether the data changed (THREATS row 38).
+    """
     if grant.max_releases and counters.grant_releases >= grant.max_releases:
         return Deny(Code.RELEASES_EXHAUSTED, "the grant's maximum number of releases is used up")
     if (
@@ -143,16 +153,16 @@ def check_limits(
         and counters.company_releases_today >= limits.company_releases_per_day
     ):
         return Deny(Code.BUDGET_EXHAUSTED, "the daily release budget for this company is spent")
-    if (
-        limits.noisy_epoch_budget
-        and ask.scopes & NOISY_BITS
-        and not privacy.budget_allows(
-            counters.company_noisy_epochs,
-            privacy.epoch_of(int(now)),
-            limit=limits.noisy_epoch_budget,
-        )
-    ):
-        return Deny(Code.BUDGET_EXHAUSTED, "this company's budget of noisy answers is spent")
+    if limits.privacy_budget and ask.scopes & NOISY_BITS:
+        spent = counters.company_epsilon_spent
+        most = privacy.worst_case_epsilon(ask.scopes & NOISY_BITS)
+        if spent + most > limits.privacy_budget + _EPSILON_SLACK:
+            return Deny(
+                Code.BUDGET_EXHAUSTED,
+                f"this company has spent ε {spent:.1f} of its privacy budget of ε "
+                f"{limits.privacy_budget:g}, and an answer for these noisy scopes may cost up "
+                f"to ε {most:.1f} more",
+            )
     return ALLOW
 
 

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from vault import errors
 from vault.canonical import json_hash
 
-CATALOG_VERSION = "1"
+#: Version 2: the noise became memoised per true entry (it was drawn per company and epoch).
+CATALOG_VERSION = "2"
 
 Sensitivity = Literal["low", "medium", "high"]
 
@@ -72,6 +73,13 @@ REGIONS: tuple[str, ...] = (
 )
 PRICE_BANDS: tuple[str, ...] = (
     "0-10", "10-25", "25-50", "50-100", "100-250", "250-1000", "1000+",
+)
+#: How noisy scopes are released (:mod:`vault.privacy`); part of the recipe the hash covers.
+NOISE_KEEP_PROBABILITY = 0.95
+NOISE_RECIPE = (
+    "each vocabulary entry of a noisy scope is kept with the keep probability, else replaced "
+    "by another value of its vocabulary; fate and replacement are HMAC-SHA256 draws keyed by "
+    "the vault's secret over (scope, field, true entry), the same for every company and epoch"
 )
 DAYPARTS: tuple[str, ...] = ("night", "morning", "afternoon", "evening")
 HOUSEHOLD_SIZES: tuple[str, ...] = ("1", "2", "3-4", "5+")
@@ -213,7 +221,11 @@ def names_of(bitmap: int) -> list[str]:
 
 def catalog_json() -> dict[str, Any]:
     """The catalog as the JSON document that :func:`catalog_hash` commits to."""
-    return {"version": CATALOG_VERSION, "scopes": [asdict(s) for s in CATALOG]}
+    return {
+        "version": CATALOG_VERSION,
+        "noise": {"recipe": NOISE_RECIPE, "keep_probability": NOISE_KEEP_PROBABILITY},
+        "scopes": [asdict(s) for s in CATALOG],
+    }
 
 
 @cache

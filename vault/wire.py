@@ -280,6 +280,54 @@ class VerifyPublic(_Out):
     first_bad_seq: int | None
 
 
+class FieldPrivacyPublic(_Out):
+    field: str
+    vocabulary_size: int
+    max_entries: int
+    epsilon_per_entry: float
+
+
+class ScopePrivacyPublic(_Out):
+    """A noisy scope's privacy figure (docs/scopes.md, "The privacy figure")."""
+
+    scope: str
+    keep_probability: float = Field(description="the chance an entry is released as it is")
+    epsilon_per_answer: float = Field(
+        description="ε of a whole answer (every list full); the same for any number of "
+        "answers while the truth is unchanged"
+    )
+    best_guess_accuracy: float = Field(
+        description="how often the best guess of a true entry from a released one is right"
+    )
+    fields: list[FieldPrivacyPublic]
+
+
+class CompanyPrivacyPublic(_Out):
+    company: str
+    releases: int
+    scopes: list[str] = Field(description="every scope the company received")
+    epochs: list[int] = Field(description="the 7-day epochs (unix time // 604800) it received in")
+    entries_revealed: int = Field(description="noisy entries it was charged for")
+    epsilon_spent: float
+    epsilon_remaining: float | None = Field(description="null when the budget has no cap")
+
+
+class PrivacyPublic(_Out):
+    """What each company received and what it spent of its privacy budget (THREATS row 38)."""
+
+    budget_epsilon: float = Field(description="ε each company may spend; 0 = no cap")
+    scopes: list[ScopePrivacyPublic]
+    companies: list[CompanyPrivacyPublic]
+
+
+class LoginLinkPublic(_Out):
+    """A one-time login to the owner dashboard (``vault open``): the daemon's own address
+    plus ``path``, usable once before ``expires_at``."""
+
+    path: str = Field(description="/login?code=…, to append to the daemon's address")
+    expires_at: int
+
+
 class IdentityChallenge(_In):
     """The CLI's challenge before it sends any secret (THREATS row 34)."""
 

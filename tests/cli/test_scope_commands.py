@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from eth_utils.address import to_checksum_address
 from typer.testing import CliRunner
 
 from vault import crypto, privacy, scopes
@@ -13,7 +13,6 @@ from vault.importers import importer_for, sample_exports
 from vault.store import Vault
 
 PASS = "correct horse battery staple"
-COMPANY = "0x" + "ab" * 20
 CANARY = "CANARY-7f3a-raw-track"
 
 
@@ -40,7 +39,16 @@ def test_scopes_json_lists_the_catalog(runner: CliRunner) -> None:
     assert [(e["bit"], e["name"]) for e in listed] == [(s.bit, s.name) for s in scopes.CATALOG]
     for entry in listed:
         assert {"bit", "name", "description", "shape", "sensitivity", "transform",
-                "noisy"} <= set(entry)
+                "noisy", "privacy"} <= set(entry)
+        figure = privacy.scope_privacy(entry["name"])
+        assert entry["privacy"] == (json.loads(json.dumps(asdict(figure)))
+                                    if figure is not None else None)
+        assert (entry["privacy"] is not None) == entry["noisy"]
+    music = next(e for e in listed if e["name"] == "preferences.music")["privacy"]
+    assert music["keep_probability"] == 0.95
+    assert music["fields"] == [{"field": "genres", "vocabulary_size": 22, "max_entries": 5,
+                                "epsilon_per_entry": 5.989}]
+    assert music["epsilon_per_answer"] == 29.945
 
 
 def test_scopes_table_names_every_scope_and_the_catalog_hash(runner: CliRunner) -> None:
@@ -55,18 +63,18 @@ def test_preview_shows_the_noised_value_a_company_would_receive(
     runner: CliRunner, home: Path
 ) -> None:
     names = ["preferences.music", "profile.age_range", "shopping.gift_ideas"]
-    result = runner.invoke(app, ["preview", *names, "--company", COMPANY, "--home", str(home),
+    result = runner.invoke(app, ["preview", *names, "--released", "--home", str(home),
                                  "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["company"] == to_checksum_address(COMPANY)
+    assert report["released"] is True
     assert [row["scope"] for row in report["scopes"]] == names
     with Vault.open(home, PASS) as vault:
         derived = vault.derived(names)
         secret = vault.secret("noise")
     for row in report["scopes"]:
         expected = privacy.release_value(scopes.scope(row["scope"]), derived[row["scope"]],
-                                         company=COMPANY, now=report["at"], secret=secret)
+                                         secret=secret)
         assert row["value"] == expected
     music = report["scopes"][0]
     assert music["value"]["status"] == "ok"
@@ -74,7 +82,7 @@ def test_preview_shows_the_noised_value_a_company_would_receive(
     assert report["scopes"][2]["basis"]["facts"] == ["gift_wishes", "dislikes"]
 
 
-def test_preview_without_a_company_shows_the_value_before_noise(
+def test_preview_without_released_shows_the_value_before_noise(
     runner: CliRunner, home: Path
 ) -> None:
     result = runner.invoke(app, ["preview", "preferences.colors", "--home", str(home), "--json"])
@@ -86,7 +94,7 @@ def test_preview_without_a_company_shows_the_value_before_noise(
 
 def test_preview_human_output_says_what_and_why(runner: CliRunner, home: Path) -> None:
     result = runner.invoke(app, ["preview", "preferences.video", "household.size",
-                                 "--company", COMPANY, "--home", str(home)])
+                                 "--released", "--home", str(home)])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "preferences.video" in out and "household.size" in out
@@ -98,7 +106,7 @@ def test_preview_human_output_says_what_and_why(runner: CliRunner, home: Path) -
 def test_preview_never_prints_a_raw_record(runner: CliRunner, home: Path) -> None:
     """THREATS row 29: the canary track in the sample export never reaches a preview."""
     every = [s.name for s in scopes.CATALOG]
-    for extra in ([], ["--company", COMPANY]):
+    for extra in ([], ["--released"]):
         result = runner.invoke(app, ["preview", *every, *extra, "--home", str(home), "--json"])
         assert result.exit_code == 0, result.output
         assert CANARY not in result.stdout and "canary" not in result.stdout.casefold()
@@ -108,8 +116,6 @@ def test_preview_never_prints_a_raw_record(runner: CliRunner, home: Path) -> Non
     ("args", "code"),
     [
         (["preview", "profile.city"], 6),
-        (["preview", "preferences.music", "--company", "0x1234"], 6),
-        (["preview", "preferences.music", "--company", "not an address"], 6),
     ],
 )
 def test_preview_rejects_bad_input_before_unlocking(

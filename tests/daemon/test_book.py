@@ -1,5 +1,5 @@
 """vault.daemon.book: the replay store keeps nonces for the whole skew window, and the
-noisy-epoch budget survives a restart (rebuilt from the access log)."""
+privacy budget survives a restart (rebuilt from the access log)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from vault import audit, crypto, privacy, scopes
-from vault.daemon.book import ReleaseBook
+from vault.daemon.book import Admitted, ReleaseBook
 from vault.grant import Grant, Status
-from vault.policy import NOISY_BITS, Allow, Deny, Limits, ReleaseAsk
+from vault.policy import NOISY_BITS, Deny, Limits, ReleaseAsk
 
 COMPANY = "0x00000000000000000000000000000000000000Aa"
 SKEW = 300
@@ -31,12 +31,12 @@ def grant(grant_id: int = 7) -> Grant:
 
 
 def admit(book: ReleaseBook, nonce: str, *, issued_at: int, now: float,
-          bits: int = AGE) -> Allow | Deny:
+          bits: int = AGE, revealed: dict[str, float] | None = None) -> Admitted | Deny:
     ask = ReleaseAsk(grant_id=7, signer=COMPANY, scopes=bits, issued_at=issued_at)
-    return book.admit(grant(), ask, nonce=nonce, now=now)
+    return book.admit(grant(), ask, nonce=nonce, now=now, revealed=revealed or {})
 
 
-def code(decision: Allow | Deny) -> str:
+def code(decision: Admitted | Deny) -> str:
     return decision.code if isinstance(decision, Deny) else "allow"
 
 
@@ -63,42 +63,74 @@ def test_the_replay_key_is_the_signer_and_the_nonce_in_any_case() -> None:
     assert code(admit(book, "0xAB", issued_at=T, now=T + 1)) == "replayed"
 
 
-def _released(log: audit.AuditLog, *, nonce: str, at: int, noisy: bool) -> None:
-    detail: dict[str, object] = {"nonce": nonce, "issued_at": at}
-    if noisy:
-        detail["noisy_epoch"] = privacy.epoch_of(at)
+def _released(log: audit.AuditLog, *, nonce: str, at: int, noisy: bool,
+              detail: dict[str, object] | None = None) -> None:
     log.append_sync(audit.NewEntry(
         at=at, kind=audit.RELEASE, outcome=audit.RELEASED, grant_id=7, company=COMPANY,
-        scopes=("preferences.music",) if noisy else ("profile.age_range",), detail=detail,
+        scopes=("preferences.music",) if noisy else ("profile.age_range",),
+        detail={"nonce": nonce, "issued_at": at, **(detail or {})},
     ))
 
 
+#: A music answer's noisy entries as the release path names them (keyed digest → ε).
+ENTRY = round(privacy.entry_epsilon(len(scopes.MUSIC_GENRES)), 4)
+FIRST = {f"{n:016x}": ENTRY for n in range(5)}
+CHANGED = {**{f"{n:016x}": ENTRY for n in range(4)}, f"{99:016x}": ENTRY}
+
+
 @pytest.mark.parametrize("restart", [False, True])
-def test_noisy_epoch_budget_holds_across_a_restart(tmp_path: Path, restart: bool) -> None:
-    """THREATS row 38: noisy answers in two epochs with a budget of two; after a restart
-    (the book rebuilt from the access log) a third epoch is still refused."""
+def test_privacy_budget_charges_each_entry_once_and_holds_across_a_restart(
+    tmp_path: Path, restart: bool
+) -> None:
+    """THREATS row 38: a company is charged for the noisy entries new to it — the same
+    answer again costs nothing, a changed truth costs its changed entry — and, once what
+    remains is less than a music answer could cost, noisy scopes are refused; after a
+    restart (the book rebuilt from the access log) the same."""
     assert MUSIC & NOISY_BITS and not AGE & NOISY_BITS
-    limits = Limits(noisy_epoch_budget=2)
+    most = privacy.worst_case_epsilon(MUSIC)
+    limits = Limits(privacy_budget=most + 5.5 * ENTRY)
     log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
     book = ReleaseBook.from_log(log, now=T, skew_seconds=SKEW, limits=limits)
     week = privacy.EPOCH_SECONDS
-    for n, now in enumerate((T, T + week)):
-        assert code(admit(book, f"0x{n:02x}", issued_at=now, now=now, bits=MUSIC)) == "allow"
-        _released(log, nonce=f"0x{n:02x}", at=now, noisy=True)
+    answers = [(T, FIRST, FIRST), (T + 60, FIRST, {}), (T + week, FIRST, {}),
+               (T + 2 * week, CHANGED, {f"{99:016x}": ENTRY})]
+    for n, (now, revealed, expected) in enumerate(answers):
+        admitted = admit(book, f"0x{n:02x}", issued_at=now, now=now, bits=MUSIC,
+                         revealed=revealed)
+        assert isinstance(admitted, Admitted) and admitted.charged == expected, n
+        _released(log, nonce=f"0x{n:02x}", at=now, noisy=True,
+                  detail={"revealed": admitted.charged} if admitted.charged else None)
     log.flush()
+    # Spent: 6 entries; another music answer could cost 5 more: 6 + most > 5.5 + most.
+    later = T + 3 * week
     if restart:
         log.close()
         log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
-        book = ReleaseBook.from_log(log, now=T + 2 * week, skew_seconds=SKEW, limits=limits)
-    third = T + 2 * week
-    assert code(admit(book, "0x10", issued_at=third, now=third, bits=MUSIC)) == (
-        "budget_exhausted"
-    )
-    # Scopes without noise are not counted, and an epoch already held stays open.
-    assert code(admit(book, "0x11", issued_at=third, now=third, bits=AGE)) == "allow"
-    assert code(admit(book, "0x12", issued_at=T + week, now=T + week + 1, bits=MUSIC)) == (
-        "allow"
-    )
+        book = ReleaseBook.from_log(log, now=later, skew_seconds=SKEW, limits=limits)
+    refused = admit(book, "0x10", issued_at=later, now=later, bits=MUSIC, revealed=FIRST)
+    assert isinstance(refused, Deny) and refused.code == "budget_exhausted"
+    assert f"spent ε {6 * ENTRY:.1f}" in refused.detail
+    # Scopes without noise are not counted.
+    assert code(admit(book, "0x11", issued_at=later, now=later, bits=AGE)) == "allow"
+    log.close()
+
+
+def test_answers_logged_before_memoised_noise_are_charged_in_full(tmp_path: Path) -> None:
+    """THREATS row 38: a release logged with a ``noisy_epoch`` (per-company noise, fresh
+    each epoch) costs a whole music answer per epoch after an upgrade."""
+    most = privacy.worst_case_epsilon(MUSIC)
+    log = audit.AuditLog(tmp_path / "audit.sqlite", key=LOG_KEY)
+    for n, at in enumerate((T, T + 60, T + privacy.EPOCH_SECONDS)):
+        _released(log, nonce=f"0x{n:02x}", at=at, noisy=True,
+                  detail={"noisy_epoch": privacy.epoch_of(at)})
+    log.flush()
+    now = T + privacy.EPOCH_SECONDS
+    book = ReleaseBook.from_log(log, now=now, skew_seconds=SKEW,
+                                limits=Limits(privacy_budget=3 * most))
+    assert code(admit(book, "0x10", issued_at=now, now=now, bits=MUSIC)) == "allow"
+    book = ReleaseBook.from_log(log, now=now, skew_seconds=SKEW,
+                                limits=Limits(privacy_budget=3 * most - 1))
+    assert code(admit(book, "0x11", issued_at=now, now=now, bits=MUSIC)) == "budget_exhausted"
     log.close()
 
 

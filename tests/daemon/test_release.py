@@ -348,7 +348,7 @@ def test_raw_socket_without_host_is_refused(daemon: Served) -> None:
 # --- the answer cache, without HTTP -------------------------------------------------------
 
 SECRET = bytes(range(32))
-EPOCH_START = privacy.epoch_of(1_735_689_600) * privacy.EPOCH_SECONDS
+MUSIC_SCOPE = scopes.scope("preferences.music")
 GENRES = ["jazz", "electronic", "indie", "soul", "pop"]
 
 
@@ -356,58 +356,51 @@ def music_value() -> dict[str, Any]:
     return {"status": "ok", "genres": [{"genre": g, "weight": 0.2} for g in GENRES]}
 
 
-def company_address(i: int) -> str:
-    return "0x" + f"{i:040x}"
+def expected_answer(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: privacy.release_value(scopes.scope(name), value, secret=SECRET)
+            for name, value in values.items()}
 
 
-def expected_answer(company: str, values: dict[str, Any], now: int) -> dict[str, Any]:
-    return {name: privacy.release_value(scopes.scope(name), value, company=company, now=now,
-                                        secret=SECRET) for name, value in values.items()}
-
-
-def test_answer_is_the_noised_canonical_preferences_and_their_hash() -> None:
-    cache = AnswerCache(noise_secret=SECRET)
-    for i in range(200):  # enough companies that some answers carry noise
-        values = {"preferences.music": music_value()}
-        answer = cache.answer(company_address(i), ("preferences.music",), values,
-                              now=EPOCH_START)
-        assert answer.preferences == expected_answer(company_address(i), values, EPOCH_START)
+def test_answer_is_the_noised_canonical_preferences_their_hash_and_revealed_entries() -> None:
+    for i in range(50):  # enough secrets that some answers carry noise
+        cache = AnswerCache(noise_secret=i.to_bytes(32, "big"))
+        values = {"preferences.music": music_value(), "profile.age_range": {"status": "ok",
+                                                                            "range": "25-34"}}
+        answer = cache.answer(("preferences.music", "profile.age_range"), values)
+        released = privacy.release_value(MUSIC_SCOPE, values["preferences.music"],
+                                         secret=i.to_bytes(32, "big"))
+        assert answer.preferences == {**values, "preferences.music": released}
         assert answer.canonical == rfc8785.dumps(answer.preferences)
         assert answer.content_hash == keccak(answer.canonical)
         assert answer.content_hash_hex == "0x" + answer.content_hash.hex()
+        assert answer.revealed == privacy.revealed_entries(
+            MUSIC_SCOPE, values["preferences.music"], released, secret=i.to_bytes(32, "big"))
 
 
-def test_answer_is_reused_within_an_epoch_for_the_same_values_only() -> None:
+def test_answer_is_reused_while_the_values_are_unchanged() -> None:
     cache = AnswerCache(noise_secret=SECRET)
     names = ("preferences.music",)
     values = {"preferences.music": music_value()}
-    company = company_address(7)
-    first = cache.answer(company, names, values, now=EPOCH_START)
-    assert cache.answer(company, names, values, now=EPOCH_START + 3600) is first
+    first = cache.answer(names, values)
+    assert cache.answer(names, values) is first
+    assert cache.answer(names, {"preferences.music": music_value()}) is first  # equal values
 
-    refreshed = {"preferences.music": music_value()}  # what DerivedCache hands out after its ttl
+    refreshed = {"preferences.music": music_value()}
     refreshed["preferences.music"]["genres"][0]["weight"] = 0.6
-    changed = cache.answer(company, names, refreshed, now=EPOCH_START + 3600)
+    changed = cache.answer(names, refreshed)
     assert changed is not first
-    assert changed.preferences == expected_answer(company, refreshed, EPOCH_START)
-
-    next_epoch = EPOCH_START + privacy.EPOCH_SECONDS
-    later = cache.answer(company, names, refreshed, now=next_epoch)
-    assert later is not changed
-    assert later.preferences == expected_answer(company, refreshed, next_epoch)
-    other = cache.answer(company_address(8), names, refreshed, now=next_epoch)
-    assert other is not later
+    assert changed.preferences == expected_answer(refreshed)
 
 
 def test_answer_cache_keeps_at_most_max_entries_dropping_the_oldest() -> None:
     cache = AnswerCache(noise_secret=SECRET, max_entries=2)
-    names = ("preferences.music",)
-    values = {"preferences.music": music_value()}
-    first, second = (cache.answer(company_address(i), names, values, now=EPOCH_START)
-                     for i in (1, 2))
-    cache.answer(company_address(3), names, values, now=EPOCH_START)
-    assert cache.answer(company_address(2), names, values, now=EPOCH_START) is second
-    assert cache.answer(company_address(1), names, values, now=EPOCH_START) is not first
+    values = {"preferences.music": music_value(), "profile.age_range": {"status": "ok",
+                                                                        "range": "25-34"}}
+    first, second = (cache.answer(names, values)
+                     for names in (("preferences.music",), ("profile.age_range",)))
+    cache.answer(("preferences.music", "profile.age_range"), values)
+    assert cache.answer(("profile.age_range",), values) is second
+    assert cache.answer(("preferences.music",), values) is not first
 
 
 def test_releases_go_on_after_the_signing_process_dies(daemon: Served) -> None:
@@ -463,20 +456,14 @@ def test_released_noise_comes_from_the_vaults_own_secret(  # type: ignore[no-unt
 ) -> None:
     """THREATS row 38: the noise is keyed by the vault's secret, so it cannot be predicted
     (or removed) by anyone without it. Two secrets are picked for which the noise on the
-    music answer differs in this epoch; the same vault served under each gives each one's
-    answer — a constant secret would give both the same."""
+    music answer differs; the same vault served under each gives each one's answer — a
+    constant secret would give both the same."""
     fund(embedded_chain, owner_vault.owner_address)
-    # Mid-epoch, a few days ahead: the whole test stays inside one noise epoch.
-    start = (privacy.epoch_of(int(time.time())) + 1.5) * privacy.EPOCH_SECONDS
-    clock.offset = start - time.time()
-    music = scopes.scope("preferences.music")
     value = owner_vault.derived(MUSIC)["preferences.music"]
     assert value["status"] == "ok"
-    company = embedded_chain.accounts[1]
 
     def noised(secret: bytes) -> dict[str, Any]:
-        return privacy.release_value(music, value, company=company, now=int(clock()),
-                                     secret=secret)
+        return privacy.release_value(MUSIC_SCOPE, value, secret=secret)
 
     candidates = [bytes([n]) * 32 for n in range(1, 256)]
     plain = next(s for s in candidates if noised(s) == value)
@@ -496,23 +483,24 @@ def test_released_noise_comes_from_the_vaults_own_secret(  # type: ignore[no-unt
     assert answers[0] != answers[1]
 
 
-def test_noisy_epoch_budget_holds_across_a_daemon_restart(  # type: ignore[no-untyped-def]
+def test_privacy_budget_holds_across_a_daemon_restart(  # type: ignore[no-untyped-def]
     embedded_chain, owner_vault, clock
 ) -> None:
-    """THREATS row 38: noisy answers in two epochs with a budget of two, then a restart;
-    in a third epoch the restarted daemon still refuses noisy scopes (and serves others)."""
+    """THREATS row 38: a budget of one music answer. The first answer is charged its
+    entries; after a restart, a week later, the restarted daemon (its book rebuilt from the
+    log) refuses noisy scopes with a detail that says what was spent — and serves others."""
     fund(embedded_chain, owner_vault.owner_address)
-    week = privacy.EPOCH_SECONDS
-    with running(daemon_settings(owner_vault, noisy_epoch_budget=2), owner_vault,
+    budget = privacy.worst_case_epsilon(scopes.bitmap(MUSIC))
+    with running(daemon_settings(owner_vault, privacy_budget=budget), owner_vault,
                  embedded_chain, clock) as served:
         grant_id = served.grant(duration=60 * 86_400)
         assert served.release(grant_id, MUSIC).status_code == 200
-        clock.offset += week
-        served.sync()
-        assert served.release(grant_id, MUSIC).status_code == 200
-    clock.offset += week
-    with running(daemon_settings(owner_vault, noisy_epoch_budget=2), owner_vault,
+    clock.offset += privacy.EPOCH_SECONDS
+    with running(daemon_settings(owner_vault, privacy_budget=budget), owner_vault,
                  embedded_chain, clock) as again:
         again.sync()
-        assert error_of(again.release(grant_id, MUSIC)) == (429, "budget_exhausted")
+        refused = again.release(grant_id, MUSIC)
+        assert error_of(refused) == (429, "budget_exhausted")
+        assert refused.json()["detail"].startswith("this company has spent ε ")
+        assert f"of its privacy budget of ε {budget:g}" in refused.json()["detail"]
         assert again.release(grant_id, ["profile.age_range"]).status_code == 200

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from vault import backup, privacy
+from vault import backup, privacy, scopes
 from vault import chain as chains
 from vault.daemon import runtime
 from vault.store import DB_NAME, Vault
@@ -31,15 +31,17 @@ def test_a_restored_vault_refuses_every_answered_nonce_and_keeps_every_count(
     embedded_chain: Any, owner_vault: Vault, clock: Clock, tmp_path: Path
 ) -> None:
     """THREATS row 35: backup → restore into a new home → serve. The nonce answered before
-    the backup is 409; the grant's maxReleases, the company's daily count and its noisy
-    epochs carry over, because the backup carries the access log the book is rebuilt from."""
+    the backup is 409; the grant's maxReleases, the company's daily count and the privacy
+    budget it spent carry over, because the backup carries the access log the book is
+    rebuilt from."""
     fund(embedded_chain, owner_vault.owner_address)
-    limits = {"company_releases_per_day": 4, "noisy_epoch_budget": 1}
+    limits = {"company_releases_per_day": 4,
+              "privacy_budget": privacy.worst_case_epsilon(scopes.bitmap(MUSIC))}
     with running(daemon_settings(owner_vault, **limits), owner_vault, embedded_chain,
                  clock) as served:
         capped = served.grant(max_releases=2)
         other = served.grant(duration=60 * 86_400)
-        answered = served.release_body(capped, MUSIC)  # the noisy epoch of this week
+        answered = served.release_body(capped, MUSIC)  # spends the music answer's ε
         assert served.post("/v1/release", json=answered).status_code == 200
         assert served.release(other, AGE).status_code == 200
     backup.export_backup(owner_vault, tmp_path / "vault.backup", PASS)
@@ -55,11 +57,11 @@ def test_a_restored_vault_refuses_every_answered_nonce_and_keeps_every_count(
         refused = again.release(other, AGE)
         assert error_of(refused) == (429, "budget_exhausted")
         assert "daily" in refused.json()["detail"]
-        clock.offset += privacy.EPOCH_SECONDS  # next week: a new day, a new noise epoch
+        clock.offset += privacy.EPOCH_SECONDS  # next week: a new day
         again.sync()
         noisy = again.release(other, MUSIC)
         assert error_of(noisy) == (429, "budget_exhausted")
-        assert "noisy" in noisy.json()["detail"]
+        assert "privacy budget" in noisy.json()["detail"]
         assert again.release(other, AGE).status_code == 200
         assert again.owner_get("/v1/owner/log/verify").json()["ok"] is True
 

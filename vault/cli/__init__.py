@@ -13,6 +13,7 @@ from vault.cli import (
     devnet_commands,
     log_commands,
     money_commands,
+    privacy_commands,
     scope_commands,
     store_commands,
     terms_commands,
@@ -26,6 +27,7 @@ app.add_typer(store_commands.app)
 app.add_typer(devnet_commands.app, name="devnet")
 app.add_typer(consent_commands.app)
 app.add_typer(money_commands.app)
+app.add_typer(privacy_commands.app)
 app.add_typer(terms_commands.terms_app, name="terms")
 app.add_typer(terms_commands.rules_app, name="rules")
 app.add_typer(log_commands.app, name="log")

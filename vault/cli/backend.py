@@ -37,6 +37,7 @@ from vault.wire import (
     EarningsPublic,
     IdentityPublic,
     LogEntryPublic,
+    PrivacyPublic,
     PublishResult,
     RequestPublic,
     RevokeResult,
@@ -67,6 +68,7 @@ class OwnerBackend(Protocol):
     def set_rules(self, rules: RuleSet) -> RuleSet: ...
     def log(self, limit: int = 100) -> list[LogEntryPublic]: ...
     def verify_log(self) -> VerifyPublic: ...
+    def privacy(self) -> PrivacyPublic: ...
 
 
 def daemon_url(settings: Settings) -> str:
@@ -249,6 +251,9 @@ class DaemonBackend:
 
     def verify_log(self) -> VerifyPublic:
         return self._one(VerifyPublic, "GET", "/v1/owner/log/verify")
+
+    def privacy(self) -> PrivacyPublic:
+        return self._one(PrivacyPublic, "GET", "/v1/owner/privacy")
 
 
 def _proves(raw: bytes, published: runtime.RuntimeFile, nonce: bytes) -> bool:

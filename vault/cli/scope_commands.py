@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from vault import errors, scopes
+from vault import scopes
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -26,39 +26,39 @@ app = new_app()
 
 @app.command("scopes")
 def list_scopes(json_output: JsonOption = False) -> None:
-    """List the scope catalog: what a company can ask for, and how each is coarsened."""
+    """List the scope catalog: what a company can ask for, how each is coarsened, and each
+    noisy scope's privacy figure (ε of a whole answer)."""
+    from vault import privacy
+
+    figures = {entry.name: privacy.scope_privacy(entry.name) for entry in scopes.CATALOG}
     if json_output:
-        print_json([asdict(entry) for entry in scopes.CATALOG])
+        print_json([
+            {**asdict(entry), "privacy": asdict(figure) if figure is not None else None}
+            for entry, figure in zip(scopes.CATALOG, figures.values(), strict=True)
+        ])
         return
     table = Table(title=f"Scope catalog v{scopes.CATALOG_VERSION}",
                   caption=f"catalog hash 0x{scopes.catalog_hash().hex()}")
     table.add_column("bit", justify="right")
     table.add_column("name", no_wrap=True)
-    for column in ("description", "sensitivity", "noisy", "transform"):
+    for column in ("description", "sensitivity", "noisy (ε)", "transform"):
         table.add_column(column, overflow="fold")
     for entry in scopes.CATALOG:
+        figure = figures[entry.name]
+        noisy = f"yes ({figure.epsilon_per_answer:.1f})" if figure is not None else "no"
         table.add_row(str(entry.bit), entry.name, entry.description, entry.sensitivity,
-                      "yes" if entry.noisy else "no", entry.transform)
+                      noisy, entry.transform)
     console.print(table)
-
-
-def _company(address: str | None) -> str | None:
-    if address is None:
-        return None
-    from eth_utils.address import is_hex_address, to_checksum_address
-
-    if not is_hex_address(address):
-        raise errors.InputError("--company must be a 0x-prefixed 20-byte hex address")
-    return str(to_checksum_address(address))
 
 
 @app.command("preview")
 def preview(
     names: Annotated[list[str], typer.Argument(metavar="SCOPE...", help="Scope names.")],
-    company: Annotated[
-        str | None,
-        typer.Option("--company", help="The company's address: apply its per-epoch noise."),
-    ] = None,
+    released: Annotated[
+        bool,
+        typer.Option("--released", help="Apply the release noise: exactly what every company "
+                                        "with a grant receives."),
+    ] = False,
     home: HomeOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -68,27 +68,25 @@ def preview(
     from vault.store import Vault
 
     wanted = [scopes.scope(name) for name in dict.fromkeys(names)]  # UnknownScope first
-    who = _company(company)
     now = int(time.time())
     with Vault.open(settings_for(home).home, read_passphrase()) as vault:
         values = vault.derived([entry.name for entry in wanted])
-        secret = vault.secret("noise") if who is not None else b""
+        secret = vault.secret("noise") if released else b""
         rows: list[dict[str, Any]] = []
         for entry in wanted:
             value = values[entry.name]
-            if who is not None:
-                value = privacy.release_value(entry, value, company=who, now=now,
-                                              secret=secret)
+            if released:
+                value = privacy.release_value(entry, value, secret=secret)
             rows.append({
                 "scope": entry.name, "bit": entry.bit, "sensitivity": entry.sensitivity,
                 "noisy": entry.noisy, "transform": entry.transform, "value": value,
                 "basis": vault.derivation_basis(entry.name),
             })
-    report = {"company": who, "at": now, "epoch": privacy.epoch_of(now), "scopes": rows}
+    report = {"released": released, "at": now, "scopes": rows}
     if json_output:
         print_json(report)
         return
-    heading = f"for {who}" if who else "before per-company noise (pass --company to apply it)"
+    heading = "with the release noise" if released else "before noise (--released applies it)"
     console.print(f"What a company would receive now, {heading}:", markup=False)
     for row in rows:
         console.print(f"\n[bold]{row['scope']}[/bold] (bit {row['bit']}, "
@@ -96,8 +94,8 @@ def preview(
         console.print(f"  value: {json.dumps(row['value'], ensure_ascii=False)}", markup=False)
         console.print(f"  how:   {row['transform']}", markup=False)
         if row["noisy"]:
-            console.print("  noise: each entry swapped with 5 % chance, fixed per company "
-                          f"for epoch {report['epoch']} (7 days)", markup=False)
+            console.print("  noise: each entry swapped with 5 % chance, fixed per true entry: "
+                          "every company gets the same answer", markup=False)
         facts = ", ".join(row["basis"]["facts"]) or "none"
         events = ", ".join(f"{n} {kind}" for kind, n in row["basis"]["events"].items()) or "none"
         console.print(f"  from:  facts: {facts}; events: {events}", markup=False)

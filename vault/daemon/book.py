@@ -1,4 +1,5 @@
-"""The release book: used nonces and release counters, checked and counted atomically.
+"""The release book: used nonces, release counters and privacy spent, checked and counted
+atomically.
 
 Both live in memory for the hot path and are rebuilt at start from the access log, whose
 release entries carry the company (= signer), nonce and ``issued_at``. A release's response
@@ -11,6 +12,12 @@ one lock, so concurrent requests can never count past ``maxReleases`` or a budge
 (THREATS row 28). A reservation is never given back: a release that fails after it only
 makes the count conservative.
 
+The privacy budget (THREATS row 38) is kept per company as the noisy entries it was charged
+for (:func:`vault.privacy.revealed_entries`: keyed digest → ε). An entry it receives again
+costs nothing — the noise is memoised, so it learns nothing new — and the entries charged
+by a release are written in its log entry (``detail.revealed``), from which the book is
+rebuilt at start.
+
 After a restore from a backup that did not carry the log, the answered nonces are unknown:
 the log's ``restore`` entry holds a floor, and every request issued before it is refused as
 stale (THREATS row 35).
@@ -20,19 +27,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from vault import privacy
 from vault.audit import RELEASE, RELEASED, AuditLog
 from vault.grant import Grant
-from vault.policy import (
-    NOISY_BITS,
-    Counters,
-    Decision,
-    Deny,
-    Limits,
-    ReleaseAsk,
-    check_limits,
-)
+from vault.policy import Counters, Deny, Limits, ReleaseAsk, check_limits
 from vault.wire import Code
 
 SECONDS_PER_DAY = 86_400
@@ -40,6 +41,14 @@ SECONDS_PER_DAY = 86_400
 
 def day_of(now: float) -> int:
     return int(now // SECONDS_PER_DAY)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A reserved release; ``charged``: the noisy entries new to this company (keyed digest
+    → ε), which its log entry must carry."""
+
+    charged: dict[str, float]
 
 
 class ReleaseBook:
@@ -51,7 +60,8 @@ class ReleaseBook:
         self._per_grant: defaultdict[int, int] = defaultdict(int)
         self._today = -1
         self._per_company_today: defaultdict[str, int] = defaultdict(int)
-        self._noisy_epochs: defaultdict[str, set[int]] = defaultdict(set)
+        self._charged: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        self._spent: defaultdict[str, float] = defaultdict(float)
         self._pruned_at = 0.0
         self._issued_floor = 0.0
 
@@ -71,16 +81,26 @@ class ReleaseBook:
             nonce, issued_at = entry.detail.get("nonce"), entry.detail.get("issued_at")
             if isinstance(nonce, str) and isinstance(issued_at, int):
                 book._nonces[(entry.company.lower(), nonce.lower())] = issued_at
-        for company, epoch in audit.noisy_epochs():
-            book._noisy_epochs[company.lower()].add(epoch)
+        for company, charged in privacy.charges_by_company(audit.disclosures()).items():
+            book._charged[company] = charged
+            book._spent[company] = sum(charged.values())
         book._issued_floor = audit.replay_floor()
         return book
 
     def releases_of(self, grant_id: int) -> int:
         return self._per_grant.get(grant_id, 0)
 
-    def admit(self, grant: Grant, ask: ReleaseAsk, *, nonce: str, now: float) -> Decision:
-        """Refuse a replayed nonce or an exhausted limit; otherwise reserve the release."""
+    def admit(
+        self,
+        grant: Grant,
+        ask: ReleaseAsk,
+        *,
+        nonce: str,
+        now: float,
+        revealed: Mapping[str, float],
+    ) -> Admitted | Deny:
+        """Refuse a replayed nonce or an exhausted limit; otherwise reserve the release and
+        charge the entries of ``revealed`` (the answer's noisy entries) new to the company."""
         company = ask.signer.lower()
         key = (company, nonce.lower())
         if ask.issued_at < self._issued_floor:
@@ -96,11 +116,10 @@ class ReleaseBook:
             decision = check_limits(
                 grant,
                 ask,
-                now=now,
                 counters=Counters(
                     self._per_grant.get(grant.id, 0),
                     self._per_company_today.get(company, 0),
-                    frozenset(self._noisy_epochs.get(company, ())),
+                    self._spent.get(company, 0.0),
                 ),
                 limits=self.limits,
             )
@@ -109,11 +128,15 @@ class ReleaseBook:
             self._nonces[key] = ask.issued_at
             self._per_grant[grant.id] += 1
             self._per_company_today[company] += 1
-            if ask.scopes & NOISY_BITS:
-                self._noisy_epochs[company].add(privacy.epoch_of(int(now)))
+            charged: dict[str, float] = {}
+            if revealed:
+                known = self._charged[company]
+                charged = {item: cost for item, cost in revealed.items() if item not in known}
+                known.update(charged)
+                self._spent[company] += sum(charged.values())
             if now - self._pruned_at > self.skew_seconds:
                 self._prune(now)
-            return decision
+            return Admitted(charged)
 
     def _prune(self, now: float) -> None:
         """Forget nonces whose requests the skew check would refuse anyway."""

@@ -14,10 +14,11 @@ own. Everything else — malformed, stale, forged or foreign requests, which any
 is counted in memory by the :class:`RefusalTally` and summarised in the log periodically, so
 unauthenticated traffic cannot grow the log or push the owner's entries out of view (THREATS
 row 37).
-The answer — materialised derived values, per-company noise, RFC 8785 canonical JSON and its
-keccak256, memoised per company, scopes and noise epoch — and the owner's EIP-712 ``Receipt``
-over it are prepared alongside the signature check; the log entry must be durable before
-the answer leaves (group commit keeps that cheap).
+The answer — materialised derived values, memoised noise, RFC 8785 canonical JSON and its
+keccak256, memoised per scopes and values — and the owner's EIP-712 ``Receipt`` over it are
+prepared alongside the signature check; the log entry (with the noisy entries newly charged
+to the company's privacy budget) must be durable before the answer leaves (group commit
+keeps that cheap).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from vault.daemon.book import ReleaseBook
 from vault.daemon.signatures import SignerProcess
 from vault.eth import eip712
 from vault.grant import Grant
-from vault.policy import NOISY_BITS, Deny, ReleaseAsk, check_grant, check_issued_at
+from vault.policy import Deny, ReleaseAsk, check_grant, check_issued_at
 from vault.wire import Code, ReleaseRequest, code_of
 
 
@@ -100,58 +101,64 @@ class DerivedCache:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What one company receives for some scopes in one noise epoch: the preferences, their
-    RFC 8785 bytes (sent as they are) and the keccak-256 of those bytes (the receipt's
-    ``contentHash``, also as ``0x`` hex)."""
+    """What every company receives for some scopes while the values are unchanged: the
+    preferences, their RFC 8785 bytes (sent as they are), the keccak-256 of those bytes
+    (the receipt's ``contentHash``, also as ``0x`` hex) and the noisy entries it reveals
+    (:func:`vault.privacy.revealed_entries`, what the book charges a company for)."""
 
     preferences: dict[str, Any]
     canonical: bytes
     content_hash: bytes
     content_hash_hex: str
+    revealed: dict[str, float]
 
 
 class AnswerCache:
-    """Memoised :class:`Answer` per (company, scopes, noise epoch).
+    """Memoised :class:`Answer` per scopes, while their values are unchanged.
 
-    :func:`vault.privacy.release_value` reads the clock only through the noise epoch, so the
-    answer is a pure function of the company, the scopes, the epoch and the derived values.
-    An entry is reused while its values are the very objects :class:`DerivedCache` hands
-    out (it hands out new ones when it refreshes); a company asking again for the same
-    scopes — one release per page it personalises — then skips the noise draws and the
-    canonical encoding, about a fifth of a release. At most ``max_entries`` are kept, the
-    oldest dropped first.
+    The noise is memoised per true entry (:func:`vault.privacy.release_value`, THREATS row
+    38), so the answer is a pure function of the scopes and their values — the same for
+    every company in every epoch. An entry is reused while its values are the very objects
+    :class:`DerivedCache` hands out, or equal to them (it hands out new ones when it
+    refreshes); a release then skips the noise draws, the canonical encoding and the
+    keccak, about a fifth of a release. At most ``max_entries`` are kept, the oldest
+    dropped first.
     """
 
-    def __init__(self, *, noise_secret: bytes, max_entries: int = 4096) -> None:
+    def __init__(self, *, noise_secret: bytes, max_entries: int = 256) -> None:
         self._noise_secret = noise_secret
         self._max_entries = max_entries
-        self._entries: dict[
-            tuple[str, tuple[str, ...], int], tuple[tuple[dict[str, Any], ...], Answer]
-        ] = {}
+        self._entries: dict[tuple[str, ...], tuple[tuple[dict[str, Any], ...], Answer]] = {}
 
     def __repr__(self) -> str:
         return f"AnswerCache(entries={len(self._entries)})"
 
-    def answer(
-        self, company: str, names: tuple[str, ...], values: dict[str, dict[str, Any]], *, now: int
-    ) -> Answer:
-        key = (company, names, privacy.epoch_of(now))
+    def answer(self, names: tuple[str, ...], values: dict[str, dict[str, Any]]) -> Answer:
         inputs = tuple(values[name] for name in names)
-        cached = self._entries.get(key)
-        if cached is not None and all(a is b for a, b in zip(cached[0], inputs, strict=True)):
-            return cached[1]
-        preferences = {
-            name: privacy.release_value(
-                scopes.scope(name), value, company=company, now=now, secret=self._noise_secret
+        cached = self._entries.get(names)
+        if cached is not None:
+            if all(a is b for a, b in zip(cached[0], inputs, strict=True)):
+                return cached[1]
+            if cached[0] == inputs:  # refreshed but unchanged: same answer, new identities
+                self._entries[names] = (inputs, cached[1])
+                return cached[1]
+        preferences: dict[str, Any] = {}
+        revealed: dict[str, float] = {}
+        for name, value in zip(names, inputs, strict=True):
+            scope = scopes.scope(name)
+            released = privacy.release_value(scope, value, secret=self._noise_secret)
+            preferences[name] = released
+            revealed.update(
+                privacy.revealed_entries(scope, value, released, secret=self._noise_secret)
             )
-            for name, value in zip(names, inputs, strict=True)
-        }
         canonical = canonical_json(preferences)
         content_hash = keccak256(canonical)
-        answer = Answer(preferences, canonical, content_hash, "0x" + content_hash.hex())
-        if key not in self._entries and len(self._entries) >= self._max_entries:
+        answer = Answer(
+            preferences, canonical, content_hash, "0x" + content_hash.hex(), revealed
+        )
+        if names not in self._entries and len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (inputs, answer)
+        self._entries[names] = (inputs, answer)
         return answer
 
 
@@ -274,9 +281,7 @@ class ReleaseService:
             answer: Answer | None = None
             receipt_digest: bytes | None = None
             if grant is not None and bitmap & grant.scopes == bitmap:
-                answer = self._answers.answer(
-                    grant.company, names, self._derived.derived(names), now=moment
-                )
+                answer = self._answers.answer(names, self._derived.derived(names))
                 receipt_digest = self.domain.receipt_digest(
                     body.grant_id, grant.company, answer.content_hash, moment
                 )
@@ -307,9 +312,11 @@ class ReleaseService:
                 raise errors.ReleaseRefused(decision.code, decision.detail)
             assert grant is not None and answer is not None
             assert verified.receipt_signature is not None
-            decision = self.book.admit(grant, ask, nonce=body.nonce, now=now)
-            if isinstance(decision, Deny):
-                raise errors.ReleaseRefused(decision.code, decision.detail)
+            admitted = self.book.admit(
+                grant, ask, nonce=body.nonce, now=now, revealed=answer.revealed
+            )
+            if isinstance(admitted, Deny):
+                raise errors.ReleaseRefused(admitted.code, admitted.detail)
         except (
             errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
             errors.LedgerError,
@@ -321,8 +328,8 @@ class ReleaseService:
                 self.tally.count(code_of(refusal))
             raise
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
-        if bitmap & NOISY_BITS:
-            detail["noisy_epoch"] = privacy.epoch_of(moment)
+        if admitted.charged:
+            detail["revealed"] = admitted.charged
         await self.log.append_awaitable(
             audit.NewEntry(
                 at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,

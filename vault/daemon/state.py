@@ -72,7 +72,7 @@ class Daemon:
             self.audit, now=clock(), skew_seconds=settings.request_skew_seconds,
             limits=Limits(
                 company_releases_per_day=settings.company_releases_per_day,
-                noisy_epoch_budget=settings.noisy_epoch_budget,
+                privacy_budget=settings.privacy_budget,
             ),
         )
         self.owner = OwnerService(

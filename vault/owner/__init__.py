@@ -3,6 +3,7 @@
 ``state`` (what the parts share, reloaded from the access log), ``views`` (requests, grants,
 the consent statement, the log), ``consent`` (approve, deny, revoke, auto-approval,
 termination receipts), ``money`` (earnings, claim, withdraw), ``terms`` (terms and rules),
+``privacy`` (what each company received and the privacy budget it spent),
 ``service`` (:class:`OwnerService` and :func:`opened`, the service without a daemon).
 """
 

@@ -14,6 +14,7 @@ from vault.eth.index import LedgerIndex, index_path
 from vault.eth.sync import follow
 from vault.owner.consent import Consent
 from vault.owner.money import Money
+from vault.owner.privacy import PrivacyBudget
 from vault.owner.state import OwnerState, OwnerVault
 from vault.owner.terms import TermsAndRules
 from vault.owner.views import OwnerViews
@@ -25,6 +26,7 @@ from vault.wire import (
     DenyResult,
     EarningsPublic,
     LogEntryPublic,
+    PrivacyPublic,
     PublishResult,
     RequestPublic,
     RevokeResult,
@@ -38,8 +40,9 @@ from vault.wire import (
 class OwnerService:
     """The owner's operations over one vault on one chain, by concern: :attr:`views`
     (requests, grants, the log), :attr:`consent` (approve, deny, revoke, the unattended
-    duties), :attr:`money` and :attr:`terms`. The methods below are the interface the
-    daemon's owner routes serve and the CLI calls (``vault.cli.backend.OwnerBackend``)."""
+    duties), :attr:`money`, :attr:`terms_and_rules` and :attr:`budget` (privacy spent). The
+    methods below are the interface the daemon's owner routes serve and the CLI calls
+    (``vault.cli.backend.OwnerBackend``)."""
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class OwnerService:
         self.terms_and_rules = TermsAndRules(self.state)
         self.consent = Consent(self.state, self.terms_and_rules)
         self.money = Money(self.state)
+        self.budget = PrivacyBudget(self.state)
 
     def __repr__(self) -> str:
         return f"OwnerService(owner={self.state.owner})"
@@ -117,6 +121,9 @@ class OwnerService:
 
     def verify_log(self) -> VerifyPublic:
         return self.views.verify_log()
+
+    def privacy(self) -> PrivacyPublic:
+        return self.budget.report()
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from vault.wire import (
     DenyResult,
     EarningsPublic,
     LogEntryPublic,
+    PrivacyPublic,
     PublishBody,
     PublishResult,
     RequestPublic,
@@ -96,6 +97,12 @@ def claim(owner: OwnerDep, body: ClaimBody | None = None) -> ClaimResult:
 @router.post("/withdraw", response_model=WithdrawResult, responses=_ACT)
 def withdraw(owner: OwnerDep) -> WithdrawResult:
     return owner.withdraw()
+
+
+@router.get("/privacy", response_model=PrivacyPublic)
+def privacy(owner: OwnerDep) -> PrivacyPublic:
+    """What each company received, the privacy budget it spent and what remains."""
+    return owner.privacy()
 
 
 @router.get("/terms", response_model=Terms)
