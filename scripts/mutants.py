@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -376,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if not PYTHON.exists():
         sys.exit(f"mutants: {PYTHON} is missing; run `make install` first")
 
+    # A SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copy removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="vault-mutants-") as temporary:
         copy = Path(temporary) / "tree"
         make_copy(copy, head=args.head)
