@@ -110,9 +110,10 @@ def load_process(job: dict[str, Any], results: Any) -> None:
 # --------------------------------------------------------------------------- the daemon side
 
 
-def inject_grants(daemon: Any, *, count: int, first_id: int, company: str) -> list[int]:
-    """Active grants added to the index the way the sync adds them (AccessRequested then
-    AccessApproved events), at the index's current block."""
+def inject_grants(daemon: Any, *, count: int, first_id: int, company: str,
+                  names: list[str] = SCOPES, duration: int = 30 * 86_400) -> list[int]:
+    """Active grants for ``names`` added to the index the way the sync adds them
+    (AccessRequested then AccessApproved events), at the index's current block."""
     from vault import scopes
     from vault.grant import Grant, Status
     from vault.ledger import LedgerEvent
@@ -125,7 +126,7 @@ def inject_grants(daemon: Any, *, count: int, first_id: int, company: str) -> li
         grant_id = first_id + offset
         common = {"id": grant_id, "owner": daemon.vault.owner_address, "company": company}
         events.append(LedgerEvent("AccessRequested", {
-            **common, "scopes": scopes.bitmap(SCOPES), "price": 10**15, "duration": 30 * 86_400,
+            **common, "scopes": scopes.bitmap(names), "price": 10**15, "duration": duration,
             "maxReleases": 0, "catalogHash": scopes.catalog_hash(), "purpose": "bench",
         }, block, block_hash, bytes(32), 2 * offset))
         events.append(LedgerEvent("AccessApproved", {**common, "startsAt": now},
@@ -138,8 +139,8 @@ def inject_grants(daemon: Any, *, count: int, first_id: int, company: str) -> li
     # the daemon's own read would drop them; its sync loop is idle for the whole run).
     ids = [first_id + i for i in range(count)]
     index.confirm({i: Grant(
-        id=i, company=company, scopes=scopes.bitmap(SCOPES), max_releases=0,
-        owner=daemon.vault.owner_address, price=10**15, starts_at=now, duration=30 * 86_400,
+        id=i, company=company, scopes=scopes.bitmap(names), max_releases=0,
+        owner=daemon.vault.owner_address, price=10**15, starts_at=now, duration=duration,
         status=Status.ACTIVE, claimed=0,
     ) for i in ids}, at=time.time())
     return ids
