@@ -22,7 +22,8 @@ def _vectors(name: str) -> list[dict[str, str]]:
 @pytest.mark.parametrize("vector", _vectors("seal.json"), ids=lambda v: f"{v['table']}-{v['row']}")
 def test_seal_matches_known_answer_vectors(vector: dict[str, str]) -> None:
     key = crypto.DataKey(crypto.SecretKey(bytes.fromhex(vector["key"])), int(vector["key_version"]))
-    where: dict[str, Any] = {"table": vector["table"], "row": vector["row"], "column": vector["column"]}
+    where: dict[str, Any] = {"table": vector["table"], "row": vector["row"],
+                             "column": vector["column"]}
     plaintext = bytes.fromhex(vector["plaintext"])
     token = key._seal_with_nonce(bytes.fromhex(vector["nonce"]), plaintext, **where)
     assert token.hex() == vector["token"]
