@@ -231,3 +231,8 @@ def test_replay_floor_is_the_latest_restore(log: AuditLog) -> None:
                                  detail={"replay_floor": floor}))
     log.append_sync(NewEntry(at=1000, kind=audit.RESTORE, outcome=audit.OK, detail={}))
     assert log.replay_floor() == 900.0
+
+
+def test_an_integer_time_verifies_like_the_float_it_is_stored_as(log: AuditLog) -> None:
+    log.append_sync(NewEntry(at=1_700_000_000, kind=RELEASE, outcome=RELEASED))
+    assert log.verify().ok

@@ -160,7 +160,7 @@ def canonical(
     return json.dumps(
         {
             "seq": seq,
-            "at": entry.at,
+            "at": float(entry.at),  # stored as REAL: an int would not read back the same
             "kind": entry.kind,
             "outcome": entry.outcome,
             "grant_id": entry.grant_id,
