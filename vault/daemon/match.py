@@ -1,0 +1,200 @@
+"""``POST /v1/match`` without HTTP: rank a company's candidates for the person; only the
+ranking leaves (DESIGN.md "Match protocol", docs/match.md).
+
+Every check of the release protocol applies, in the release path's order and through the
+same parts (:class:`vault.daemon.release.ReleaseService`'s flood tally, index, book and log;
+the pure :func:`vault.policy.check_issued_at` and :func:`vault.policy.check_grant`); a match
+is logged as a release of its scopes, so it counts for ``maxReleases``, the daily limit and
+the replay store, and the book is rebuilt from it at start. Before them come the list's own
+checks (400 ``list_size``, ``duplicate_id``); after them the match budgets, both 429
+``budget_exhausted``: the terms' ``matches_per_epoch`` per company, and the privacy budget,
+charged the ε of :func:`vault.match.epsilon` once per distinct list and epoch plus the
+profile entries a release of them would charge (THREATS row 39).
+
+Like a release, the ranking and the owner's receipt over it are prepared before the
+signature is known to be good, so the signing process recovers and signs in one job;
+nothing leaves unless every check passes and the log entry — with the candidates hash and
+the ranking — is durable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from vault import audit, errors, match, privacy, scopes
+from vault.canonical import canonical_json, keccak256
+from vault.daemon.release import ReleaseService
+from vault.daemon.signatures import SignerProcess
+from vault.grant import Grant
+from vault.match import Ranking
+from vault.owner.match import MatchDesk, check_list, matches_this_epoch
+from vault.policy import Deny, ReleaseAsk, check_grant, check_issued_at
+from vault.wire import Code, MatchRequest, code_of
+
+_MATCH_BITS = scopes.bitmap(match.SCOPES)
+_STALE = "the vault cannot confirm the grant on the ledger right now"
+
+
+class MatchService:
+    """Answers match requests for one owner, on the daemon's event loop."""
+
+    def __init__(
+        self, *, releases: ReleaseService, signatures: SignerProcess, desk: MatchDesk
+    ) -> None:
+        self._releases = releases
+        self._signatures = signatures
+        self._desk = desk
+        self._catalog_hash = scopes.catalog_hash()
+        now = releases.clock()
+        self._epoch = privacy.epoch_of(now)
+        self._matches: Counter[str] = matches_this_epoch(releases.log, now=now)
+
+    def __repr__(self) -> str:
+        return f"MatchService(owner={self._releases.owner})"
+
+    async def match(self, body: MatchRequest, candidates: list[dict[str, Any]]) -> bytes:
+        """The 200 body for ``body`` (``candidates``: its list as sent, already validated
+        by ``body``); raises like :meth:`ReleaseService.release`."""
+        rs = self._releases
+        now = rs.clock()
+        moment = int(now)
+        signer: str | None = None
+        names: tuple[str, ...] = ()
+        grant: Grant | None = None
+        if rs.tally.exhausted():
+            raise errors.ReleaseRefused(
+                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
+            )
+        try:
+            try:
+                bitmap = scopes.bitmap(body.scopes)
+            except errors.UnknownScope:
+                raise errors.ReleaseRefused(
+                    Code.MALFORMED, "a requested scope is not in the catalog"
+                ) from None
+            if bitmap & ~_MATCH_BITS:
+                raise errors.ReleaseRefused(
+                    Code.MALFORMED, "a match asks only for match.content or match.history"
+                )
+            names = tuple(scopes.names_of(bitmap))
+            check_list(candidates, body.k)
+            stale = check_issued_at(body.issued_at, now=now, skew_seconds=rs.skew_seconds)
+            if stale is not None:
+                raise errors.ReleaseRefused(stale.code, stale.detail)
+            listed = match.candidates_hash(candidates)
+            listed_hex = "0x" + listed.hex()
+            grant = rs.index.grant(body.grant_id)
+            tier = match.tier_of(names)
+            ranking: Ranking | None = None
+            content_hash = b""
+            receipt_digest: bytes | None = None
+            if grant is not None and bitmap & grant.scopes == bitmap:
+                ranking = match.rank(
+                    candidates, self._desk.reading(now).person, k=body.k, tier=tier,
+                    company=grant.company, secret=self._desk.secret, now=now,
+                )
+                content_hash = keccak256(canonical_json(
+                    {"candidates_hash": listed_hex, "ranking": list(ranking.ids)}
+                ))
+                receipt_digest = rs.domain.receipt_digest(
+                    body.grant_id, grant.company, content_hash, moment
+                )
+            verified = await self._signatures.recover_and_sign(
+                rs.domain.match_digest(
+                    body.grant_id, bitmap, listed, body.k, body.nonce, body.issued_at
+                ),
+                body.signature,
+                company=grant.company if grant is not None else None,
+                receipt_digest=receipt_digest,
+            )
+            signer = verified.signer
+            try:
+                rs.index.check_fresh(
+                    now=now, max_age_seconds=rs.max_lag_seconds,
+                    max_head_age_seconds=rs.max_head_age_seconds,
+                )
+            except errors.IndexStale:
+                raise errors.IndexStale(_STALE) from None
+            ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
+            decision = check_grant(
+                grant, ask, owner=rs.owner, now=now, revoked_locally=rs.revoked_locally,
+                denied_locally=rs.denied_locally, catalog_hash=self._catalog_hash,
+                max_confirmation_age=rs.max_lag_seconds,
+                signer_on_ledger=grant is None
+                or grant.company == signer
+                or bool(rs.index.requests_for_company(signer)),
+            )
+            if isinstance(decision, Deny):
+                raise errors.ReleaseRefused(decision.code, decision.detail)
+            assert grant is not None and ranking is not None
+            assert verified.receipt_signature is not None
+            revealed = self._charges(tier, body.k, ranking, now)
+            self._check_budgets(grant.company, revealed, now)
+            admitted = rs.book.admit(grant, ask, nonce=body.nonce, now=now, revealed=revealed)
+            if isinstance(admitted, Deny):
+                raise errors.ReleaseRefused(admitted.code, admitted.detail)
+            self._matches[grant.company.lower()] += 1
+        except (
+            errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
+            errors.LedgerError,
+        ) as refusal:
+            if (grant is not None and signer is not None and signer == grant.company
+                    and grant.owner == rs.owner):
+                rs.log.append(audit.NewEntry(
+                    at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
+                    grant_id=body.grant_id, company=signer, scopes=names,
+                    reason=code_of(refusal),
+                ))
+            else:
+                rs.tally.count(code_of(refusal))
+            raise
+        detail: dict[str, Any] = {
+            "nonce": body.nonce.lower(), "issued_at": body.issued_at,
+            "candidates_hash": listed_hex, "k": body.k, "ranking": list(ranking.ids),
+        }
+        if admitted.charged:
+            detail["revealed"] = admitted.charged
+        content_hex = "0x" + content_hash.hex()
+        await rs.log.append_awaitable(audit.NewEntry(
+            at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
+            grant_id=body.grant_id, company=grant.company, scopes=names,
+            content_hash=content_hex, detail=detail,
+        ))
+        return json.dumps({
+            "grant_id": body.grant_id, "owner": rs.owner, "company": grant.company,
+            "candidates_hash": listed_hex, "k": body.k, "ranking": list(ranking.ids),
+            "receipt": {"content_hash": content_hex, "issued_at": moment,
+                        "signature": "0x" + verified.receipt_signature.hex()},
+        }, separators=(",", ":")).encode()
+
+    def _charges(
+        self, tier: str, k: int, ranking: Ranking, now: float
+    ) -> dict[str, float]:
+        """What this match discloses to the privacy budget: the profile entries a release of
+        them would charge, and under match.history the match's own ε, named by the list's
+        noise seed (the same list in the same epoch costs nothing again)."""
+        charges = dict(self._desk.reading(now).revealed)
+        cost = match.epsilon(tier, k)
+        if cost:
+            charges["match:" + ranking.seed[:8].hex()] = cost
+        return charges
+
+    def _check_budgets(self, company: str, revealed: dict[str, float], now: float) -> None:
+        epoch = privacy.epoch_of(now)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._matches.clear()
+        allowed = self._desk.reading(now).matches_per_epoch
+        if self._matches[company.lower()] >= allowed:
+            raise errors.ReleaseRefused(
+                Code.BUDGET_EXHAUSTED,
+                f"this company's {allowed} matches of this 7-day epoch are used up",
+            )
+        budget = self._releases.book.limits.privacy_budget
+        if budget and self._releases.book.epsilon_after(company, revealed) > budget + 1e-6:
+            raise errors.ReleaseRefused(
+                Code.BUDGET_EXHAUSTED,
+                f"this match would take the company past its privacy budget of ε {budget:g}",
+            )

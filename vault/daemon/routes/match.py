@@ -1,0 +1,78 @@
+"""``POST /v1/match`` (the match protocol, DESIGN.md; answered by MatchService) and the
+owner's ``POST /v1/owner/match/preview``. Both take lists of up to 1,000 candidates, so the
+guard lets their bodies grow to :data:`MATCH_BODY_BYTES` (every other route keeps
+``max_body_bytes``)."""
+
+from __future__ import annotations
+
+import pydantic_core
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from vault.daemon.deps import OwnerDep, match_service
+from vault.daemon.guard import require_token
+from vault.daemon.routes._errors import errors_for
+from vault.wire import MatchPreviewBody, MatchPreviewPublic, MatchPublic, MatchRequest
+
+#: The body limit of the match routes (DESIGN.md: 1 MiB). Their bodies are parsed by
+#: pydantic-core, whose parser refuses deep nesting itself (400), so the larger cap does not
+#: reopen THREATS row 24.
+MATCH_BODY_BYTES = 1 << 20
+MATCH_PATH = "/v1/match"
+PREVIEW_PATH = "/v1/owner/match/preview"
+
+router = APIRouter()
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": MatchRequest.model_json_schema()}},
+}
+_PREVIEW_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": MatchPreviewBody.model_json_schema()}},
+}
+
+
+def _malformed(error: ValidationError | ValueError) -> RequestValidationError:
+    found = error.errors(include_input=False) if isinstance(error, ValidationError) else []
+    return RequestValidationError(found)
+
+
+@router.post(
+    MATCH_PATH,
+    tags=["company"],
+    response_model=MatchPublic,
+    responses=errors_for(400, 401, 409, 429, 503),
+    openapi_extra={"requestBody": _REQUEST_BODY},
+)
+async def match(request: Request) -> Response:
+    """The company's candidates ranked for the person (only the ranking), with the owner's
+    signed receipt over the candidates hash and the ranking."""
+    # The list is hashed as sent (RFC 8785 of the JSON value), so the body is parsed to a
+    # value first and validated as one; pydantic-core parses both ways.
+    try:
+        value = pydantic_core.from_json(await request.body())
+        body = MatchRequest.model_validate(value)
+    except (ValidationError, ValueError) as invalid:
+        raise _malformed(invalid) from None
+    content = await match_service(request).match(body, value["candidates"])
+    return Response(content, media_type="application/json")
+
+
+@router.post(
+    PREVIEW_PATH,
+    tags=["owner"],
+    dependencies=[Depends(require_token)],
+    response_model=MatchPreviewPublic,
+    responses=errors_for(400, 401),
+    openapi_extra={"requestBody": _PREVIEW_BODY},
+)
+async def preview(request: Request, owner: OwnerDep) -> MatchPreviewPublic:
+    """What a company would get for a list, and why each pick (nothing is logged)."""
+    try:
+        body = MatchPreviewBody.model_validate_json(await request.body())
+    except ValidationError as invalid:
+        raise _malformed(invalid) from None
+    return owner.match_preview(body)
