@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 
-.PHONY: demo test lint typecheck pytest contracts-test slither install bench clean
+.PHONY: demo test lint typecheck pytest contracts-test slither install bench clean chromium
 
 demo: $(VENV)/.installed node_modules/.installed
 	$(PY) scripts/demo.py
@@ -39,8 +39,14 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy vault
 
-pytest: $(VENV)/.installed node_modules/.installed
+pytest: $(VENV)/.installed node_modules/.installed chromium
 	$(VENV)/bin/pytest
+
+# The dashboard's browser tests drive the distribution's Chromium by path (Playwright's own
+# browser download is unreachable). Without it they skip and say why.
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "warning: chromium could not be installed; the browser tests will skip"
 
 contracts-test: node_modules/.installed
 	npx hardhat test

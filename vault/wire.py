@@ -328,6 +328,14 @@ class LoginLinkPublic(_Out):
     expires_at: int
 
 
+class LoginLinkPublic(_Out):
+    """A one-time login to the owner dashboard (``vault open``): the daemon's own address
+    plus ``path``, usable once before ``expires_at``."""
+
+    path: str = Field(description="/login?code=…, to append to the daemon's address")
+    expires_at: int
+
+
 class IdentityChallenge(_In):
     """The CLI's challenge before it sends any secret (THREATS row 34)."""
 

@@ -13,6 +13,7 @@ from vault.cli import (
     devnet_commands,
     log_commands,
     money_commands,
+    open_commands,
     privacy_commands,
     scope_commands,
     store_commands,
@@ -32,6 +33,7 @@ app.add_typer(terms_commands.terms_app, name="terms")
 app.add_typer(terms_commands.rules_app, name="rules")
 app.add_typer(log_commands.app, name="log")
 app.add_typer(daemon_commands.app)
+app.add_typer(open_commands.app)
 
 
 def main() -> None:

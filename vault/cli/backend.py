@@ -37,6 +37,7 @@ from vault.wire import (
     EarningsPublic,
     IdentityPublic,
     LogEntryPublic,
+    LoginLinkPublic,
     PrivacyPublic,
     PublishResult,
     RequestPublic,
@@ -254,6 +255,11 @@ class DaemonBackend:
 
     def privacy(self) -> PrivacyPublic:
         return self._one(PrivacyPublic, "GET", "/v1/owner/privacy")
+
+    def login_link(self) -> str:
+        """A one-time login link to the daemon's dashboard (daemon only: ``vault open``)."""
+        link = self._one(LoginLinkPublic, "POST", "/v1/owner/dashboard/login")
+        return self.url + link.path
 
 
 def _proves(raw: bytes, published: runtime.RuntimeFile, nonce: bytes) -> bool:

@@ -15,7 +15,7 @@ from vault import __version__
 from vault.config import Settings
 from vault.daemon import http_errors
 from vault.daemon.guard import GuardMiddleware, allowed_hosts
-from vault.daemon.routes import health, identity, owner, release, terms
+from vault.daemon.routes import dashboard, health, identity, match, owner, release, terms
 from vault.daemon.runtime import new_token
 from vault.daemon.state import Daemon, DaemonVault
 from vault.eth.chain import Chain
@@ -59,11 +59,14 @@ def create_app(
     app.state.daemon = daemon
     app.state.token = new_token()
     http_errors.install(app)
-    for module in (health, identity, terms, release, owner):
+    for module in (health, identity, terms, release, match, owner):
         app.include_router(module.router)
+    dashboard.install(app, clock=clock)
     app.add_middleware(
         GuardMiddleware,
         allowed_hosts=allowed_hosts(settings.host, allow_remote=settings.allow_remote),
         max_body=settings.max_body_bytes,
+        route_max_body=dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH),
+                                     match.MATCH_BODY_BYTES),
     )
     return app

@@ -6,10 +6,14 @@
 * **JSON only** (THREATS row 37): a request with a body that is not ``application/json`` is
   refused with 415 before any route runs. A web page can make a browser send a cross-site
   ``text/plain`` POST without asking anyone; it cannot send ``application/json`` without a
-  CORS preflight, which this daemon never answers.
-* **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit is
-  refused before reading; a chunked body is counted as it arrives and refused the moment it
-  passes the limit, so the whole body is never buffered.
+  CORS preflight, which this daemon never answers. The one exception: the owner dashboard's
+  forms (``/dashboard/…`` only) post ``application/x-www-form-urlencoded``, and each is
+  refused without its session cookie (SameSite=Strict), CSRF token and same origin
+  (:mod:`vault.daemon.routes.dashboard`).
+* **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit (the
+  route's own where it has one, e.g. the match routes' 1 MiB) is refused before reading;
+  a chunked body is counted as it arrives and refused the moment it passes the limit, so
+  the whole body is never buffered.
 * **Bearer token** (THREATS row 26): fresh at every daemon start, held in memory and
   published only in the runtime file (0600, removed on stop; :mod:`vault.daemon.runtime`,
   THREATS row 34); compared with :func:`hmac.compare_digest`.
@@ -17,6 +21,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -29,6 +34,9 @@ from vault.daemon.runtime import Token
 from vault.wire import Code
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+#: The only paths whose bodies may be forms: the owner dashboard's actions.
+FORM_PREFIX = "/dashboard/"
+FORM_MEDIA_TYPE = b"application/x-www-form-urlencoded"
 
 
 class _BodyTooLarge(BaseException):
@@ -48,15 +56,24 @@ def host_name(header: str) -> str:
 class GuardMiddleware:
     """Pure ASGI middleware (no per-request task or buffering): Host and body-size checks."""
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str], max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed_hosts: frozenset[str],
+        max_body: int,
+        route_max_body: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.allowed_hosts = allowed_hosts
         self.max_body = max_body
+        self.route_max_body = dict(route_max_body or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_body = self.route_max_body.get(scope["path"], self.max_body)
         host = ""
         length = None
         media_type = b""
@@ -79,11 +96,13 @@ class GuardMiddleware:
             except ValueError:
                 await _refuse(send, Code.MALFORMED, "the Content-Length header is malformed")
                 return
-            if declared > self.max_body:
+            if declared > max_body:
                 await _refuse(send, Code.TOO_LARGE, "the request body is too large")
                 return
         has_body = chunked or (length is not None and length.strip() not in (b"", b"0"))
-        if (has_body or media_type) and media_type != b"application/json":
+        if (has_body or media_type) and media_type != b"application/json" and not (
+            media_type == FORM_MEDIA_TYPE and scope["path"].startswith(FORM_PREFIX)
+        ):
             await _refuse(
                 send, Code.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json"
             )
@@ -96,7 +115,7 @@ class GuardMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise _BodyTooLarge
             return message
 

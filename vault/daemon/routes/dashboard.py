@@ -1,0 +1,480 @@
+"""The owner dashboard: server-rendered pages at ``/`` for the owner only (docs/dashboard.md).
+
+Signing in: ``vault open`` proves the daemon's identity, then asks the owner route
+``POST /v1/owner/dashboard/login`` (bearer token) for a one-time code and opens
+``/login?code=…``; the code becomes an ``HttpOnly; SameSite=Strict`` session cookie
+(:mod:`vault.daemon.sessions`). Pages need the session; every action is a form POST under
+``/dashboard/`` — the only paths where the guard lets a form body through — carrying the
+session's CSRF token, from this origin (``Origin`` / ``Sec-Fetch-Site`` checked when sent).
+Every dashboard response carries a Content-Security-Policy with no inline script or style,
+and is never cached, framed or sent on as a referrer.
+
+Everything a company wrote (its purpose, its endpoint) reaches the page only through
+Jinja2's autoescaping.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from vault import audit, errors
+from vault.daemon import earnings_chart
+from vault.daemon.deps import DaemonDep, OwnerDep
+from vault.daemon.disclosures import Recomputer
+from vault.daemon.guard import FORM_MEDIA_TYPE, FORM_PREFIX, require_token
+from vault.daemon.sessions import COOKIE_NAME, SESSION_SECONDS, Session, Sessions
+from vault.eth import units
+from vault.grant import Grant
+from vault.owner import OwnerService
+from vault.owner.state import (
+    APPROVE,
+    AUTO_APPROVE,
+    CLAIM,
+    DENY,
+    PUBLISH,
+    REVOKE,
+    RULES,
+    TERMS,
+    WITHDRAW,
+)
+from vault.policy import auto_approval
+from vault.scopes import catalog_hash
+from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, code_of
+
+LOG_PAGE_SIZE = 50
+#: The log page reads at most this many newest entries to filter and page through.
+LOG_WINDOW = 10_000
+MAX_FORM_BYTES = 4096
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # The login link's code must never leave in a Referer header.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+RequestId = Annotated[int, Path(ge=0, le=UINT256_MAX)]
+
+
+class SignedOut(Exception):
+    """No live session: the page says how to sign in (``vault open``)."""
+
+
+class Forbidden(Exception):
+    """A form without its CSRF token, or from another origin."""
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "—"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(seconds: float) -> str:
+    """A duration in the largest whole unit or two: ``3 days 4 h``, ``12 min``."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _short(address: str | None) -> str:
+    return f"{address[:8]}…{address[-6:]}" if address and len(address) > 16 else address or "—"
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("vault.daemon", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(eth=units.format_eth, when=_when, span=_span, short=_short)
+    return env
+
+
+_STATIC = {
+    "dashboard.css": "text/css; charset=utf-8",
+}
+
+
+def _static(name: str) -> bytes:
+    return resources.files("vault.daemon").joinpath("static", name).read_bytes()
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def _sessions(request: Request) -> Sessions:
+    held: Sessions = request.app.state.sessions
+    return held
+
+
+def signed_in(request: Request) -> Session:
+    """Dependency of every page: the request's live session, else :class:`SignedOut`."""
+    session_id = request.cookies.get(COOKIE_NAME)
+    session = _sessions(request).find(session_id) if session_id else None
+    if session is None:
+        raise SignedOut
+    return session
+
+
+SessionDep = Annotated[Session, Depends(signed_in)]
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """Dependency of every action: the form's fields once its session, CSRF token and origin
+    are checked (:class:`SignedOut` / :class:`Forbidden` otherwise)."""
+    session = signed_in(request)
+    host = request.headers.get("host", "")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"http://{host}":
+        raise Forbidden
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise Forbidden
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type.encode() != FORM_MEDIA_TYPE:
+        raise Forbidden
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise Forbidden
+    fields = {k: v[-1] for k, v in parse_qs(body.decode("latin-1")).items()}
+    if not session.csrf_matches(fields.get("csrf", "")):
+        raise Forbidden
+    return fields
+
+
+FormDep = Annotated[dict[str, str], Depends(checked_form)]
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _respond(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+    session_id = request.cookies.get(COOKIE_NAME)
+    session = _sessions(request).find(session_id) if session_id else None
+    daemon = request.app.state.daemon
+    page = request.app.state.templates.get_template(template).render(
+        csrf=session.csrf if session else "",
+        signed_in=session is not None,
+        owner=daemon.vault.owner_address,
+        path=request.url.path,
+        pending_count=sum(
+            1 for r in daemon.owner.requests("pending")) if session else 0,
+        **context,
+    )
+    return _respond(HTMLResponse(page, status_code=status))
+
+
+def _see(path: str) -> Response:
+    """After an action, back to a page (POST → redirect → GET)."""
+    return _respond(RedirectResponse(path, status_code=303))
+
+
+def _refusal(request: Request, error: errors.VaultError) -> Response:
+    code = code_of(error)
+    message = (str(error) if code is not Code.INTERNAL
+               else "The vault could not do this; the daemon's log has the details.")
+    return render(request, "refused.html", status=code.status, message=message)
+
+
+# --- the owner route that mints login codes ------------------------------------------------
+
+login_link_router = APIRouter(
+    prefix="/v1/owner", tags=["owner"], dependencies=[Depends(require_token)]
+)
+
+
+@login_link_router.post("/dashboard/login", response_model=LoginLinkPublic)
+def new_login_link(request: Request) -> LoginLinkPublic:
+    """A one-time dashboard login for ``vault open`` (the CLI has proved our identity)."""
+    code, expires_at = _sessions(request).new_login_code()
+    return LoginLinkPublic(path=f"/login?code={code}", expires_at=int(expires_at))
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login")
+def login(request: Request, code: str = "") -> Response:
+    exchanged = _sessions(request).exchange(code) if code else None
+    if exchanged is None:
+        return render(request, "signed_out.html", status=403, reused=bool(code))
+    session_id, _ = exchanged
+    # Leave the URL holding the spent code at once (it also never reaches a Referer).
+    response = _see("/")
+    response.set_cookie(
+        COOKIE_NAME, session_id, max_age=SESSION_SECONDS, path="/", httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post(FORM_PREFIX + "logout")
+def logout(request: Request, _: FormDep) -> Response:
+    session_id = request.cookies.get(COOKIE_NAME)
+    if session_id:
+        _sessions(request).end(session_id)
+    response = _see("/login")
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    media_type = _STATIC.get(name)
+    if media_type is None:
+        return _respond(Response(status_code=404))
+    return _respond(Response(_static(name), media_type=media_type))
+
+
+def _grants_by_id(owner: OwnerService) -> dict[int, Grant]:
+    return {g.id: g for g in owner.state.mine()}
+
+
+@router.get("/")
+def overview(request: Request, owner: OwnerDep, _: SessionDep) -> Response:
+    now = owner.state.clock()
+    every = owner.requests("all")
+    grants = list(owner.state.mine())
+    active = [r for r in every if r.status == "active"]
+    earnings = owner.earnings()
+    earned = sum(g.earned_wei for g in earnings.grants)
+    streaming_per_day = sum(r.price_per_day_wei for r in active)
+    return render(
+        request, "overview.html",
+        chart=earnings_chart.chart(grants, now),
+        earned_wei=earned, earnings=earnings, streaming_per_day=streaming_per_day,
+        active=active, pending=[r for r in every if r.status == "pending"],
+        privacy=owner.privacy(), now=now,
+    )
+
+
+def _rules_verdicts(owner: OwnerService, pending: list[RequestPublic]) -> dict[int, str]:
+    """What the owner's auto-approval rules say of each pending request, in words."""
+    rules = owner.rules()
+    never = owner.terms().scopes_never
+    grants = _grants_by_id(owner)
+    verdicts = {}
+    for request in pending:
+        verdict = auto_approval(grants[request.id], rules, catalog_hash=catalog_hash(),
+                                terms_never=never)
+        verdicts[request.id] = (f"would approve it (rule “{verdict.rule}”)" if verdict.approve
+                                else f"would not approve it: {verdict.reason}")
+    return verdicts
+
+
+@router.get("/requests")
+def requests_page(
+    request: Request, owner: OwnerDep, _: SessionDep,
+    approved: int | None = None, denied: int | None = None,
+) -> Response:
+    every = owner.requests("all")
+    pending = [r for r in every if r.status == "pending"]
+    decided = [r for r in every if r.status != "pending"]
+    return render(
+        request, "requests.html", pending=pending, decided=decided[::-1],
+        verdicts=_rules_verdicts(owner, pending), approved=approved, denied=denied,
+    )
+
+
+@router.get("/requests/{request_id}/approve")
+def confirm_approve(
+    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
+) -> Response:
+    try:
+        found = owner.request(request_id)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return render(request, "confirm_approve.html", item=found)
+
+
+@router.post(FORM_PREFIX + "requests/{request_id}/approve")
+async def approve(
+    request: Request, owner: OwnerDep, form: FormDep, request_id: RequestId
+) -> Response:
+    submit = form.get("submit") == "on"
+    try:
+        await run_in_threadpool(owner.approve, request_id, submit=submit)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return _see(f"/requests?approved={request_id}")
+
+
+@router.get("/requests/{request_id}/deny")
+def confirm_deny(
+    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
+) -> Response:
+    try:
+        found = owner.request(request_id)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return render(request, "confirm_deny.html", item=found)
+
+
+@router.post(FORM_PREFIX + "requests/{request_id}/deny")
+async def deny(request: Request, owner: OwnerDep, _: FormDep, request_id: RequestId) -> Response:
+    try:
+        await run_in_threadpool(owner.deny, request_id)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return _see(f"/requests?denied={request_id}")
+
+
+def _split(grant: Grant, now: float) -> tuple[int, int]:
+    """What revoking ``grant`` at ``now`` would give the owner and refund the company."""
+    earned = earnings_chart.earned_at(grant, now)
+    return earned, grant.price - earned
+
+
+@router.get("/grants")
+def grants_page(
+    request: Request, owner: OwnerDep, _: SessionDep, revoked: int | None = None
+) -> Response:
+    now = owner.state.clock()
+    listed = owner.grants()
+    by_id = _grants_by_id(owner)
+    earned = {r.id: earnings_chart.earned_at(by_id[r.id], now) for r in listed}
+    return render(request, "grants.html", grants=listed[::-1], earned=earned, now=now,
+                  revoked=revoked)
+
+
+@router.get("/grants/{request_id}/revoke")
+def confirm_revoke(
+    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
+) -> Response:
+    try:
+        found = owner.request(request_id)
+        grant = owner.state.get(request_id)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    keep, refund = _split(grant, owner.state.clock())
+    return render(request, "confirm_revoke.html", item=found, keep=keep, refund=refund)
+
+
+@router.post(FORM_PREFIX + "grants/{request_id}/revoke")
+async def revoke(
+    request: Request, owner: OwnerDep, _: FormDep, request_id: RequestId
+) -> Response:
+    try:
+        await run_in_threadpool(owner.revoke, request_id)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return _see(f"/grants?revoked={request_id}")
+
+
+@router.get("/companies")
+def companies_page(request: Request, owner: OwnerDep, _: SessionDep) -> Response:
+    every = owner.requests("all")
+    spent = {c.company.lower(): c for c in owner.privacy().companies}
+    companies: dict[str, list[RequestPublic]] = {}
+    for item in every:
+        companies.setdefault(item.company, []).append(item)
+    return render(request, "companies.html", companies=companies, spent=spent)
+
+
+@router.get("/companies/{address}")
+async def company_page(
+    request: Request, daemon: DaemonDep, owner: OwnerDep, _: SessionDep,
+    address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+) -> Response:
+    # async on purpose: it reads the vault's derived values on the event loop, the one
+    # thread the release path reads them on.
+    theirs = [r for r in owner.requests("all") if r.company.lower() == address.lower()]
+    if not theirs:
+        return _refusal(request, errors.NotFound("no request from this company"))
+    releases = [
+        e for r in theirs for e in owner.state.audit.for_grant(r.id, kind=audit.RELEASE)
+        if e.outcome == audit.RELEASED
+    ]
+    releases.sort(key=lambda e: e.seq, reverse=True)
+    recomputer: Recomputer = request.app.state.recomputer
+    receipts = [
+        e for r in theirs for kind in (audit.CONSENT_RECEIPT, audit.TERMINATION_RECEIPT)
+        for e in owner.state.audit.for_grant(r.id, kind=kind)
+    ]
+    receipts.sort(key=lambda e: e.seq)
+    spent = next((c for c in owner.privacy().companies
+                  if c.company.lower() == address.lower()), None)
+    return render(
+        request, "company.html", company=theirs[0].company, requests=theirs,
+        disclosures=recomputer.disclosures(releases), receipts=receipts, spent=spent,
+    )
+
+
+@router.get("/log")
+def log_page(
+    request: Request, owner: OwnerDep, _: SessionDep,
+    page: Annotated[int, Query(ge=1, le=LOG_WINDOW // LOG_PAGE_SIZE)] = 1,
+    kind: Annotated[str, Query(max_length=40)] = "",
+    company: Annotated[str, Query(max_length=42)] = "",
+    grant: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    entries = owner.state.audit.entries(limit=LOG_WINDOW, kind=kind or None)[::-1]
+    if company:
+        entries = [e for e in entries if (e.company or "").lower() == company.lower()]
+    if grant.isdigit():
+        entries = [e for e in entries if e.grant_id == int(grant)]
+    pages = max(1, math.ceil(len(entries) / LOG_PAGE_SIZE))
+    shown = entries[(page - 1) * LOG_PAGE_SIZE: page * LOG_PAGE_SIZE]
+    return render(
+        request, "log.html", entries=shown, page=page, pages=pages, kind=kind,
+        company=company, grant=grant, verification=owner.verify_log(),
+        kinds=sorted({audit.RELEASE, audit.CONSENT_RECEIPT, audit.TERMINATION_RECEIPT,
+                      audit.REFUSAL_SUMMARY, audit.RESTORE, APPROVE, AUTO_APPROVE, DENY,
+                      REVOKE, CLAIM, WITHDRAW, TERMS, RULES, PUBLISH}),
+        at_most=LOG_WINDOW,
+    )
+
+
+def install(app: FastAPI, *, clock: Callable[[], float] = time.time) -> None:
+    """Serve the dashboard from ``app``: its routes, sessions and error pages."""
+    app.state.sessions = Sessions(clock=clock)
+    app.state.templates = _templates()
+    daemon = app.state.daemon
+    app.state.recomputer = Recomputer(daemon.vault, noise_secret=daemon.vault.secret("noise"))
+
+    async def on_signed_out(request: Request, _: Exception) -> Response:
+        return render(request, "signed_out.html", status=401, reused=False)
+
+    async def on_forbidden(request: Request, _: Exception) -> Response:
+        return render(request, "refused.html", status=403,
+                      message="This form was refused: it did not come from your dashboard "
+                      "page (no valid CSRF token or another origin). Reload the page and try "
+                      "again.")
+
+    app.add_exception_handler(SignedOut, on_signed_out)
+    app.add_exception_handler(Forbidden, on_forbidden)
+    app.include_router(login_link_router)
+    app.include_router(router)
