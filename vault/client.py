@@ -151,6 +151,15 @@ class BodyTooLarge(VaultRefused):
     code = Code.TOO_LARGE
 
 
+class ListSize(VaultRefused):
+    code = Code.LIST_SIZE
+    hint = "send 20 to 1,000 candidates and ask for k from 1 to 10"
+
+
+class DuplicateId(VaultRefused):
+    code = Code.DUPLICATE_ID
+
+
 class BadSignature(VaultRefused):
     code = Code.BAD_SIGNATURE
 
@@ -243,7 +252,8 @@ class VaultInternalError(VaultRefused):
 _REFUSALS: dict[str, type[VaultRefused]] = {
     str(cls.code): cls
     for cls in (
-        Malformed, BodyTooLarge, BadSignature, StaleRequest, Unauthorized, NotGranted,
+        Malformed, BodyTooLarge, ListSize, DuplicateId, BadSignature, StaleRequest,
+        Unauthorized, NotGranted,
         WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
         NotFound, Replayed, LedgerRefused, UnsupportedMediaType, ReleasesExhausted,
         BudgetExhausted, RateLimited, VaultLedgerUnavailable, VaultSigningUnavailable,
@@ -345,6 +355,22 @@ class Release(_Model):
     company: str
     preferences: dict[str, dict[str, Any]]
     receipt: Receipt
+
+
+class MatchResult(_Model):
+    """A company's candidates ranked by an owner's vault (best first), with the owner's
+    verified receipt over the candidates hash and the ranking."""
+
+    grant_id: int
+    owner: str
+    company: str
+    candidates_hash: str
+    k: int
+    ranking: list[str]
+    receipt: Receipt
+
+
+Candidates: TypeAlias = Sequence[Mapping[str, Any] | BaseModel]
 
 
 # --------------------------------------------------------------------------------------
@@ -523,6 +549,65 @@ class _Core:
             "issued_at": issued_at,
             "signature": "0x" + signature.hex(),
         }
+
+    def match_body(
+        self, grant: Grant, candidates: Candidates, k: int, names: Sequence[str] | None
+    ) -> tuple[dict[str, Any], bytes]:
+        """A signed ``POST /v1/match`` body with a fresh nonce, and its candidates hash.
+        ``names`` defaults to the match scopes the grant holds."""
+        listed = [
+            c.model_dump(exclude_unset=True) if isinstance(c, BaseModel) else dict(c)
+            for c in candidates
+        ]
+        wanted = list(names) if names is not None else [
+            n for n in grant.scopes if n in ("match.content", "match.history")
+        ]
+        listed_hash = json_hash(listed)
+        nonce = os.urandom(32)
+        issued_at = int(self.clock())
+        signature = eip712.sign_match(
+            self.account.key, self.ledger.domain, grant.id, scopes.bitmap(wanted),
+            listed_hash, k, nonce, issued_at,
+        )
+        body = {
+            "grant_id": grant.id, "scopes": wanted, "k": k, "candidates": listed,
+            "nonce": "0x" + nonce.hex(), "issued_at": issued_at,
+            "signature": "0x" + signature.hex(),
+        }
+        return body, listed_hash
+
+    def verify_match(self, grant: Grant, body: Any, listed_hash: bytes, ids: set[str]
+                     ) -> MatchResult:
+        """Parse a 200 match answer and check it: this grant and company, the list sent,
+        ``k`` distinct ids of it, and the owner's receipt over the candidates hash and the
+        ranking."""
+        try:
+            result = MatchResult.model_validate(body)
+        except ValueError:
+            raise ReceiptInvalid("the vault's answer is not a match") from None
+        if (
+            result.grant_id != grant.id
+            or not _same_address(result.owner, grant.owner)
+            or not _same_address(result.company, self.address)
+            or result.candidates_hash.lower() != "0x" + listed_hash.hex()
+        ):
+            raise ReceiptInvalid(f"the match is not for this list under grant {grant.id}")
+        if (len(result.ranking) != result.k or len(set(result.ranking)) != result.k
+                or not set(result.ranking) <= ids):
+            raise ReceiptInvalid("the ranking is not k distinct candidates of the list")
+        computed = json_hash(
+            {"candidates_hash": result.candidates_hash, "ranking": result.ranking}
+        )
+        if result.receipt.content_hash.lower() != "0x" + computed.hex():
+            raise ReceiptInvalid("the receipt's content hash does not match the ranking")
+        digest = self.ledger.domain.receipt_digest(
+            grant.id, self.address, computed, result.receipt.issued_at
+        )
+        try:
+            eip712.verify_signer(digest, result.receipt.signature, grant.owner)
+        except (errors.SignatureInvalid, ValueError):
+            raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
+        return result
 
     def verify_release(self, grant: Grant, body: Any) -> Release:
         """Parse a 200 answer and check its receipt: the content hash recomputed from the
@@ -725,6 +810,29 @@ class Company:
             raise refusal(response.status_code, _json_or_none(response))
         return self._core.verify_release(grant, _json_or_none(response))
 
+    def match(
+        self,
+        grant: Grant,
+        candidates: Candidates,
+        k: int = 10,
+        *,
+        scopes: Sequence[str] | None = None,
+    ) -> MatchResult:
+        """Have the owner's vault rank ``candidates`` (20-1,000, DESIGN.md "Match
+        protocol") for the person; the best ``k`` come back, with a verified receipt."""
+        if grant.endpoint is None:
+            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
+        url = _join(grant.endpoint, "/v1/match")
+        body, listed_hash = self._core.match_body(grant, candidates, k, scopes)
+        try:
+            response = self._http.post(url, json=body)
+        except httpx.HTTPError as error:
+            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
+        if response.status_code != 200:
+            raise refusal(response.status_code, _json_or_none(response))
+        ids = {str(c["id"]) for c in body["candidates"]}
+        return self._core.verify_match(grant, _json_or_none(response), listed_hash, ids)
+
     def cancel(self, request: AccessRequest) -> str:
         """Cancel a pending request; its full price is credited back. Returns the tx hash."""
         outcome = self._core.ledger.cancel(request.id)
@@ -904,6 +1012,53 @@ class AsyncCompany:
         if retry_after.isdigit():
             return min(self._max_backoff, float(retry_after))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+    async def match(
+        self,
+        grant: Grant,
+        candidates: Candidates,
+        k: int = 10,
+        *,
+        scopes: Sequence[str] | None = None,
+    ) -> MatchResult:
+        """:meth:`Company.match` under the concurrency bound, retried like :meth:`fetch`."""
+        if grant.endpoint is None:
+            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
+        url = _join(grant.endpoint, "/v1/match")
+        attempt = 0
+        while True:
+            attempt += 1
+            body, listed_hash = self._core.match_body(grant, candidates, k, scopes)
+            async with self._limit:
+                try:
+                    response = await self._http.post(url, json=body)
+                except httpx.HTTPError as error:
+                    raise VaultUnreachable(
+                        f"no answer from {url} ({type(error).__name__})"
+                    ) from None
+            if response.status_code == 200:
+                ids = {str(c["id"]) for c in body["candidates"]}
+                return self._core.verify_match(
+                    grant, _json_or_none(response), listed_hash, ids
+                )
+            refused = refusal(response.status_code, _json_or_none(response))
+            if not refused.retryable or attempt >= self._max_attempts:
+                raise refused
+            await asyncio.sleep(self._delay(attempt, response))
+
+    async def match_many(
+        self, grants: Iterable[Grant], candidates: Candidates, k: int = 10
+    ) -> list[MatchResult | ClientError]:
+        """The same list ranked by every grant's vault concurrently; results in the grants'
+        order, a :class:`ClientError` in place of each match that failed."""
+
+        async def one(grant: Grant) -> MatchResult | ClientError:
+            try:
+                return await self.match(grant, candidates, k)
+            except ClientError as error:
+                return error
+
+        return list(await asyncio.gather(*(one(g) for g in grants)))
 
     async def fetch_many(
         self, grants: Iterable[Grant], scopes: Sequence[str] | None = None

@@ -41,6 +41,7 @@ from vault.scopes import (
     PRICE_BANDS,
     PURCHASE_CATEGORIES,
     STYLES,
+    TOPICS,
     VIDEO_GENRES,
 )
 from vault.scopes import scope as _catalog_entry
@@ -723,6 +724,12 @@ def _household(facts: Mapping[str, Any], agg: Aggregates, now: int) -> dict[str,
     return privacy.insufficient() if bucket is None else _ok(size=bucket)
 
 
+def _ranked_on_request(facts: Mapping[str, Any], agg: Aggregates, now: int) -> dict[str, Any]:
+    """The match scopes hold no value: a ranking exists only for a company's list
+    (:mod:`vault.match`, ``POST /v1/match``)."""
+    return privacy.insufficient()
+
+
 def _categories(facts: Mapping[str, Any], agg: Aggregates, now: int) -> dict[str, Any]:
     ranked = privacy.top_k(agg.categories, k=5, min_support=2, step=0.05)
     return _ok(categories=_weighted("category", ranked)) if ranked else privacy.insufficient()
@@ -749,6 +756,8 @@ _DERIVATIONS: dict[str, tuple[Derivation, tuple[str, ...], tuple[EventKind, ...]
     "household.size": (_household, ("household_size",), ()),
     "shopping.categories": (_categories, (), (EventKind.PURCHASE,)),
     "mood.recent": (_mood_recent, (), (EventKind.MOOD,)),
+    "match.content": (_ranked_on_request, (), (EventKind.PLAY, EventKind.VIEW)),
+    "match.history": (_ranked_on_request, (), (EventKind.PLAY, EventKind.VIEW)),
 }
 assert set(_DERIVATIONS) == {s.name for s in CATALOG}, "every scope needs a derivation"
 
@@ -778,3 +787,21 @@ def basis(facts: Mapping[str, Any], aggregates: Aggregates, scope: str) -> dict[
         "facts": [name for name in fact_names if facts.get(name) not in (None, "", [])],
         "events": {kind.value: aggregates.counts.get(kind.value, 0) for kind in kinds},
     }
+
+
+def catalog_terms(word: Any) -> dict[str, str]:
+    """A free-text genre or tag in the catalog's words, by profile: ``{"music": genre,
+    "video": genre, "topic": topic}`` for those it maps to (the match scorer reads a
+    company's candidate genres and tags through the same synonyms as the derivations)."""
+    text = _text(word)
+    terms: dict[str, str] = {}
+    music = _vocab(text, MUSIC_GENRES, _GENRE_SYNONYMS)
+    if music is not None:
+        terms["music"] = music
+    video = _vocab(text, VIDEO_GENRES, _VIDEO_GENRE_SYNONYMS)
+    if video is not None:
+        terms["video"] = video
+    topic = _vocab(text, TOPICS, {}) or _VIDEO_GENRE_TOPIC.get(video or "")
+    if topic is not None:
+        terms["topic"] = topic
+    return terms

@@ -57,7 +57,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
-from vault import audit, crypto, derive, errors
+from vault import audit, crypto, derive, errors, match
 from vault._files import crash_point, create_private_file, ensure_private_dir, write_atomically
 from vault.identity import FACT_NAMES, Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME, Keyfile
@@ -674,6 +674,21 @@ class Vault:
                                           now=self._now())
                 values.update({n: fresh[n] for n in fresh_needed})
         return values
+
+    def history(self) -> match.History:
+        """The match scorer's summary of every play and view that opens (a damaged event is
+        skipped: `vault check` names it). A scan of the events, so callers cache it."""
+        history = match.History()
+        with self._read() as conn:
+            for row_id, payload in conn.exec_driver_sql(
+                "SELECT id, payload FROM events ORDER BY id"
+            ):
+                try:
+                    history.fold([_event_from(self._keyring.open(
+                        payload, table="events", row=row_id, column="payload"))])
+                except (errors.InvalidToken, ValueError, TypeError):
+                    continue
+        return history
 
     def derivation_basis(self, scope: str) -> dict[str, Any]:
         with self._read() as conn:

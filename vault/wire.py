@@ -33,6 +33,10 @@ class Code(enum.StrEnum):
     daemon's own); :attr:`status` is its HTTP status."""
 
     MALFORMED = "malformed"
+    #: A match list outside 20 to 1,000 candidates, or ``k`` outside 1 to 10.
+    LIST_SIZE = "list_size"
+    #: Two candidates of a match list share an id.
+    DUPLICATE_ID = "duplicate_id"
     UNAUTHORIZED = "unauthorized"
     BAD_SIGNATURE = "bad_signature"
     STALE_REQUEST = "stale_request"
@@ -71,6 +75,8 @@ class Code(enum.StrEnum):
 
 _STATUS: dict[Code, int] = {
     Code.MALFORMED: 400,
+    Code.LIST_SIZE: 400,
+    Code.DUPLICATE_ID: 400,
     Code.UNAUTHORIZED: 401,
     Code.BAD_SIGNATURE: 401,
     Code.STALE_REQUEST: 401,
@@ -141,6 +147,10 @@ class Terms(_In):
     scopes_offered: list[ScopeName] = Field(default_factory=list, max_length=64)
     scopes_never: list[ScopeName] = Field(default_factory=list, max_length=64)
     note: str = Field(default="", max_length=2000)
+    matches_per_epoch: int = Field(
+        default=20, ge=0, le=1_000_000,
+        description="matches (POST /v1/match) one company may ask per 7-day epoch; 0 = none",
+    )
 
 
 class TermsPublic(_Out):
@@ -178,6 +188,84 @@ class ReleasePublic(_Out):
     company: str
     preferences: dict[str, dict[str, Any]]
     receipt: ReceiptPublic
+
+
+class SimilarRef(_In):
+    """A ``similar`` reference with its weight (a bare string means weight 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ref: str = Field(min_length=1, max_length=200)
+    weight: float = Field(ge=0, le=1)
+
+
+MatchKind = Literal["movie", "series", "video", "track", "album", "artist", "product", "other"]
+ShortText = Annotated[str, Field(max_length=40)]
+
+
+class MatchCandidate(_In):
+    """One of a company's candidates (DESIGN.md "Match protocol"); strict, so the vault
+    scores exactly the JSON the company hashed and signed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    title: str | None = Field(default=None, max_length=200)
+    kind: MatchKind | None = None
+    genres: list[ShortText] = Field(default_factory=list, max_length=10)
+    tags: list[ShortText] = Field(default_factory=list, max_length=20)
+    prior: float | None = Field(default=None, ge=0, le=1)
+    similar: list[Annotated[str, Field(min_length=1, max_length=200)] | SimilarRef] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class MatchRequest(_In):
+    """A company's signed match request. The list's size and ``k`` are checked by the
+    service (400 ``list_size``), not here, so that they get their own code."""
+
+    grant_id: int = Field(ge=0, le=UINT256_MAX)
+    scopes: list[ScopeName] = Field(min_length=1, max_length=2)
+    k: int
+    candidates: list[MatchCandidate]
+    nonce: str = Field(pattern=HEX32)
+    issued_at: int = Field(ge=0, le=UINT64_MAX)
+    signature: str = Field(pattern=HEX65)
+
+
+class MatchPublic(_Out):
+    grant_id: int
+    owner: str
+    company: str
+    candidates_hash: str
+    k: int
+    ranking: list[str]
+    receipt: ReceiptPublic
+
+
+class MatchPreviewBody(_In):
+    """What the owner previews: a company's list (a match body's ``candidates``, or a whole
+    match body) as that company would have it ranked."""
+
+    candidates: list[MatchCandidate]
+    company: str = Field(pattern=ADDRESS)
+    k: int = 10
+    scopes: list[ScopeName] = Field(default_factory=lambda: ["match.history"], max_length=2)
+
+
+class MatchPickPublic(_Out):
+    id: str
+    title: str | None
+    reason: str
+
+
+class MatchPreviewPublic(_Out):
+    company: str
+    tier: str
+    epoch: int
+    epsilon: float = Field(description="ε this match would cost the company, per history item")
+    matches_left: int = Field(description="matches the company may still ask this epoch")
+    picks: list[MatchPickPublic]
 
 
 class RequestPublic(_Out):
@@ -318,14 +406,6 @@ class PrivacyPublic(_Out):
     budget_epsilon: float = Field(description="ε each company may spend; 0 = no cap")
     scopes: list[ScopePrivacyPublic]
     companies: list[CompanyPrivacyPublic]
-
-
-class LoginLinkPublic(_Out):
-    """A one-time login to the owner dashboard (``vault open``): the daemon's own address
-    plus ``path``, usable once before ``expires_at``."""
-
-    path: str = Field(description="/login?code=…, to append to the daemon's address")
-    expires_at: int
 
 
 class LoginLinkPublic(_Out):

@@ -90,6 +90,13 @@ class ReleaseBook:
     def releases_of(self, grant_id: int) -> int:
         return self._per_grant.get(grant_id, 0)
 
+    def epsilon_after(self, company: str, revealed: Mapping[str, float]) -> float:
+        """The ε ``company`` would have spent once charged the entries of ``revealed`` new
+        to it (the match service checks its budget with this before :meth:`admit`)."""
+        known = self._charged.get(company.lower(), {})
+        fresh = sum(cost for item, cost in revealed.items() if item not in known)
+        return self._spent.get(company.lower(), 0.0) + fresh
+
     def admit(
         self,
         grant: Grant,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from vault.daemon.match import MatchService
 from vault.daemon.release import ReleaseService
 from vault.daemon.runtime import Token
 from vault.daemon.state import Daemon
@@ -29,6 +30,10 @@ def owner_service(request: Request) -> OwnerService:
 
 def release_service(request: Request) -> ReleaseService:
     return daemon(request).releaser
+
+
+def match_service(request: Request) -> MatchService:
+    return daemon(request).matcher
 
 
 DaemonDep = Annotated[Daemon, Depends(daemon)]

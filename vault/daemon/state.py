@@ -20,6 +20,7 @@ from vault import audit, errors, scopes
 from vault.audit import AuditLog
 from vault.config import Settings
 from vault.daemon.book import ReleaseBook
+from vault.daemon.match import MatchService
 from vault.daemon.release import DerivedCache, RefusalTally, ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.eth.chain import Chain
@@ -43,6 +44,8 @@ class DaemonVault(Protocol):
     def secret(self, name: str) -> bytes: ...
     def access_log_key(self) -> Any: ...
     def derived(self, scopes: Iterable[str]) -> dict[str, dict[str, Any]]: ...
+    def history(self) -> Any: ...
+    def facts(self) -> dict[str, Any]: ...
 
 
 class Daemon:
@@ -100,6 +103,9 @@ class Daemon:
             max_lag_seconds=settings.max_index_lag_seconds,
             max_head_age_seconds=settings.max_head_age_for(chain.chain_id),
             clock=clock,
+        )
+        self.matcher = MatchService(
+            releases=self.releaser, signatures=self.signatures, desk=self.owner.match_desk
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -1,5 +1,5 @@
-"""EIP-712 for the consent ledger: the domain, the ``Approval``, ``Release`` and ``Receipt``
-types, their digests, and signatures over them.
+"""EIP-712 for the consent ledger: the domain, the ``Approval``, ``Release``, ``Match`` and
+``Receipt`` types, their digests, and signatures over them.
 
 The digest functions hash structs by hand (32-byte words + keccak) because the daemon checks
 a signature on every release; ``tests/test_ledger.py`` cross-checks them against
@@ -77,6 +77,19 @@ RELEASE: Final = StructType(
     "Release",
     (("grantId", "uint256"), ("scopes", "uint64"), ("nonce", "bytes32"), ("issuedAt", "uint64")),
 )
+#: A company's request to rank its own candidates for the person (DESIGN.md "Match
+#: protocol"); verified off chain by the daemon.
+MATCH: Final = StructType(
+    "Match",
+    (
+        ("grantId", "uint256"),
+        ("scopes", "uint64"),
+        ("candidatesHash", "bytes32"),
+        ("k", "uint8"),
+        ("nonce", "bytes32"),
+        ("issuedAt", "uint64"),
+    ),
+)
 #: The owner's receipt for what was released; verified off chain by the company SDK.
 RECEIPT: Final = StructType(
     "Receipt",
@@ -90,6 +103,7 @@ RECEIPT: Final = StructType(
 
 APPROVAL_TYPEHASH: Final = APPROVAL.type_hash
 RELEASE_TYPEHASH: Final = RELEASE.type_hash
+MATCH_TYPEHASH: Final = MATCH.type_hash
 RECEIPT_TYPEHASH: Final = RECEIPT.type_hash
 _DOMAIN_TYPEHASH: Final = EIP712_DOMAIN.type_hash
 _NAME_HASH: Final = keccak256(DOMAIN_NAME.encode())
@@ -187,6 +201,29 @@ class Domain:
             )
         )
 
+    def match_digest(
+        self,
+        grant_id: int,
+        scopes: int,
+        candidates_hash: bytes | str,
+        k: int,
+        nonce: bytes | str,
+        issued_at: int,
+    ) -> bytes:
+        """The EIP-712 digest of ``Match(grantId, scopes, candidatesHash, k, nonce,
+        issuedAt)``."""
+        return self._digest(
+            keccak256(
+                MATCH_TYPEHASH
+                + _uint(grant_id, 256)
+                + _uint(scopes, 64)
+                + as_bytes32(candidates_hash)
+                + _uint(k, 8)
+                + as_bytes32(nonce)
+                + _uint(issued_at, 64)
+            )
+        )
+
     def receipt_digest(
         self, grant_id: int, company: str | bytes, content_hash: bytes | str, issued_at: int
     ) -> bytes:
@@ -279,6 +316,23 @@ def sign_release(
 ) -> bytes:
     """A company's ``Release`` signature."""
     return sign_digest(private_key, domain.release_digest(grant_id, scopes, nonce, issued_at))
+
+
+def sign_match(
+    private_key: PrivateKey,
+    domain: Domain,
+    grant_id: int,
+    scopes: int,
+    candidates_hash: bytes | str,
+    k: int,
+    nonce: bytes | str,
+    issued_at: int,
+) -> bytes:
+    """A company's ``Match`` signature."""
+    return sign_digest(
+        private_key,
+        domain.match_digest(grant_id, scopes, candidates_hash, k, nonce, issued_at),
+    )
 
 
 def sign_receipt(

@@ -13,6 +13,7 @@ from vault.eth.chain import Chain
 from vault.eth.index import LedgerIndex, index_path
 from vault.eth.sync import follow
 from vault.owner.consent import Consent
+from vault.owner.match import MatchDesk, MatchPreview
 from vault.owner.money import Money
 from vault.owner.privacy import PrivacyBudget
 from vault.owner.state import OwnerState, OwnerVault
@@ -26,6 +27,8 @@ from vault.wire import (
     DenyResult,
     EarningsPublic,
     LogEntryPublic,
+    MatchPreviewBody,
+    MatchPreviewPublic,
     PrivacyPublic,
     PublishResult,
     RequestPublic,
@@ -62,6 +65,8 @@ class OwnerService:
         self.consent = Consent(self.state, self.terms_and_rules)
         self.money = Money(self.state)
         self.budget = PrivacyBudget(self.state)
+        self.match_desk = MatchDesk(vault, self.terms_and_rules)
+        self.match = MatchPreview(self.state, self.match_desk)
 
     def __repr__(self) -> str:
         return f"OwnerService(owner={self.state.owner})"
@@ -124,6 +129,9 @@ class OwnerService:
 
     def privacy(self) -> PrivacyPublic:
         return self.budget.report()
+
+    def match_preview(self, body: MatchPreviewBody) -> MatchPreviewPublic:
+        return self.match.preview(body)
 
 
 @contextmanager
