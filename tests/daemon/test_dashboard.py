@@ -100,7 +100,7 @@ def test_every_dashboard_response_carries_the_csp_and_no_store(daemon: Served) -
             assert "script-src" not in csp  # no script at all: default-src 'none' covers it
             assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
             assert response.headers["cache-control"] == "no-store"
-            assert response.headers["referrer-policy"] == "no-referrer"
+            assert response.headers["referrer-policy"] == "same-origin"
             assert response.headers["x-content-type-options"] == "nosniff"
         page = browser.get("/").text
         assert "<script" not in page and " style=" not in page

@@ -15,7 +15,7 @@ from vault.grant import Grant, Status
 
 WIDTH, HEIGHT = 640, 220
 #: Room for the axis labels, inside the view box.
-LEFT, BOTTOM, TOP, RIGHT = 64, 24, 10, 10
+LEFT, BOTTOM, TOP, RIGHT = 116, 26, 12, 12
 SAMPLES = 48
 #: Series colours live in the stylesheet (``.series-0`` …); a CSP without inline styles
 #: allows classes, not ``style`` attributes.

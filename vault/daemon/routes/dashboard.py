@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -64,8 +65,9 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    # The login link's code must never leave in a Referer header.
-    "Referrer-Policy": "no-referrer",
+    # Nothing (a login code in a URL included) leaves in a Referer to another site.
+    # Not "no-referrer": Chromium then sends ``Origin: null`` on the dashboard's own forms.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -101,6 +103,16 @@ def _span(seconds: float) -> str:
     return f"{minutes} min" if minutes else f"{seconds} s"
 
 
+def _approx_eth(wei: int) -> str:
+    """Wei for reading at a glance: at most 6 decimals (the exact figure goes in a title)."""
+    if wei == 0:
+        return "0 ETH"
+    rounded = f"{Decimal(wei).scaleb(-18):.6f}".rstrip("0").rstrip(".")
+    if rounded == "0":
+        return "< 0.000001 ETH"
+    return ("" if Decimal(rounded).scaleb(18) == wei else "≈ ") + f"{rounded} ETH"
+
+
 def _short(address: str | None) -> str:
     return f"{address[:8]}…{address[-6:]}" if address and len(address) > 16 else address or "—"
 
@@ -113,7 +125,8 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(eth=units.format_eth, when=_when, span=_span, short=_short)
+    env.filters.update(eth=units.format_eth, approx_eth=_approx_eth, when=_when, span=_span,
+                       short=_short)
     return env
 
 
@@ -263,9 +276,15 @@ def _grants_by_id(owner: OwnerService) -> dict[int, Grant]:
     return {g.id: g for g in owner.state.mine()}
 
 
+def _ledger_now(owner: OwnerService) -> float:
+    """Now as the ledger measures earnings and expiry: the chain head's block time when it
+    is ahead of this machine's clock (a development chain moved forward), else the clock."""
+    return max(owner.state.clock(), float(owner.state.index.lag().head_timestamp or 0))
+
+
 @router.get("/")
 def overview(request: Request, owner: OwnerDep, _: SessionDep) -> Response:
-    now = owner.state.clock()
+    now = _ledger_now(owner)
     every = owner.requests("all")
     grants = list(owner.state.mine())
     active = [r for r in every if r.status == "active"]
@@ -362,7 +381,7 @@ def _split(grant: Grant, now: float) -> tuple[int, int]:
 def grants_page(
     request: Request, owner: OwnerDep, _: SessionDep, revoked: int | None = None
 ) -> Response:
-    now = owner.state.clock()
+    now = _ledger_now(owner)
     listed = owner.grants()
     by_id = _grants_by_id(owner)
     earned = {r.id: earnings_chart.earned_at(by_id[r.id], now) for r in listed}
@@ -379,7 +398,7 @@ def confirm_revoke(
         grant = owner.state.get(request_id)
     except errors.VaultError as error:
         return _refusal(request, error)
-    keep, refund = _split(grant, owner.state.clock())
+    keep, refund = _split(grant, _ledger_now(owner))
     return render(request, "confirm_revoke.html", item=found, keep=keep, refund=refund)
 
 
