@@ -443,6 +443,50 @@ def _band_index(price: float) -> int:
     return len(PRICE_BANDS) - 1
 
 
+# --- the owner's own genres -------------------------------------------------------------
+
+#: What the owner taught the vault: {"artist" | "channel" | "series": {casefolded name:
+#: genre}}; music genres for artists, video genres for channels and series.
+TaughtGenres = Mapping[str, Mapping[str, str]]
+TAUGHT_KINDS = ("artist", "channel", "series")
+
+
+def teach_genre(
+    taught: TaughtGenres, kind: str, name: str, genre: str | None
+) -> dict[str, dict[str, str]]:
+    """``taught`` with ``name`` (an artist, channel or series) given ``genre`` in the
+    catalog's words, or forgotten when ``genre`` is None. ValueError names what is wrong."""
+    if kind not in TAUGHT_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(TAUGHT_KINDS)}")
+    key = _key(name)
+    if not key:
+        raise ValueError("the name is empty")
+    updated = {k: dict(v) for k, v in taught.items()}
+    names = updated.setdefault(kind, {})
+    if genre is None:
+        names.pop(key, None)
+        return updated
+    vocabulary, synonyms = ((MUSIC_GENRES, _GENRE_SYNONYMS) if kind == "artist"
+                            else (VIDEO_GENRES, _VIDEO_GENRE_SYNONYMS))
+    word = _vocab(genre, vocabulary, synonyms)
+    if word is None:
+        raise ValueError(f"not a {'music' if kind == 'artist' else 'video'} genre the catalog "
+                         f"knows; one of: {', '.join(vocabulary)}")
+    names[key] = word
+    return updated
+
+
+def genre_coverage(aggregates: Aggregates) -> dict[str, int]:
+    """How much of the listening and viewing fed a genre: listens (plays of at least 30 s)
+    and views, and how many of each got a genre."""
+    return {
+        "listens": aggregates.listens,
+        "listens_with_genre": sum(aggregates.genres.values()),
+        "views": aggregates.counts.get(EventKind.VIEW.value, 0),
+        "views_with_genre": sum(aggregates.video_genres.values()),
+    }
+
+
 # --- the incremental summary ------------------------------------------------------------
 
 
@@ -505,8 +549,11 @@ class Aggregates:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def fold(self, events: Iterable[Event]) -> None:
-        """Add ``events`` to the summary; cost ∝ their number, memory bounded."""
+    def fold(self, events: Iterable[Event], *, taught: TaughtGenres | None = None) -> None:
+        """Add ``events`` to the summary; cost ∝ their number, memory bounded. ``taught``:
+        the owner's own genres for artists, channels and series (:func:`teach_genre`),
+        which win over the built-in maps but not over a genre the event carries."""
+        taught = taught or {}
         for event in events:
             try:
                 kind = EventKind(event.kind)
@@ -518,15 +565,15 @@ class Aggregates:
                 self.hours[(at // 3600) % 24] += 1
             attrs = event.attrs if isinstance(event.attrs, dict) else {}
             if kind is EventKind.PLAY:
-                self._play(attrs)
+                self._play(attrs, taught.get("artist", {}))
             elif kind is EventKind.VIEW:
-                self._view(attrs)
+                self._view(attrs, taught)
             elif kind is EventKind.PURCHASE:
                 self._purchase(attrs)
             elif at is not None:
                 self._mood(attrs, at)
 
-    def _play(self, attrs: Mapping[str, Any]) -> None:
+    def _play(self, attrs: Mapping[str, Any], taught: Mapping[str, str]) -> None:
         artist = _key(attrs.get("artist"))
         ms = _int(attrs.get("ms_played"))
         ms = None if ms is None else min(max(ms, 0), DAY * 1000)
@@ -539,11 +586,11 @@ class Aggregates:
             return
         self.listens += 1
         genre = _vocab(_text(attrs.get("genre")), MUSIC_GENRES, _GENRE_SYNONYMS)
-        genre = genre or ARTIST_GENRES.get(artist)
+        genre = genre or taught.get(artist) or ARTIST_GENRES.get(artist)
         if genre is not None:
             _bump(self.genres, genre)
 
-    def _view(self, attrs: Mapping[str, Any]) -> None:
+    def _view(self, attrs: Mapping[str, Any], taught: TaughtGenres) -> None:
         platform = _key(attrs.get("platform"))
         _bump(self.platforms, _PLATFORM_SYNONYMS.get(platform, "other"))
         channel = _key(attrs.get("channel"))
@@ -555,7 +602,9 @@ class Aggregates:
             _bump(self.series, series)
             _prune(self.series, MAX_SERIES, lambda n: n)
         genre = _vocab(_text(attrs.get("genre")), VIDEO_GENRES, _VIDEO_GENRE_SYNONYMS)
-        genre = genre or CHANNEL_GENRES.get(channel) or SERIES_GENRES.get(series)
+        genre = (genre or taught.get("channel", {}).get(channel)
+                 or taught.get("series", {}).get(series)
+                 or CHANNEL_GENRES.get(channel) or SERIES_GENRES.get(series))
         if genre is not None:
             _bump(self.video_genres, genre)
         topic = CHANNEL_TOPICS.get(channel) or _VIDEO_GENRE_TOPIC.get(genre or "")

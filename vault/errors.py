@@ -23,6 +23,9 @@ personal value.
     │   ├── MalformedExport        an import file is malformed (names file and record)
     │   ├── MalformedBackup        a backup file is malformed or fails authentication
     │   ├── UnsafePath             path traversal / symlink / overwrite refused
+    │   ├── UnsafeArchive          a ZIP with a zip bomb, a path outside it, a symlink
+    │   ├── ExportKindMismatch     an export named as another kind, or of no known kind
+    │   ├── ProfileChoiceNeeded    a Netflix export of several profiles, none chosen
     │   └── UnknownScope           a scope name that is not in the catalog
     ├── LedgerError
     │   ├── LedgerUnavailable      the RPC node is down or too slow (names the URL)
@@ -139,6 +142,18 @@ class MalformedBackup(InputError):
 
 class UnsafePath(InputError):
     hint = "choose a regular file path inside a folder you own"
+
+
+class UnsafeArchive(InputError):
+    hint = "nothing was imported; re-download the archive from the service"
+
+
+class ExportKindMismatch(InputError):
+    hint = "run `vault import FILE` to detect the kind; `vault import --help` lists the kinds"
+
+
+class ProfileChoiceNeeded(InputError):
+    hint = "name yours with --profile NAME (or --all-profiles to import every one)"
 
 
 class UnknownScope(InputError):

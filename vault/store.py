@@ -73,6 +73,8 @@ _OWNER_KEY = "owner_key"
 _INTEGRITY_KEY = "integrity_key"
 _AGGREGATES = "state:aggregates"
 _SUMMARY = "state:summary"
+#: The owner's own genres for artists, channels and series (`vault genres set`).
+_TAUGHT = "state:taught_genres"
 #: Named random secrets (:meth:`Vault.secret`), made when the vault is created.
 NAMED_SECRETS = ("noise",)
 #: Rows every vault holds from its creation on; one missing was deleted (THREATS row 36).
@@ -586,6 +588,7 @@ class Vault:
             except errors.CorruptFile:
                 aggregates, summary, quarantined, _ = self._rebuild(put)
             next_id = put.manifest.last_event + 1
+            taught = self._taught(conn)
             iterator = iter(records)
             while batch := list(islice(iterator, BATCH)):
                 events: dict[bytes, tuple[Event, bytes]] = {}
@@ -622,7 +625,7 @@ class Vault:
                     next_id += 1
                 if rows:
                     put.events(rows)
-                    aggregates.fold(fresh)
+                    aggregates.fold(fresh, taught=taught)
                     new += len(rows)
                 crash_point("import-batch")
             put.secret(_AGGREGATES, aggregates.to_json())
@@ -689,6 +692,29 @@ class Vault:
                 except (errors.InvalidToken, ValueError, TypeError):
                     continue
         return history
+
+    def teach_genre(self, kind: str, name: str, genre: str | None) -> None:
+        """Give an artist, channel or series the owner's own genre (None: forget it), stored
+        sealed, and re-fold every event with it: in ONE transaction, like an import."""
+        with self._writing() as put:
+            try:
+                taught = derive.teach_genre(self._taught(put.conn), kind, name, genre)
+            except ValueError as error:
+                raise errors.InputError(str(error)) from None
+            put.secret(_TAUGHT, json.dumps(taught, sort_keys=True).encode())
+            aggregates, summary, _, _ = self._rebuild(put)
+            put.secret(_AGGREGATES, aggregates.to_json())
+            put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
+            put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+
+    def taught_genres(self) -> dict[str, dict[str, str]]:
+        with self._read() as conn:
+            return self._taught(conn)
+
+    def genre_coverage(self) -> dict[str, int]:
+        """:func:`vault.derive.genre_coverage` of everything imported."""
+        with self._read() as conn:
+            return derive.genre_coverage(self._aggregates(conn))
 
     def derivation_basis(self, scope: str) -> dict[str, Any]:
         with self._read() as conn:
@@ -863,6 +889,7 @@ class Vault:
         quarantined: list[int] = []
         fixed = 0
         cursor = 0
+        taught = self._taught(put.conn)
         while batch := put.conn.exec_driver_sql(
             "SELECT id, dedupe, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
             (cursor, BATCH),
@@ -885,7 +912,7 @@ class Vault:
                     fixed += 1
                 events.append(event)
                 summary.add(event)
-            aggregates.fold(events)
+            aggregates.fold(events, taught=taught)
             crash_point("repair-batch")
         return aggregates, summary, tuple(quarantined), fixed
 
@@ -1048,6 +1075,18 @@ class Vault:
             return derive.Aggregates.from_json(raw)
         except (ValueError, TypeError, KeyError):
             raise self._damaged(_AGGREGATES) from None
+
+    def _taught(self, conn: Connection) -> dict[str, dict[str, str]]:
+        """The owner's genres; none until the first `vault genres set`."""
+        if conn.execute(select(_SECRETS.c.name).where(_SECRETS.c.name == _TAUGHT)).first() is None:
+            return {}
+        try:
+            taught = json.loads(self._secret_value(conn, _TAUGHT))
+        except ValueError:
+            raise self._damaged(_TAUGHT) from None
+        if not isinstance(taught, dict):
+            raise self._damaged(_TAUGHT)
+        return taught
 
     def _summary(self, conn: Connection) -> _Summary:
         try:

@@ -11,6 +11,7 @@ from vault.cli import (
     consent_commands,
     daemon_commands,
     devnet_commands,
+    genre_commands,
     log_commands,
     money_commands,
     open_commands,
@@ -34,6 +35,7 @@ app.add_typer(terms_commands.rules_app, name="rules")
 app.add_typer(log_commands.app, name="log")
 app.add_typer(daemon_commands.app)
 app.add_typer(open_commands.app)
+app.add_typer(genre_commands.app, name="genres")
 
 
 def main() -> None:

@@ -29,7 +29,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from vault import errors, wire
 from vault.config import Settings
 from vault.daemon import runtime
+from vault.importers.exports import ImportReport
 from vault.policy import RuleSet
+from vault.records import BackupPublic, DamagePublic, GenresPublic, error_from_public
 from vault.wire import (
     ApproveResult,
     ClaimResult,
@@ -86,6 +88,9 @@ def daemon_url(settings: Settings) -> str:
 
 def error_from_wire(status: int, body: Any) -> errors.VaultError:
     """The :mod:`vault.errors` type the daemon mapped to this error body."""
+    named = error_from_public(body)  # the records routes name the error's class
+    if named is not None:
+        return named
     try:
         refusal = wire.ErrorPublic.model_validate(body)
     except ValidationError:
@@ -255,6 +260,48 @@ class DaemonBackend:
 
     def privacy(self) -> PrivacyPublic:
         return self._one(PrivacyPublic, "GET", "/v1/owner/privacy")
+
+    # --- the owner's records (vault.records.RecordsService over HTTP) ---
+
+    def import_export(
+        self, path: Path, *, kind: str | None, profile: str | None, all_profiles: bool
+    ) -> ImportReport:
+        return self._one(ImportReport, "POST", "/v1/owner/records/import", json={
+            "path": str(path.resolve()), "kind": kind, "profile": profile,
+            "all_profiles": all_profiles})
+
+    def record_mood(self, mood: str, *, at: int | None) -> None:
+        self._call("POST", "/v1/owner/records/mood", json={"mood": mood, "at": at})
+
+    def facts(self) -> dict[str, Any]:
+        return TypeAdapter(dict[str, Any]).validate_python(
+            self._call("GET", "/v1/owner/records/facts"))
+
+    def set_fact(self, name: str, value: Any) -> None:
+        self._call("PUT", f"/v1/owner/records/facts/{name}", json={"value": value})
+
+    def stats(self) -> dict[str, Any]:
+        return TypeAdapter(dict[str, Any]).validate_python(
+            self._call("GET", "/v1/owner/records/stats"))
+
+    def check(self) -> list[DamagePublic]:
+        return self._many(DamagePublic, "/v1/owner/records/check")
+
+    def genres(self) -> GenresPublic:
+        return self._one(GenresPublic, "GET", "/v1/owner/records/genres")
+
+    def teach_genre(self, kind: str, name: str, genre: str | None) -> GenresPublic:
+        return self._one(GenresPublic, "PUT", "/v1/owner/records/genres",
+                         json={"kind": kind, "name": name, "genre": genre})
+
+    def preview(self, names: list[str], *, released: bool, now: int) -> dict[str, Any]:
+        return TypeAdapter(dict[str, Any]).validate_python(self._call(
+            "POST", "/v1/owner/records/preview",
+            json={"scopes": names, "released": released, "at": now}))
+
+    def export_backup(self, path: Path, passphrase: str) -> BackupPublic:
+        return self._one(BackupPublic, "POST", "/v1/owner/records/export",
+                         json={"path": str(path.resolve()), "passphrase": passphrase})
 
     def login_link(self) -> str:
         """A one-time login link to the daemon's dashboard (daemon only: ``vault open``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -17,9 +17,8 @@ from vault.cli._common import (
     console,
     new_app,
     print_json,
-    read_passphrase,
-    settings_for,
 )
+from vault.cli.store_commands import coverage_line
 
 app = new_app()
 
@@ -64,25 +63,11 @@ def preview(
 ) -> None:
     """Show exactly what a company would receive for SCOPE... now, and why (which facts and
     how many events of each kind contributed — counts only)."""
-    from vault import privacy
-    from vault.store import Vault
+    from vault.cli._records import open_records
 
-    wanted = [scopes.scope(name) for name in dict.fromkeys(names)]  # UnknownScope first
-    now = int(time.time())
-    with Vault.open(settings_for(home).home, read_passphrase()) as vault:
-        values = vault.derived([entry.name for entry in wanted])
-        secret = vault.secret("noise") if released else b""
-        rows: list[dict[str, Any]] = []
-        for entry in wanted:
-            value = values[entry.name]
-            if released:
-                value = privacy.release_value(entry, value, secret=secret)
-            rows.append({
-                "scope": entry.name, "bit": entry.bit, "sensitivity": entry.sensitivity,
-                "noisy": entry.noisy, "transform": entry.transform, "value": value,
-                "basis": vault.derivation_basis(entry.name),
-            })
-    report = {"released": released, "at": now, "scopes": rows}
+    with open_records(home) as records:
+        report = records.preview(list(names), released=released, now=int(time.time()))
+    rows = report["scopes"]
     if json_output:
         print_json(report)
         return
@@ -99,3 +84,4 @@ def preview(
         facts = ", ".join(row["basis"]["facts"]) or "none"
         events = ", ".join(f"{n} {kind}" for kind, n in row["basis"]["events"].items()) or "none"
         console.print(f"  from:  facts: {facts}; events: {events}", markup=False)
+    console.print("\n" + coverage_line(report["coverage"]), markup=False)

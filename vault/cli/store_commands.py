@@ -27,10 +27,13 @@ from vault.cli._common import (
     read_passphrase,
     settings_for,
 )
+from vault.cli._records import open_records
 from vault.identity import FACT_NAMES
+from vault.importers import IMPORTERS, importer_for
 from vault.scopes import MOODS
 
 if TYPE_CHECKING:
+    from vault.importers.exports import ImportReport
     from vault.store import Vault
 
 app = new_app()
@@ -71,35 +74,106 @@ def init(
         console.print(f"Owner address: {vault.owner_address}")
 
 
-@app.command("import")
+_IMPORT_HELP = """Import an export as the service delivered it: one file, or its ZIP archive
+(my_spotify_data.zip, a Google Takeout archive, Netflix's report), every supported file
+inside. The kind is detected from the content; naming it (vault import KIND FILE) checks it
+and, for an archive, imports only that kind. All of it or (on any error) nothing;
+re-importing is safe. Works while `vault serve` runs.
+
+\b
+Kinds:
+""" + "\n".join(f"  {name:<17}{importer.description}" for name, importer in IMPORTERS.items())
+
+
+@app.command("import", help=_IMPORT_HELP)
 def import_file(
-    kind: Annotated[str, typer.Argument(help="Export format, e.g. spotify, youtube, netflix.")],
-    path: Annotated[Path, typer.Argument(help="The export file.")],
+    arguments: Annotated[list[str], typer.Argument(
+        metavar="[KIND] FILE", show_default=False,
+        help="The export file or ZIP, after its kind if you name it.")],
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="Netflix: import only this viewing profile.")] = None,
+    all_profiles: Annotated[bool, typer.Option(
+        "--all-profiles", help="Netflix: import every profile in the file.")] = False,
     home: HomeOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """Import one export file; all of it or (on any error) nothing. Re-importing is safe."""
-    import rich.progress
+    if len(arguments) > 2:
+        raise errors.InputError("give one FILE, after its KIND if you name it")
+    kind, path = (arguments[0], Path(arguments[1])) if len(arguments) == 2 else (
+        None, Path(arguments[0]))
+    if kind is not None:
+        importer_for(kind)  # an unknown kind: the one message listing the known kinds
+    if profile is not None and all_profiles:
+        raise errors.InputError("choose --profile NAME or --all-profiles, not both")
+    if profile is None and not all_profiles:
+        profile = _ask_profile(path, kind)
+    with open_records(home) as records:
+        report = records.import_export(path, kind=kind, profile=profile,
+                                       all_profiles=all_profiles)
+    if json_output:
+        print_json(report.model_dump())
+        return
+    _print_report(path, report)
 
-    from vault.importers import importer_for
 
-    importer = importer_for(kind)
-    if not path.is_file():
-        raise errors.InputError(f"{path} is not a readable file")
-    with (
-        _open(home) as vault,
-        rich.progress.open(path, "rb", description=f"Importing {path.name}",
-                           console=err_console, transient=True) as stream,
-    ):
-        summary = vault.import_records(importer.parse(stream, filename=path.name))
-    console.print(
-        f"{path.name}: {summary.new_events} new events, "
-        f"{summary.duplicate_events} already stored, {summary.facts} facts"
-    )
-    if summary.quarantined:
+def _ask_profile(path: Path, kind: str | None) -> str | None:
+    """In a terminal, the Netflix profile chosen from those the export holds (None when
+    there is one or none, or no terminal: the import then refuses several profiles)."""
+    if not sys.stdin.isatty():
+        return None
+    from vault.importers.exports import opened_export
+
+    with opened_export(path, kind=kind) as export:
+        profiles = export.netflix_profiles()
+    if len(profiles) < 2:
+        return None
+    console.print(f"{path.name} holds {len(profiles)} Netflix viewing profiles:")
+    for number, name in enumerate(profiles, 1):
+        console.print(f"  {number}. {name}", markup=False)
+    choice: int = typer.prompt("Import which one (its number; 0 for all)", type=int)
+    if choice == 0:
+        return None
+    if not 1 <= choice <= len(profiles):
+        raise errors.InputError(f"choose a number from 0 to {len(profiles)}")
+    return profiles[choice - 1]
+
+
+def _print_report(path: Path, report: ImportReport) -> None:
+    for read in report.files:
+        console.print(f"Read {read.name} ({read.kind}).", markup=False, soft_wrap=True)
+    console.print(f"{report.new_events} new events, {report.duplicate_events} already stored, "
+                  f"{report.facts} facts.")
+    if report.skipped:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
+        console.print(f"Skipped records: {reasons}.", markup=False)
+    if report.ignored:
+        console.print(f"Ignored {len(report.ignored)} other file(s) in {path.name}:",
+                      markup=False)
+        for ignored in report.ignored:
+            console.print(f"  {ignored.name}: {ignored.reason}", markup=False, soft_wrap=True)
+    coverage = report.coverage
+    console.print(coverage_line(coverage.model_dump()), markup=False)
+    if report.quarantined:
         err_console.print(
             f"warning: the event counts did not open and were rebuilt; "
-            f"{len(summary.quarantined)} damaged event(s) quarantined — see `vault check`",
+            f"{report.quarantined} damaged event(s) quarantined — see `vault check`",
             markup=False)
+
+
+def coverage_line(coverage: dict[str, int]) -> str:
+    """"Genres: 52% of 84 listens, 90% of 40 views" and how to teach more."""
+    parts = [f"{_share(coverage[f'{what}_with_genre'], coverage[what])} of "
+             f"{coverage[what]} {what}" for what in ("listens", "views") if coverage[what]]
+    if not parts:
+        return "Genres: no listens or views yet."
+    line = "Genres known for " + ", ".join(parts) + "."
+    if any(coverage[f"{what}_with_genre"] < coverage[what] for what in ("listens", "views")):
+        line += " Teach the rest with `vault genres set`."
+    return line
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part // whole}%" if whole else "0%"
 
 
 def _parse_fact(name: str, text: str) -> Any:
@@ -123,16 +197,16 @@ def facts_set(
 ) -> None:
     """Declare a fact about yourself (stored sealed)."""
     parsed = _parse_fact(name, value)
-    with _open(home) as vault:
-        vault.set_fact(name, parsed)
+    with open_records(home) as records:
+        records.set_fact(name, parsed)
     console.print(f"Set {name}.")
 
 
 @facts_app.command("list")
 def facts_list(home: HomeOption = None, json_output: JsonOption = False) -> None:
     """Show the facts you declared (to you only: they are never released raw)."""
-    with _open(home) as vault:
-        facts = vault.facts()
+    with open_records(home) as records:
+        facts = records.facts()
     if json_output:
         print_json(facts)
         return
@@ -149,16 +223,16 @@ def mood(
     home: HomeOption = None,
 ) -> None:
     """Record how you feel now."""
-    with _open(home) as vault:
-        vault.record_mood(feeling, at=at)
+    with open_records(home) as records:
+        records.record_mood(feeling, at=at)
     console.print(f"Recorded mood {feeling}.")
 
 
 @app.command("stats")
 def stats(home: HomeOption = None, json_output: JsonOption = False) -> None:
     """Counts of what the vault holds (no personal values)."""
-    with _open(home) as vault:
-        figures = vault.stats().to_json()
+    with open_records(home) as records:
+        figures = records.stats()
     if json_output:
         print_json(figures)
         return
@@ -173,14 +247,14 @@ def check(home: HomeOption = None, json_output: JsonOption = False) -> None:
     """Open every sealed value, compare every row with the vault's keyed manifest (rolled
     back, deleted, quarantined) and verify the access log; name each problem (exit code 5
     if any)."""
-    with _open(home) as vault:
-        damaged = vault.check()
+    with open_records(home) as records:
+        damaged = records.check()
     if json_output:
-        print_json([{"table": d.table, "row": d.row, "column": d.column, "problem": d.problem}
-                    for d in damaged])
+        print_json([d.model_dump() for d in damaged])
     else:
         for record in damaged:
-            console.print(f"damaged: {record}", markup=False)
+            console.print(f"damaged: {record.table} {record.row} {record.column}: "
+                          f"{record.problem}", markup=False)
     if damaged:
         raise errors.IntegrityError(f"{len(damaged)} damaged record(s); the rest are intact")
     if not json_output:
@@ -252,13 +326,11 @@ def export(
     path: Annotated[Path, typer.Argument(help="The backup file to create (never overwritten).")],
     home: HomeOption = None,
 ) -> None:
-    """Write the whole vault to one encrypted backup file (opens with your passphrase)."""
-    from vault import backup
-    from vault.store import Vault
-
+    """Write the whole vault to one encrypted backup file (opens with your passphrase).
+    Works while `vault serve` runs."""
     secret = read_passphrase()
-    with Vault.open(settings_for(home).home, secret) as vault:
-        info = backup.export_backup(vault, path, secret)
+    with open_records(home, passphrase=lambda: secret) as records:
+        info = records.export_backup(path, secret)
     console.print(f"Backup written to {info.path} ({info.size} bytes).")
 
 

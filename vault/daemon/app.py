@@ -15,7 +15,16 @@ from vault import __version__
 from vault.config import Settings
 from vault.daemon import http_errors
 from vault.daemon.guard import GuardMiddleware, allowed_hosts
-from vault.daemon.routes import dashboard, health, identity, match, owner, release, terms
+from vault.daemon.routes import (
+    dashboard,
+    health,
+    identity,
+    match,
+    owner,
+    records,
+    release,
+    terms,
+)
 from vault.daemon.runtime import new_token
 from vault.daemon.state import Daemon, DaemonVault
 from vault.eth.chain import Chain
@@ -59,7 +68,7 @@ def create_app(
     app.state.daemon = daemon
     app.state.token = new_token()
     http_errors.install(app)
-    for module in (health, identity, terms, release, match, owner):
+    for module in (health, identity, terms, release, match, owner, records):
         app.include_router(module.router)
     dashboard.install(app, clock=clock)
     app.add_middleware(

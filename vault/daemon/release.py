@@ -70,8 +70,9 @@ class DerivedCache:
 
     Reading them from the store costs a SQLite query, AES-GCM opens and, for time-dependent
     scopes (age range, moods), a re-derivation — about a millisecond, most of a release.
-    While the daemon runs it holds the vault's lock, so nothing else can import data; values
-    only change with time, and a few seconds of lag on an age range or a mood is harmless.
+    While the daemon runs it holds the vault's lock, so data changes only through its owner
+    routes, which call :meth:`clear` after each write; otherwise values change with time
+    alone, and a few seconds of lag on an age range or a mood is harmless.
     Callers must not mutate what they get (``privacy.release_value`` copies before it
     perturbs a value, and returns it untouched otherwise).
     """
@@ -99,6 +100,10 @@ class DerivedCache:
         for name, value in fresh.items():
             self._values[name] = (now, value)
         return fresh
+
+    def clear(self) -> None:
+        """Forget every value: the vault's data changed (an import, a mood, a fact)."""
+        self._values = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,8 +87,9 @@ class Daemon:
             per_second=settings.unauthenticated_refusals_per_second, clock=clock
         )
         self._summarised_at = clock()
+        self.derived = DerivedCache(vault, clock=clock)
         self.releaser = ReleaseService(
-            derived=DerivedCache(vault, clock=clock),
+            derived=self.derived,
             owner=vault.owner_address,
             signatures=self.signatures,
             noise_secret=vault.secret("noise"),

@@ -16,6 +16,7 @@ from typing import BinaryIO, Protocol
 
 from vault.errors import InputError
 from vault.identity import Event, Fact
+from vault.importers._read import Skipped
 from vault.importers.generic import CsvImporter, JsonlImporter
 from vault.importers.netflix import NetflixImporter
 from vault.importers.profile import ProfileImporter
@@ -28,8 +29,11 @@ class Importer(Protocol):
     name: str
     description: str
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event | Fact]:
-        """Yield records from ``stream``; raise MalformedExport on the first bad record."""
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event | Fact]:
+        """Yield records from ``stream``; raise MalformedExport on the first bad record.
+        Records read but not kept are counted in ``skipped`` by reason."""
         ...
 
 

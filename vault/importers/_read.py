@@ -10,9 +10,11 @@ exports are personal data, and error messages end up in terminals and logs.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
@@ -41,21 +43,56 @@ class RecordError(Exception):
     """A problem inside one record; the caller adds the file name and record number."""
 
 
+#: Counts of records an importer read but did not keep, by reason ("podcast episode").
+Skipped = Counter[str]
+
+
 def converted(
     numbered: Iterable[tuple[int, R]],
-    convert: Callable[[R], Event | None],
+    convert: Callable[[R], Event | str],
     *,
     filename: str,
+    skipped: Skipped | None = None,
 ) -> Iterator[Event]:
-    """Each numbered record turned into an event by ``convert`` (``None``: skipped); a
+    """Each numbered record turned into an event by ``convert``, which returns a reason
+    instead of an event for a record it skips (counted in ``skipped``); a
     :class:`RecordError` becomes a MalformedExport naming the file and the record."""
     for n, record in numbered:
         try:
             event = convert(record)
         except RecordError as error:
             raise MalformedExport(filename, n, str(error)) from None
-        if event is not None:
+        if isinstance(event, str):
+            if skipped is not None:
+                skipped[event] += 1
+        else:
             yield event
+
+
+class _Replay(io.RawIOBase):
+    """``head`` (already read from ``rest``) followed by the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def peek(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
+    """The first ``size`` bytes of ``stream``, and a stream that reads them again."""
+    head = stream.read(size)
+    return head, io.BufferedReader(_Replay(head, stream))
 
 
 # --- JSON array ----------------------------------------------------------------------------

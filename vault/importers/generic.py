@@ -16,6 +16,7 @@ from vault.currencies import is_currency
 from vault.identity import Event, EventKind
 from vault.importers._read import (
     RecordError,
+    Skipped,
     converted,
     csv_rows,
     iso_time,
@@ -123,18 +124,24 @@ class JsonlImporter:
     name = "jsonl"
     description = "generic events, one JSON object per line (see docs/importers.md)"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
         records = jsonl(stream, filename=filename)
-        return converted(records, lambda record: event_from(record, self.name), filename=filename)
+        return converted(records, lambda record: event_from(record, self.name),
+                         filename=filename, skipped=skipped)
 
 
 class CsvImporter:
     name = "csv"
     description = "generic events as CSV: kind, occurred_at and attribute columns"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
         rows = csv_rows(stream, filename=filename, required=("kind", "occurred_at"))
-        return converted(rows, lambda row: event_from(_typed(row), self.name), filename=filename)
+        return converted(rows, lambda row: event_from(_typed(row), self.name),
+                         filename=filename, skipped=skipped)
 
 
 def _typed(row: dict[str, str]) -> dict[str, Any]:

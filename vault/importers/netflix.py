@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, converted, csv_rows, hms, iso_time
+from vault.importers._read import RecordError, Skipped, converted, csv_rows, hms, iso_time
 
 REQUIRED_COLUMNS = ("Profile Name", "Start Time", "Duration", "Title", "Supplemental Video Type")
 _EPISODIC = re.compile(
@@ -31,20 +31,28 @@ class NetflixImporter:
     def __init__(self, *, profile: str | None = None) -> None:
         self.profile = profile
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
         rows = csv_rows(stream, filename=filename, required=REQUIRED_COLUMNS)
-        return converted(rows, self._view, filename=filename)
+        return converted(rows, self._view, filename=filename, skipped=skipped)
 
-    def _view(self, row: dict[str, str]) -> Event | None:
+    @staticmethod
+    def profiles(stream: BinaryIO, *, filename: str) -> Iterator[str]:
+        """Each row's profile name (a profile chooser reads the whole file once)."""
+        for _, row in csv_rows(stream, filename=filename, required=REQUIRED_COLUMNS):
+            yield row["Profile Name"]
+
+    def _view(self, row: dict[str, str]) -> Event | str:
         started = iso_time(row["Start Time"], "Start Time")
         seconds = hms(row["Duration"], "Duration")
         title = row["Title"].strip()
         if not title:
             raise RecordError("field 'Title' is empty")
         if row["Supplemental Video Type"].strip():
-            return None
+            return "trailer or other extra"
         if self.profile is not None and row["Profile Name"] != self.profile:
-            return None
+            return "another profile"
         attrs: dict[str, Any] = {"title": title, "platform": "netflix", "seconds": seconds}
         series = series_of(title)
         if series:

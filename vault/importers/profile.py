@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 from vault.errors import MalformedExport
 from vault.identity import FACT_NAMES, Fact
-from vault.importers._read import MAX_RECORD_BYTES, RecordError
+from vault.importers._read import MAX_RECORD_BYTES, RecordError, Skipped
 
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
@@ -37,7 +37,10 @@ class ProfileImporter:
     name = "profile"
     description = "a declared profile in TOML (birth date, city, languages, tastes...)"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Fact]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Fact]:
+        """Every declared fact; a profile has nothing to skip (``skipped`` stays as is)."""
         data = stream.read(MAX_RECORD_BYTES + 1)
         if len(data) > MAX_RECORD_BYTES:
             raise MalformedExport(filename, None, f"larger than {MAX_RECORD_BYTES} bytes")

@@ -12,25 +12,28 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import converted, integer, iso_time, json_array, text
+from vault.importers._read import Skipped, converted, integer, iso_time, json_array, text
 
 
 class SpotifyImporter:
     name = "spotify"
     description = "Spotify account data: StreamingHistory_music_*.json"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
         records = json_array(stream, filename=filename)
-        return converted(records, lambda record: _play(record, self.name), filename=filename)
+        return converted(records, lambda record: _play(record, self.name), filename=filename,
+                         skipped=skipped)
 
 
-def _play(record: dict[str, Any], source: str) -> Event | None:
+def _play(record: dict[str, Any], source: str) -> Event | str:
     ended = iso_time(record.get("endTime"), "endTime")
     artist = text(record, "artistName")
     track = text(record, "trackName")
     ms_played = integer(record, "msPlayed")
     if not artist or not track:
-        return None
+        return "no artist or track name"
     return Event(
         EventKind.PLAY, ended, source, {"artist": artist, "track": track, "ms_played": ms_played}
     )

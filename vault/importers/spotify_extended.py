@@ -18,19 +18,37 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, converted, integer, iso_time, json_array, text
+from vault.importers._read import (
+    RecordError,
+    Skipped,
+    converted,
+    integer,
+    iso_time,
+    json_array,
+    text,
+)
+
+SKIP_PRIVATE = "private session"
+SKIP_SPOKEN = "podcast episode or audiobook"
+SKIP_NO_METADATA = "no track metadata"
+#: Fields that only a podcast episode or an audiobook chapter fills.
+_SPOKEN_WORD = ("episode_name", "episode_show_name", "spotify_episode_uri", "audiobook_title",
+                "audiobook_chapter_title", "audiobook_uri", "audiobook_chapter_uri")
 
 
 class SpotifyExtendedImporter:
     name = "spotify-extended"
     description = "Spotify extended streaming history: Streaming_History_Audio_*.json"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
         records = json_array(stream, filename=filename)
-        return converted(records, lambda record: _play(record, self.name), filename=filename)
+        return converted(records, lambda record: _play(record, self.name), filename=filename,
+                         skipped=skipped)
 
 
-def _play(record: dict[str, Any], source: str) -> Event | None:
+def _play(record: dict[str, Any], source: str) -> Event | str:
     ended = iso_time(record.get("ts"), "ts")
     ms_played = integer(record, "ms_played")
     track = text(record, "master_metadata_track_name", required=False)
@@ -39,8 +57,12 @@ def _play(record: dict[str, Any], source: str) -> Event | None:
     incognito = record.get("incognito_mode")
     if incognito is not None and not isinstance(incognito, bool):
         raise RecordError("field 'incognito_mode' must be true, false or null")
-    if incognito or not track or not artist:
-        return None
+    if incognito:
+        return SKIP_PRIVATE
+    if any(record.get(key) for key in _SPOKEN_WORD):
+        return SKIP_SPOKEN
+    if not track or not artist:
+        return SKIP_NO_METADATA
     attrs: dict[str, Any] = {"artist": artist, "track": track, "ms_played": ms_played}
     if album:
         attrs["album"] = album

@@ -1,4 +1,5 @@
-"""Google Takeout YouTube history: ``watch-history.json``.
+"""Google Takeout YouTube history: ``watch-history.json``, or ``watch-history.html``
+(Takeout's default, read by :mod:`vault.importers.youtube_html` into the same records).
 
 A JSON array of ``{"header": "YouTube", "title": "Watched <video title>", "titleUrl",
 "subtitles": [{"name": <channel>, "url"}], "time": "2024-01-31T21:05:12.345Z",
@@ -16,30 +17,52 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from vault.identity import Event, EventKind
-from vault.importers._read import RecordError, converted, iso_time, json_array, text
+from vault.importers import youtube_html
+from vault.importers._read import (
+    RecordError,
+    Skipped,
+    converted,
+    iso_time,
+    json_array,
+    peek,
+    text,
+)
 
 _PREFIX = "Watched "
+_SNIFF = 64
+SKIP_AD = "ad"
+SKIP_REMOVED = "removed video"
 _REMOVED = "a video that has been removed"
 
 
 class YouTubeImporter:
     name = "youtube"
-    description = "Google Takeout YouTube history: watch-history.json"
+    description = "Google Takeout YouTube history: watch-history.html or .json"
 
-    def parse(self, stream: BinaryIO, *, filename: str) -> Iterator[Event]:
+    def parse(
+        self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
+    ) -> Iterator[Event]:
+        head, stream = peek(stream, _SNIFF)
+        if youtube_html.looks_like_html(head):
+            entries = youtube_html.entries(stream, filename=filename)
+            return converted(entries, lambda record: _html_view(record, self.name),
+                             filename=filename, skipped=skipped)
         records = json_array(stream, filename=filename)
-        return converted(records, lambda record: _view(record, self.name), filename=filename)
+        return converted(records, lambda record: view(record, self.name), filename=filename,
+                         skipped=skipped)
 
 
-def _view(record: dict[str, Any], source: str) -> Event | None:
+def view(record: dict[str, Any], source: str) -> Event | str:
+    """One watch-history entry (as Takeout's JSON writes it) as a VIEW, or why it is
+    skipped."""
     watched = iso_time(record.get("time"), "time")
     title = text(record, "title")
     header = text(record, "header", required=False)
     if title is None or "details" in record:
-        return None
-    title = title.removeprefix(_PREFIX).strip()
+        return SKIP_AD
+    title = title.replace("\xa0", " ").removeprefix(_PREFIX).strip()
     if not title or title == _REMOVED or title.startswith(("https://", "http://")):
-        return None
+        return SKIP_REMOVED
     attrs: dict[str, Any] = {
         "title": title,
         "platform": "youtube-music" if header == "YouTube Music" else "youtube",
@@ -48,6 +71,13 @@ def _view(record: dict[str, Any], source: str) -> Event | None:
     if channel:
         attrs["channel"] = channel
     return Event(EventKind.VIEW, watched, source, attrs)
+
+
+def _html_view(record: dict[str, Any], source: str) -> Event | str:
+    if "time_text" not in record:
+        raise RecordError("missing field 'time'")
+    record["time"] = youtube_html.takeout_time(record.pop("time_text"))
+    return view(record, source)
 
 
 def _channel(subtitles: object) -> str | None:
