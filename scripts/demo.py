@@ -173,7 +173,9 @@ class Demo:
                      "Spotify, YouTube, Netflix, a profile, purchases, moods. Raw records "
                      "never leave the vault; companies only ever see derived preferences.")
         for kind, path in sample_exports():
-            self.run("import", kind, str(path))
+            # Ada's Netflix export also holds her partner's profile: hers only.
+            self.run("import", kind, str(path), *(["--profile", "Ada"] if kind == "netflix"
+                                                  else []))
 
         self.chapter(3, "A local chain with the consent ledger",
                      "anvil on 127.0.0.1, the ConsentLedger contract deployed on it "
