@@ -15,6 +15,11 @@ const { ethers } = hre;
 
 const TARGETS = {
   requestAccess: 100000n,
+  "requestGroupAccess, 2 owners": 160000n,
+  "approve (group, not last), 2 owners": 50000n,
+  "approve (group, last), 2 owners": 50000n,
+  "approveBySig (group, first owner), 2 owners": 50000n,
+  "approveBySig (group, last owner), 2 owners": 50000n,
   approve: 40000n,
   approveBySig: 60000n,
   revoke: 60000n,
@@ -118,6 +123,43 @@ async function main() {
   const w = await requestFrom(company, await wallet.getAddress());
   const sigW = await signFor(walletKey, w.id);
   record("approveBySig, ERC-1271 wallet", "warm", await gasOf(ledger.connect(relayer).approveBySig(w.id, sigW.deadline, sigW.signature)));
+
+  // Group requests (issue 18): 2 and 6 owners, warm (every owner has an owed balance).
+  const groupOwners = (await ethers.getSigners()).slice(10, 16);
+  for (const o of groupOwners) {
+    const r = await requestFrom(company, o);
+    await ledger.connect(o).deny(r.id); // warms the company's owed balance, not the owner's
+    const s = await requestFrom(company, o);
+    await ledger.connect(o).approve(s.id);
+    await advance(60);
+    await ledger.connect(o).claim(s.id);
+  }
+  const requestGroup = async (owners) => {
+    const gas = await gasOf(
+      ledger.connect(company).requestGroupAccess(owners, 0b1011n, DURATION, 0, CATALOG_HASH, PURPOSE, { value: PRICE + 1n }),
+    );
+    return { id: nextId++, gas };
+  };
+  for (const size of [2, 6]) {
+    const owners = groupOwners.slice(0, size);
+    const label = `${size} owners`;
+    const g = await requestGroup(owners);
+    record(`requestGroupAccess, ${label}`, "warm", g.gas);
+    record(`approve (group, not last), ${label}`, "warm", await gasOf(ledger.connect(owners[0]).approve(g.id)));
+    for (const o of owners.slice(1, -1)) await ledger.connect(o).approve(g.id);
+    record(`approve (group, last), ${label}`, "warm", await gasOf(ledger.connect(owners[size - 1]).approve(g.id)));
+    await advance(600);
+    record(`claim (group owner), ${label}`, "warm", await gasOf(ledger.connect(owners[size - 1]).claim(g.id)));
+    record(`revoke (group), ${label}`, "warm", await gasOf(ledger.connect(owners[0]).revoke(g.id)));
+    const h = await requestGroup(owners);
+    const sigH = await signFor(owners[0], h.id);
+    record(`approveBySig (group, first owner), ${label}`, "warm", await gasOf(ledger.connect(relayer).approveBySig(h.id, sigH.deadline, sigH.signature)));
+    for (const o of owners.slice(1, -1)) await ledger.connect(o).approve(h.id);
+    const sigLast = await signFor(owners[size - 1], h.id);
+    record(`approveBySig (group, last owner), ${label}`, "warm", await gasOf(ledger.connect(relayer).approveBySig(h.id, sigLast.deadline, sigLast.signature)));
+    const d = await requestGroup(owners);
+    record(`deny (group), ${label}`, "warm", await gasOf(ledger.connect(owners[size - 1]).deny(d.id)));
+  }
 
   const fmt = (n) => (n === undefined ? "" : Number(n).toLocaleString("en-US"));
   const lines = [

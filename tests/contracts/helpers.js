@@ -46,6 +46,31 @@ async function request(ledger, company, owner, overrides = {}) {
   return ledger.requestCount();
 }
 
+/** Sends requestGroupAccess from `company` for `owners` and returns the new id. */
+async function requestGroup(ledger, company, owners, overrides = {}) {
+  const o = {
+    scopes: SCOPES,
+    duration: DURATION,
+    maxReleases: 0,
+    catalogHash: CATALOG_HASH,
+    purpose: PURPOSE,
+    value: PRICE,
+    ...overrides,
+  };
+  const addresses = await Promise.all(owners.map((x) => (typeof x === "string" ? x : x.getAddress())));
+  const tx = await ledger
+    .connect(company)
+    .requestGroupAccess(addresses, o.scopes, o.duration, o.maxReleases, o.catalogHash, o.purpose, { value: o.value });
+  await tx.wait();
+  return ledger.requestCount();
+}
+
+/** Each owner's share of `price` among `count` owners: equal parts, the remainder to the first. */
+function sharesOf(price, count) {
+  const base = BigInt(price) / BigInt(count);
+  return Array.from({ length: count }, (_, i) => (i === 0 ? base + (BigInt(price) % BigInt(count)) : base));
+}
+
 /** The ledger's EIP-712 domain, optionally with a different chain id or contract. */
 async function domainOf(ledger, overrides = {}) {
   const { chainId } = await ethers.provider.getNetwork();
@@ -90,6 +115,8 @@ module.exports = {
   SCOPES,
   deployLedger,
   request,
+  requestGroup,
+  sharesOf,
   domainOf,
   signApproval,
   malleate,
