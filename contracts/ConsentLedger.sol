@@ -530,6 +530,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
         bytes32 digest,
         bytes calldata signature
     ) private view returns (uint256) {
+        // The third value only details a malformed signature, which simply matches no owner.
+        // slither-disable-next-line unused-return
         (address signer, ECDSA.RecoverError error, ) = ECDSA.tryRecover(digest, signature);
         uint256 count = request.memberCount;
         if (error == ECDSA.RecoverError.NoError) {
@@ -606,11 +608,14 @@ contract ConsentLedger is IConsentLedger, EIP712 {
             uint256 elapsed = block.timestamp - startsAt;
             firstEarned = (_shareOf(price, count, 0) * elapsed) / duration;
             otherEarned = (_shareOf(price, count, 1) * elapsed) / duration;
+            // The owners after the first have equal shares, so they earn the same rounded-down
+            // amount: (count - 1) * otherEarned is the sum of their earnings, to the wei.
+            // slither-disable-next-line divide-before-multiply
             companyRefund = price - firstEarned - (count - 1) * otherEarned;
         }
         request.status = Status.Revoked;
         address company = request.company;
-        uint256 claimedBefore;
+        uint256 claimedBefore = 0;
         for (uint256 i; i < count; ++i) {
             Member storage member = request.members[i];
             address account = member.account;

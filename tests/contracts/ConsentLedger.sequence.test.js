@@ -3,14 +3,16 @@
 // escrow and every owed balance equal the model's (THREATS row 22); no withdrawal pays out more
 // than was owed, and at the end every wei paid in has come out exactly once. SEQ_SEED, SEQ_STEPS
 // and SEQ_VERBOSE=1 override the seed (default 20251122), the step count (default 600) and
-// print how often each operation ran.
+// print how often each operation ran. Nearly half of the requests are group requests (2 or 3
+// owners, equal shares, the remainder to the first), approved, denied, revoked and claimed by
+// their owners one by one.
 "use strict";
 
 const { expect } = require("chai");
 const { ethers } = require("hardhat");
 const { loadFixture, mine, time } = require("@nomicfoundation/hardhat-network-helpers");
 
-const { Status, CATALOG_HASH, deployLedger, signApproval, earnedAt } = require("./helpers");
+const { Status, CATALOG_HASH, deployLedger, signApproval, earnedAt, sharesOf } = require("./helpers");
 
 const SEED = Number(process.env.SEQ_SEED || 20251122);
 const STEPS = Number(process.env.SEQ_STEPS || 600);
@@ -41,8 +43,10 @@ describe("ConsentLedger random sequence", function () {
     const pick = (list) => list[Math.floor(rand() * list.length)];
     const int = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
 
-    // The model: what the ledger must hold, computed independently.
-    const requests = new Map(); // id -> {company, owner, price, duration, status, startsAt, claimed}
+    // The model: what the ledger must hold, computed independently. A single request is a group
+    // of one owner whose share is the whole price.
+    // id -> {group, company, owners, shares, approved (Set), claimed (Map owner -> wei), price, duration, status, startsAt}
+    const requests = new Map();
     const owed = new Map(accounts.map((a) => [a.address, 0n]));
     const credited = new Map(accounts.map((a) => [a.address, 0n]));
     const withdrawn = new Map(accounts.map((a) => [a.address, 0n]));
@@ -55,12 +59,21 @@ describe("ConsentLedger random sequence", function () {
       owed.set(address, owed.get(address) + amount);
       credited.set(address, credited.get(address) + amount);
     };
-    const earnedNow = (r) => {
-      if (r.status === Status.Revoked) return r.claimed;
+    /** What `owner`'s share of `r` has earned now (frozen at its claimed amount once revoked). */
+    const earnedNow = (r, owner) => {
+      if (r.status === Status.Revoked) return r.claimed.get(owner);
       if (r.status !== Status.Active) return 0n;
-      return earnedAt(r.price, r.startsAt, r.duration, now);
+      return earnedAt(r.shares[r.owners.indexOf(owner)], r.startsAt, r.duration, now);
     };
     const idsWhere = (predicate) => [...requests.entries()].filter(([, r]) => predicate(r)).map(([id]) => id);
+    const shuffled = (list) => {
+      const copy = [...list];
+      for (let i = copy.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [copy[i], copy[j]] = [copy[j], copy[i]];
+      }
+      return copy;
+    };
     const signerOf = (address) => accounts.find((a) => a.address === address);
 
     async function checkInvariants(step, op) {
@@ -90,41 +103,68 @@ describe("ConsentLedger random sequence", function () {
         const duration = int(1, 5000);
         const scopes = BigInt(int(1, 2 ** 16 - 1));
         const id = BigInt(requests.size + 1);
-        await expect(
-          ledger.connect(company).requestAccess(owner, scopes, duration, int(0, 5), CATALOG_HASH, "seq", {
-            value: price,
-            ...GAS,
-          }),
-        ).to.emit(ledger, "AccessRequested");
-        requests.set(id, { company: company.address, owner: owner.address, price, duration, status: Status.Pending, startsAt: 0, claimed: 0n });
+        const group = rand() < 0.45;
+        const members = group ? shuffled(owners).slice(0, int(2, 3)).map((o) => o.address) : [owner.address];
+        if (group) {
+          await expect(
+            ledger.connect(company).requestGroupAccess(members, scopes, duration, int(0, 5), CATALOG_HASH, "seq", {
+              value: price,
+              ...GAS,
+            }),
+          ).to.emit(ledger, "GroupAccessRequested");
+        } else {
+          await expect(
+            ledger.connect(company).requestAccess(owner, scopes, duration, int(0, 5), CATALOG_HASH, "seq", {
+              value: price,
+              ...GAS,
+            }),
+          ).to.emit(ledger, "AccessRequested");
+        }
+        requests.set(id, {
+          group,
+          company: company.address,
+          owners: members,
+          shares: sharesOf(price, members.length),
+          approved: new Set(),
+          claimed: new Map(members.map((m) => [m, 0n])),
+          price,
+          duration,
+          status: Status.Pending,
+          startsAt: 0,
+        });
         escrow += price;
         paidIn += price;
-        return "request";
+        return group ? "request-group" : "request";
       }
       const pending = idsWhere((r) => r.status === Status.Pending);
       const active = idsWhere((r) => r.status === Status.Active);
       if (roll < 0.32 && pending.length > 0) {
         const id = pick(pending);
         const r = requests.get(id);
+        const approver = pick(r.owners.filter((o) => !r.approved.has(o)));
+        const last = r.approved.size + 1 === r.owners.length;
+        const event = !r.group ? "AccessApproved" : last ? "GroupAccessApproved" : "GroupMemberApproved";
         if (rand() < 0.5) {
-          await expect(ledger.connect(signerOf(r.owner)).approve(id, GAS)).to.emit(ledger, "AccessApproved");
+          await expect(ledger.connect(signerOf(approver)).approve(id, GAS)).to.emit(ledger, event);
         } else {
           const deadline = now + int(0, 100);
-          const signature = await signApproval(signerOf(r.owner), ledger, id, deadline);
-          await expect(ledger.connect(pick(companies)).approveBySig(id, deadline, signature, GAS)).to.emit(
-            ledger,
-            "AccessApproved",
-          );
+          const signature = await signApproval(signerOf(approver), ledger, id, deadline);
+          await expect(ledger.connect(pick(companies)).approveBySig(id, deadline, signature, GAS)).to.emit(ledger, event);
         }
+        r.approved.add(approver);
+        if (!last) return "approve-member";
         r.status = Status.Active;
         r.startsAt = now;
-        return "approve";
+        return r.group ? "approve-group" : "approve";
       }
       if (roll < 0.37 && pending.length > 0) {
         const id = pick(pending);
         const r = requests.get(id);
         if (rand() < 0.5) {
-          await expect(ledger.connect(signerOf(r.owner)).deny(id, GAS)).to.emit(ledger, "AccessDenied");
+          await expect(ledger.connect(signerOf(pick(r.owners))).deny(id, GAS)).to.emit(
+            ledger,
+            r.group ? "GroupAccessDenied" : "AccessDenied",
+          );
           r.status = Status.Denied;
         } else {
           await expect(ledger.connect(signerOf(r.company)).cancel(id, GAS)).to.emit(ledger, "RequestCancelled");
@@ -140,29 +180,41 @@ describe("ConsentLedger random sequence", function () {
         const id = pick(running.length > 0 && rand() < 0.8 ? running : active);
         const r = requests.get(id);
         const expiresAt = r.startsAt + r.duration;
-        const tx = ledger.connect(signerOf(r.owner)).revoke(id, GAS);
+        const revoker = pick(r.owners);
+        const tx = ledger.connect(signerOf(revoker)).revoke(id, GAS);
         if (now >= expiresAt) {
           await expect(tx).to.be.revertedWithCustomError(ledger, "GrantExpired").withArgs(id, expiresAt);
           return "revoke-expired";
         }
-        const ownerEarned = earnedAt(r.price, r.startsAt, r.duration, now);
-        await expect(tx)
-          .to.emit(ledger, "AccessRevoked")
-          .withArgs(id, r.owner, r.company, ownerEarned, r.price - ownerEarned);
-        credit(r.owner, ownerEarned - r.claimed);
-        credit(r.company, r.price - ownerEarned);
-        escrow -= r.price - r.claimed;
-        r.claimed = ownerEarned;
+        const earned = r.owners.map((o) => earnedNow(r, o));
+        const refund = r.price - earned.reduce((a, b) => a + b, 0n);
+        if (r.group) {
+          for (const [i, o] of r.owners.entries()) {
+            await expect(tx)
+              .to.emit(ledger, "GroupAccessRevoked")
+              .withArgs(id, o, r.company, revoker, earned[i], refund);
+          }
+        } else {
+          await expect(tx).to.emit(ledger, "AccessRevoked").withArgs(id, revoker, r.company, earned[0], refund);
+        }
+        for (const [i, o] of r.owners.entries()) {
+          credit(o, earned[i] - r.claimed.get(o));
+          escrow -= earned[i] - r.claimed.get(o);
+          r.claimed.set(o, earned[i]);
+        }
+        credit(r.company, refund);
+        escrow -= refund;
         r.status = Status.Revoked;
-        return "revoke";
+        return r.group ? "revoke-group" : "revoke";
       }
       if (roll < 0.62) {
         const owner = pick(owners);
-        const mine = idsWhere((r) => r.owner === owner.address && r.status !== Status.Pending);
+        const mine = idsWhere((r) => r.owners.includes(owner.address) && r.status !== Status.Pending);
         if (mine.length === 0) return "skip";
         const batch = rand() < 0.3;
         const ids = batch ? mine.filter(() => rand() < 0.6) : [pick(mine)];
-        const amounts = ids.map((id) => earnedNow(requests.get(id)) - requests.get(id).claimed);
+        const unclaimed = (id) => earnedNow(requests.get(id), owner.address) - requests.get(id).claimed.get(owner.address);
+        const amounts = ids.map(unclaimed);
         const total = amounts.reduce((x, y) => x + y, 0n);
         const tx = batch ? ledger.connect(owner).claimMany(ids, GAS) : ledger.connect(owner).claim(ids[0], GAS);
         if (total === 0n) {
@@ -173,7 +225,8 @@ describe("ConsentLedger random sequence", function () {
         }
         await expect(tx).to.emit(ledger, "EarningsClaimed");
         ids.forEach((id, i) => {
-          requests.get(id).claimed += amounts[i];
+          const r = requests.get(id);
+          r.claimed.set(owner.address, r.claimed.get(owner.address) + amounts[i]);
         });
         credit(owner.address, total);
         escrow -= total;
@@ -211,17 +264,18 @@ describe("ConsentLedger random sequence", function () {
       } else if (choice === 1 && pending.length > 0) {
         const id = pick(pending);
         const r = requests.get(id);
-        await expect(ledger.connect(signerOf(r.owner)).cancel(id, GAS))
+        const owner = pick(r.owners);
+        await expect(ledger.connect(signerOf(owner)).cancel(id, GAS))
           .to.be.revertedWithCustomError(ledger, "NotRequestCompany")
-          .withArgs(id, r.owner);
+          .withArgs(id, owner);
       } else if (choice === 2 && active.length > 0) {
         const id = pick(active);
-        await expect(ledger.connect(signerOf(requests.get(id).owner)).approve(id, GAS))
+        await expect(ledger.connect(signerOf(pick(requests.get(id).owners))).approve(id, GAS))
           .to.be.revertedWithCustomError(ledger, "RequestNotPending")
           .withArgs(id, Status.Active);
       } else if (choice === 3 && pending.length > 0) {
         const id = pick(pending);
-        await expect(ledger.connect(signerOf(requests.get(id).owner)).revoke(id, GAS))
+        await expect(ledger.connect(signerOf(pick(requests.get(id).owners))).revoke(id, GAS))
           .to.be.revertedWithCustomError(ledger, "GrantNotActive")
           .withArgs(id, Status.Pending);
       } else if (choice === 4 && active.length > 0) {
@@ -252,7 +306,20 @@ describe("ConsentLedger random sequence", function () {
 
     if (process.env.SEQ_VERBOSE) console.log(counts);
     // Every kind of operation ran.
-    for (const op of ["request", "approve", "refund", "revoke", "claim", "claimMany", "withdraw", "bad-input"]) {
+    for (const op of [
+      "request",
+      "request-group",
+      "approve",
+      "approve-member",
+      "approve-group",
+      "refund",
+      "revoke",
+      "revoke-group",
+      "claim",
+      "claimMany",
+      "withdraw",
+      "bad-input",
+    ]) {
       expect(counts[op] || 0, `operation ${op} never ran: ${JSON.stringify(counts)}`).to.be.greaterThan(0);
     }
 
@@ -265,12 +332,15 @@ describe("ConsentLedger random sequence", function () {
         credit(r.company, r.price);
         escrow -= r.price;
         r.status = Status.Cancelled;
-      } else if (earnedNow(r) > r.claimed) {
-        await ledger.connect(signerOf(r.owner)).claim(id, GAS);
-        const amount = earnedNow(r) - r.claimed;
-        credit(r.owner, amount);
-        escrow -= amount;
-        r.claimed += amount;
+      } else {
+        for (const o of r.owners) {
+          const amount = earnedNow(r, o) - r.claimed.get(o);
+          if (amount === 0n) continue;
+          await ledger.connect(signerOf(o)).claim(id, GAS);
+          credit(o, amount);
+          escrow -= amount;
+          r.claimed.set(o, r.claimed.get(o) + amount);
+        }
       }
     }
     for (const account of accounts) {
