@@ -32,6 +32,7 @@ personal value.
     │   ├── ChainMismatch          the node's chain id differs from the configured one
     │   ├── LedgerNotDeployed      no (or unexpected) code at the ledger address
     │   ├── ContractReverted       a transaction or call reverted (error name + arguments)
+    │   ├── InsufficientFunds      the sending account has too little ETH for the gas
     │   └── IndexStale             the local grant index is behind its freshness bound
     ├── SignatureInvalid           malformed, malleated, or not from the expected signer
     ├── SigningUnavailable         the daemon's signing process stopped mid-request
@@ -184,6 +185,13 @@ class ContractReverted(LedgerError):
         self.args_by_name: dict[str, Any] = dict(args or {})
         shown = ", ".join(f"{k}={v}" for k, v in self.args_by_name.items())
         super().__init__(f"the ledger refused: {name}({shown})")
+
+
+class InsufficientFunds(LedgerError):
+    """The sending account cannot pay for a transaction's gas: nothing was sent. The node is
+    fine; the account needs ETH (the CLI names the devnet's faucet on the devnet)."""
+
+    hint = "send ETH to the address above for gas, then try again"
 
 
 class IndexStale(LedgerError):

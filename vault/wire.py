@@ -53,6 +53,8 @@ class Code(enum.StrEnum):
     REPLAYED = "replayed"
     #: The ledger refused a transaction; the body's ``ledger_error`` names the contract error.
     LEDGER_REFUSED = "ledger_refused"
+    #: The owner's account has too little ETH to pay a transaction's gas; nothing was sent.
+    INSUFFICIENT_FUNDS = "insufficient_funds"
     #: Not pending any more (approve, deny) or not active (revoke).
     ALREADY_DECIDED = "already_decided"
     NOT_YOUR_REQUEST = "not_your_request"
@@ -92,6 +94,7 @@ _STATUS: dict[Code, int] = {
     Code.METHOD_NOT_ALLOWED: 405,
     Code.REPLAYED: 409,
     Code.LEDGER_REFUSED: 409,
+    Code.INSUFFICIENT_FUNDS: 409,
     Code.ALREADY_DECIDED: 409,
     Code.NOT_YOUR_REQUEST: 409,
     Code.NOTHING_OWED: 409,
@@ -127,12 +130,18 @@ class ErrorPublic(_Out):
 
 
 class HealthPublic(_Out):
-    status: Literal["ok"]
+    status: Literal["ok", "behind"] = Field(
+        description="`behind`: the ledger index is older than the daemon's freshness bound "
+        "(releases answer 503 until it catches up)"
+    )
     owner: str
     chain_id: int
     ledger: str
     synced_block: int
-    index_lag_seconds: float
+    index_lag_seconds: float = Field(description="seconds since the last completed sync round")
+    head_age_seconds: float = Field(
+        description="seconds since the newest block the index saw was mined"
+    )
     catalog_hash: str
     version: str
 
@@ -326,6 +335,22 @@ class EarningsPublic(_Out):
     grants: list[GrantEarnings]
 
 
+class BalancePublic(_Out):
+    """The owner's money in one place: the wallet that pays gas, the ledger's balances, and
+    what paying them out costs in gas at the node's current price."""
+
+    address: str = Field(description="the owner's address: gas is paid from it, payouts go to it")
+    wallet_wei: int = Field(description="ETH at the address (pays for gas)")
+    owed_wei: int = Field(description="on the ledger, ready to withdraw")
+    claimable_wei: int = Field(description="earned by grants, not yet claimed")
+    gas_price_wei: int
+    payout_gas: int = Field(description="gas to claim what is claimable and withdraw it all")
+    payout_gas_wei: int = Field(description="payout_gas at gas_price_wei")
+    payout_net_wei: int = Field(
+        description="owed + claimable - payout_gas_wei: what paying out yields (may be < 0)"
+    )
+
+
 class ClaimBody(_In):
     ids: list[int] | None = Field(default=None, max_length=1000)
 
@@ -443,6 +468,7 @@ _CODE_OF_ERROR: tuple[tuple[type[errors.VaultError], Code], ...] = (
     (errors.NothingOwed, Code.NOTHING_OWED),
     (errors.ConsentError, Code.CONSENT_REFUSED),
     (errors.ContractReverted, Code.LEDGER_REFUSED),
+    (errors.InsufficientFunds, Code.INSUFFICIENT_FUNDS),
     (errors.LedgerError, Code.LEDGER_UNAVAILABLE),
     (errors.NotFound, Code.NOT_FOUND),
     (errors.InputError, Code.MALFORMED),

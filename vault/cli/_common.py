@@ -34,6 +34,7 @@ EXIT_CODES: tuple[tuple[type[errors.VaultError], int], ...] = (
     (errors.ProfileChoiceNeeded, 18),
     (errors.InputError, 6),
     (errors.ContractReverted, 8),
+    (errors.InsufficientFunds, 19),
     (errors.LedgerError, 7),
     (errors.SignatureInvalid, 8),
     (errors.ReleaseRefused, 8),

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from vault import errors
 from vault.cli._common import console, read_passphrase, settings_for
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from vault.cli.backend import OwnerBackend
+    from vault.cli.backend import OwnerBackend, OwnerReader
 
 DaemonOption = Annotated[
     bool,
@@ -36,7 +37,23 @@ def owner_backend(home: Path | None, *, require_daemon: bool = False) -> Iterato
 
     settings = settings_for(home)
     with open_backend(settings, read_passphrase, require_daemon=require_daemon) as backend:
-        yield backend
+        try:
+            yield backend
+        except errors.InsufficientFunds as error:
+            if settings.chain == "devnet":  # its faucet is the fix; elsewhere, the address
+                error.hint = "get test ETH with `vault devnet fund`, then try again"
+            raise
+
+
+@contextmanager
+def owner_reader(home: Path | None, *, require_daemon: bool = False) -> Iterator[OwnerReader]:
+    """What the owner reads without the chain (the log, terms, rules): the running daemon,
+    else the vault alone — so these commands work offline."""
+    from vault.cli.backend import open_reader
+
+    settings = settings_for(home)
+    with open_reader(settings, read_passphrase, require_daemon=require_daemon) as reader:
+        yield reader
 
 
 def confirm(question: str, yes: bool) -> None:

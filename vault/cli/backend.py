@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -34,6 +34,7 @@ from vault.policy import RuleSet
 from vault.records import BackupPublic, DamagePublic, GenresPublic, error_from_public
 from vault.wire import (
     ApproveResult,
+    BalancePublic,
     ClaimResult,
     DenyResult,
     EarningsPublic,
@@ -49,7 +50,19 @@ from vault.wire import (
     WithdrawResult,
 )
 
+if TYPE_CHECKING:
+    from vault.store import Vault
+
 _M = TypeVar("_M", bound=BaseModel)
+
+
+class OwnerReader(Protocol):
+    """What the owner reads without the chain (:class:`vault.owner.OfflineOwner`)."""
+
+    def log(self, limit: int = 100) -> list[LogEntryPublic]: ...
+    def verify_log(self) -> VerifyPublic: ...
+    def terms(self) -> Terms: ...
+    def rules(self) -> RuleSet: ...
 
 
 class OwnerBackend(Protocol):
@@ -62,6 +75,7 @@ class OwnerBackend(Protocol):
     def revoke(self, request_id: int) -> RevokeResult: ...
     def grants(self) -> list[RequestPublic]: ...
     def earnings(self) -> EarningsPublic: ...
+    def balance(self) -> BalancePublic: ...
     def claim(self, ids: list[int] | None = None) -> ClaimResult: ...
     def withdraw(self) -> WithdrawResult: ...
     def terms(self) -> Terms: ...
@@ -229,6 +243,9 @@ class DaemonBackend:
     def earnings(self) -> EarningsPublic:
         return self._one(EarningsPublic, "GET", "/v1/owner/earnings")
 
+    def balance(self) -> BalancePublic:
+        return self._one(BalancePublic, "GET", "/v1/owner/balance")
+
     def claim(self, ids: list[int] | None = None) -> ClaimResult:
         return self._one(ClaimResult, "POST", "/v1/owner/claim", json={"ids": ids})
 
@@ -359,24 +376,52 @@ def open_backend(
     ``passphrase`` is a callable returning it, so that it is asked for only when needed.
     ``require_daemon`` turns "no daemon" into :class:`DaemonUnavailable`.
     """
-    daemon = running_daemon(settings)
-    if daemon is not None:
-        try:
+    with _daemon_if_running(settings, require_daemon=require_daemon) as daemon:
+        if daemon is not None:
             yield daemon
-        finally:
-            daemon.close()
-        return
-    if require_daemon:
-        raise errors.DaemonUnavailable(f"no vault daemon answers for the vault in {settings.home}")
+            return
     with _in_process(settings, passphrase()) as service:
         yield service
 
 
 @contextmanager
-def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
-    # Imported here: only the no-daemon path needs the store, the chain and the owner service.
-    from vault.eth.chain import open_chain
-    from vault.owner import opened
+def open_reader(
+    settings: Settings, passphrase: Any, *, require_daemon: bool = False
+) -> Iterator[OwnerReader]:
+    """:func:`open_backend` for what needs no chain (the log, its verification, terms,
+    rules): without a daemon the vault is opened with no chain at all, so these work while
+    the chain is unreachable."""
+    with _daemon_if_running(settings, require_daemon=require_daemon) as daemon:
+        if daemon is not None:
+            yield daemon
+            return
+    from vault.owner import opened_offline
+
+    with _unlocked(settings, passphrase()) as vault, opened_offline(vault) as reader:
+        yield reader
+
+
+@contextmanager
+def _daemon_if_running(
+    settings: Settings, *, require_daemon: bool
+) -> Iterator[DaemonBackend | None]:
+    daemon = running_daemon(settings)
+    if daemon is None:
+        if require_daemon:
+            raise errors.DaemonUnavailable(
+                f"no vault daemon answers for the vault in {settings.home}"
+            )
+        yield None
+        return
+    try:
+        yield daemon
+    finally:
+        daemon.close()
+
+
+@contextmanager
+def _unlocked(settings: Settings, passphrase: str) -> Iterator[Vault]:
+    # Imported here: only the no-daemon path needs the store.
     from vault.store import Vault
 
     try:
@@ -387,11 +432,21 @@ def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
             hint="wait for the other command (or a daemon still starting) and run this again",
         ) from None
     try:
+        yield vault
+    finally:
+        vault.close()
+
+
+@contextmanager
+def _in_process(settings: Settings, passphrase: str) -> Iterator[OwnerBackend]:
+    # Imported here: only the no-daemon path needs the chain and the owner service.
+    from vault.eth.chain import open_chain
+    from vault.owner import opened
+
+    with _unlocked(settings, passphrase) as vault:
         chain = open_chain(settings)
         try:
             with opened(settings, vault, chain) as service:
                 yield service
         finally:
             chain.close()
-    finally:
-        vault.close()

@@ -1,5 +1,6 @@
 """`vault log` (the hash-chained access log: every release, refusal and decision) and
-`vault log verify` (any edited, inserted or deleted entry is found)."""
+`vault log verify` (any edited, inserted or deleted entry is found). Both read the vault
+alone when no daemon runs: they work without the chain."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 from vault import errors
 from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json
-from vault.cli._owner import DaemonOption, as_json, owner_backend
+from vault.cli._owner import DaemonOption, as_json, owner_reader
 
 app = new_app("The hash-chained access log: every release, refusal and decision.")
 # `vault log` itself lists the log; `vault log verify` is its one subcommand.
@@ -31,8 +32,8 @@ def log_list(
     """The access log (newest last). `vault log verify` checks its hash chain."""
     if ctx.invoked_subcommand is not None:
         return
-    with owner_backend(home, require_daemon=daemon) as backend:
-        entries = backend.log(limit)
+    with owner_reader(home, require_daemon=daemon) as reader:
+        entries = reader.log(limit)
     if json_output:
         print_json(as_json(entries))
         return
@@ -44,8 +45,8 @@ def log_verify(
     home: HomeOption = None, json_output: JsonOption = False, daemon: DaemonOption = False
 ) -> None:
     """Check the log's hash chain: any edited, inserted or deleted entry is found."""
-    with owner_backend(home, require_daemon=daemon) as backend:
-        result = backend.verify_log()
+    with owner_reader(home, require_daemon=daemon) as reader:
+        result = reader.verify_log()
     if json_output:
         print_json(as_json(result))
     if not result.ok:

@@ -1,5 +1,6 @@
-"""The owner's money: what grants earned (`vault earnings`), moving it into the withdrawable
-balance (`vault claim`) and paying it out (`vault withdraw`). Nothing owed is exit 13."""
+"""The owner's money: what grants earned (`vault earnings`), the wallet that pays gas and what
+a payout nets after gas (`vault balance`), moving earnings into the withdrawable balance
+(`vault claim`) and paying it out (`vault withdraw`). Nothing owed is exit 13."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from vault import errors
 from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, YesOption, console, new_app, print_json
 from vault.cli._consent_errors import deciding
-from vault.cli._owner import DaemonOption, as_json, confirm, owner_backend
+from vault.cli._owner import DaemonOption, as_json, owner_backend
 
 app = new_app()
 
@@ -30,6 +31,34 @@ def earnings(
         console.print(_format.earnings_table(found))
     console.print(f"claimable now:       {_format.format_eth(found.claimable_wei)}")
     console.print(f"ready to withdraw:   {_format.format_eth(found.owed_wei)}")
+
+
+@app.command("balance")
+def balance(
+    home: HomeOption = None, json_output: JsonOption = False, daemon: DaemonOption = False
+) -> None:
+    """Your wallet (it pays gas), what the ledger owes you, and what a payout nets after gas."""
+    with owner_backend(home, require_daemon=daemon) as backend:
+        found = backend.balance()
+    if json_output:
+        print_json(as_json(found))
+        return
+    eth = _format.format_eth
+    console.print(f"address:             {found.address}")
+    console.print(f"wallet (pays gas):   {eth(found.wallet_wei)}")
+    console.print(f"ready to withdraw:   {eth(found.owed_wei)}")
+    console.print(f"claimable now:       {eth(found.claimable_wei)}")
+    if found.payout_gas:
+        console.print(
+            f"paying it out costs: {eth(found.payout_gas_wei)} in gas"
+            f" ({found.payout_gas:,} gas at {eth(found.gas_price_wei)} each)"
+        )
+        console.print(f"net of gas:          {eth(found.payout_net_wei)}")
+    if found.wallet_wei < found.payout_gas_wei:
+        console.print(
+            "Your wallet cannot pay that gas yet: send it ETH"
+            " (on the devnet: `vault devnet fund`)."
+        )
 
 
 @app.command("claim")
@@ -61,16 +90,30 @@ def withdraw(
     json_output: JsonOption = False,
     daemon: DaemonOption = False,
 ) -> None:
-    """Claim everything earned and send your whole balance to your address."""
+    """Claim everything earned, then send your whole ledger balance to your address.
+
+    The claim comes first so that the question names exactly the amount that will be paid:
+    earnings grow every second, so a total read before the claim is never what it credits.
+    """
     with owner_backend(home, require_daemon=daemon) as backend, deciding(home, None):
-        balance = backend.earnings()
-        total = balance.owed_wei + balance.claimable_wei
-        if total == 0:
+        before = backend.balance()
+        if before.owed_wei + before.claimable_wei == 0:
             raise errors.NothingOwed("nothing is owed to you yet; nothing changed")
-        confirm(f"Withdraw {_format.format_eth(total)} to your address?", yes)
-        claimed = backend.claim(None).claimed_wei if balance.claimable_wei else 0
+        claimed = backend.claim(None).claimed_wei if before.claimable_wei else 0
+        if claimed and not json_output:
+            console.print(f"Claimed {_format.format_eth(claimed)} into your ledger balance.")
+        ready = backend.balance()
+        question = (
+            f"Withdraw {_format.format_eth(ready.owed_wei)} to {ready.address}"
+            f" (gas about {_format.format_eth(ready.payout_gas_wei)})?"
+        )
+        if not yes and not typer.confirm(question, default=False):
+            console.print("Nothing withdrawn; what was claimed stays in your ledger balance.")
+            raise typer.Exit(1)
         result = backend.withdraw()
     if json_output:
         print_json({"claimed_wei": claimed, **as_json(result)})
     else:
-        console.print(f"Withdrew {_format.format_eth(result.withdrawn_wei)} to your address.")
+        console.print(
+            f"Withdrew {_format.format_eth(result.withdrawn_wei)} to {ready.address}."
+        )

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from vault import crypto, errors
+from vault.cli import _format
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -72,6 +73,12 @@ def init(
     with Vault.create(where, passphrase, kdf=params) as vault:
         console.print(f"Created a vault in {where}")
         console.print(f"Owner address: {vault.owner_address}")
+        address = vault.owner_address
+    from vault.cli.devnet_commands import fund_new_owner
+
+    funded = fund_new_owner(where, address)
+    if funded is not None:
+        console.print(f"The devnet's faucet sent it {_format.format_eth(funded)} for gas.")
 
 
 _IMPORT_HELP = """Import an export as the service delivered it: one file, or its ZIP archive

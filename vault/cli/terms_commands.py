@@ -13,7 +13,7 @@ import typer
 from vault import errors
 from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json, settings_for
-from vault.cli._owner import DaemonOption, as_json, owner_backend
+from vault.cli._owner import DaemonOption, as_json, owner_backend, owner_reader
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -38,9 +38,9 @@ def _first_problem(error: ValidationError) -> str:
 def terms_show(
     home: HomeOption = None, json_output: JsonOption = False, daemon: DaemonOption = False
 ) -> None:
-    """Show your terms."""
-    with owner_backend(home, require_daemon=daemon) as backend:
-        terms = backend.terms()
+    """Show your terms (read from the vault: works without the chain)."""
+    with owner_reader(home, require_daemon=daemon) as reader:
+        terms = reader.terms()
     if json_output:
         print_json(as_json(terms))
         return
@@ -150,9 +150,9 @@ def _read_rules(path: Path) -> RuleSet:
 def rules_show(
     home: HomeOption = None, json_output: JsonOption = False, daemon: DaemonOption = False
 ) -> None:
-    """Show the auto-approval rules."""
-    with owner_backend(home, require_daemon=daemon) as backend:
-        rules = backend.rules()
+    """Show the auto-approval rules (read from the vault: works without the chain)."""
+    with owner_reader(home, require_daemon=daemon) as reader:
+        rules = reader.rules()
     if json_output:
         print_json(as_json(rules))
         return

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import vault
 from vault import audit, errors, scopes
@@ -116,14 +116,26 @@ class Daemon:
         return f"Daemon(owner={self.vault.owner_address})"
 
     def health(self) -> HealthPublic:
+        """``behind`` by the same bounds that make releases fail closed (``check_fresh``)."""
+        now = self.clock()
         lag = self.index.lag()
+        try:
+            self.index.check_fresh(
+                now=now, max_age_seconds=self.settings.max_index_lag_seconds,
+                max_head_age_seconds=self.settings.max_head_age_for(self.chain.chain_id),
+            )
+            status: Literal["ok", "behind"] = "ok"
+        except errors.IndexStale:
+            status = "behind"
         return HealthPublic(
-            status="ok",
+            status=status,
             owner=self.vault.owner_address,
             chain_id=self.chain.chain_id,
             ledger=self.chain.ledger_address,
             synced_block=lag.synced_block or 0,
-            index_lag_seconds=min(lag.seconds_since_sync(self.clock()), 1e12),
+            # Capped: JSON has no infinity (never synced, or no head seen).
+            index_lag_seconds=min(lag.seconds_since_sync(now), 1e12),
+            head_age_seconds=min(lag.head_age(now), 1e12),
             catalog_hash="0x" + scopes.catalog_hash().hex(),
             version=vault.__version__,
         )

@@ -519,6 +519,28 @@ class Devnet:
         self.pid_file.unlink(missing_ok=True)
         return stopped
 
+    def fund(self, address: str, wei: int, *, timeout: float = 30.0) -> int:
+        """Send ``wei`` from anvil's first funded dev account to ``address`` (the devnet's
+        faucet); the balance ``address`` then holds."""
+        record = self._record()
+        if self._running_pid() is None or not record.get("port"):
+            raise errors.LedgerUnavailable(
+                f"the devnet in {self.dir} is not running", hint="start it with `vault devnet up`"
+            )
+        recipient = Web3.to_checksum_address(address)
+        faucet = anvil_dev_accounts(1)[0].address
+        with requests.Session() as session:
+            w3 = http_web3(f"http://127.0.0.1:{record['port']}", timeout=timeout, session=session)
+
+            def send() -> int:
+                sent = w3.eth.send_transaction(
+                    {"from": faucet, "to": recipient, "value": Web3.to_wei(wei, "wei")}
+                )
+                w3.eth.wait_for_transaction_receipt(sent, timeout=timeout, poll_latency=0.05)
+                return int(w3.eth.get_balance(recipient))
+
+            return ledger.call_node(w3, send)
+
     def open(self, *, timeout: float, chain_id: int | None, ledger_address: str | None) -> RpcChain:
         record = self._record()
         if self._running_pid() is None or not record.get("port"):

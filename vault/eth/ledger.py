@@ -25,6 +25,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from vault import errors
+from vault.eth import units
 from vault.eth.abi import (
     LedgerEvent,
     canonical_type,
@@ -94,6 +95,12 @@ def call_node(w3: Web3, action: Callable[[], _T]) -> _T:
             f"the ledger node at {endpoint_of(w3)} did not answer ({type(error).__name__})"
         ) from None
     except Web3RPCError as error:
+        # geth: "insufficient funds for gas * price + value"; anvil capitalises it. The node
+        # works: the sender cannot pay (:meth:`LedgerClient._transact` names the account).
+        if "insufficient funds" in str(error.message).lower():
+            raise errors.InsufficientFunds(
+                "no ETH for gas: the sending account cannot pay for this transaction"
+            ) from None
         raise errors.LedgerUnavailable(
             f"the ledger node at {endpoint_of(w3)} answered an error: {error.message}"
         ) from None
@@ -358,12 +365,34 @@ class LedgerClient:
 
     def balance(self) -> int:
         """Wei held by the ledger contract (escrow plus owed balances)."""
-        return call_node(self.w3, lambda: int(self.w3.eth.get_balance(self.address)))
+        return self.balance_of(self.address)
+
+    def balance_of(self, account: str) -> int:
+        """Wei ``account`` holds on this chain (its wallet, not what the ledger owes it)."""
+        checksum = to_checksum_address(address_bytes(account))
+        return call_node(self.w3, lambda: int(self.w3.eth.get_balance(checksum)))
+
+    def gas_price(self) -> int:
+        """The node's current price of one unit of gas, in wei."""
+        return call_node(self.w3, lambda: int(self.w3.eth.gas_price))
+
+    def estimate_claim_many(self, request_ids: Sequence[int]) -> int:
+        """Gas :meth:`claim_many` would use, sent by the sender now."""
+        return self._estimate(self.contract.functions.claimMany(list(request_ids)))
+
+    def estimate_withdraw(self) -> int:
+        """Gas :meth:`withdraw` would use, sent by the sender now (it reverts ``NothingOwed``
+        while nothing is owed)."""
+        return self._estimate(self.contract.functions.withdraw())
 
     # ----------------------------------------------------------------- plumbing
 
     def _view(self, function: Any) -> Any:
         return call_node(self.w3, function.call)
+
+    def _estimate(self, function: Any) -> int:
+        params: TxParams = {"from": self._sender_address()}
+        return int(call_node(self.w3, lambda: function.estimate_gas(params)))
 
     def _sender_address(self) -> str:
         if self.sender is None:
@@ -392,7 +421,15 @@ class LedgerClient:
                 return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
             return bytes(function.transact(params))
 
-        tx_hash = call_node(self.w3, send)
+        try:
+            tx_hash = call_node(self.w3, send)
+        except errors.InsufficientFunds:
+            held = self.balance_of(sender)
+            raise errors.InsufficientFunds(
+                f"no ETH for gas: {sender} holds {units.format_eth(held)}, too little to pay"
+                " for this transaction",
+                hint=f"send ETH to {sender}, then try again",
+            ) from None
         receipt = call_node(
             self.w3,
             lambda: self.w3.eth.wait_for_transaction_receipt(

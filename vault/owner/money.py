@@ -1,11 +1,19 @@
-"""The owner's money: what each grant earned, claiming it, withdrawing the balance."""
+"""The owner's money: what each grant earned, the wallet that pays gas and what a payout
+nets after gas, claiming it, withdrawing the balance."""
 
 from __future__ import annotations
+
+from typing import Final
 
 from vault import errors
 from vault.grant import Status
 from vault.owner.state import CLAIM, WITHDRAW, OwnerState
-from vault.wire import ClaimResult, EarningsPublic, GrantEarnings, WithdrawResult
+from vault.wire import BalancePublic, ClaimResult, EarningsPublic, GrantEarnings, WithdrawResult
+
+#: ``withdraw``'s gas, which does not depend on the amount (docs/ledger.md's gas report:
+#: 29,875). Used only while nothing is owed yet: the node cannot estimate a withdraw then
+#: (it reverts ``NothingOwed`` until a claim has credited the balance).
+WITHDRAW_GAS: Final = 30_000
 
 
 class Money:
@@ -27,6 +35,30 @@ class Money:
                 owed_wei=ledger.owed(self._state.owner),
                 claimable_wei=sum(g.claimable_wei for g in grants),
                 grants=grants,
+            )
+
+    def balance(self) -> BalancePublic:
+        """The wallet, the ledger's balances, and the gas a full payout (claim, then
+        withdraw) costs at the node's current gas price."""
+        with self._state.chain_lock:
+            ledger = self._state.ledger
+            found = self.earnings()
+            claim_ids = [g.id for g in found.grants if g.claimable_wei > 0]
+            gas = ledger.estimate_claim_many(claim_ids) if claim_ids else 0
+            if found.owed_wei:
+                gas += ledger.estimate_withdraw()
+            elif claim_ids:
+                gas += WITHDRAW_GAS
+            price = ledger.gas_price()
+            return BalancePublic(
+                address=self._state.owner,
+                wallet_wei=ledger.balance_of(self._state.owner),
+                owed_wei=found.owed_wei,
+                claimable_wei=found.claimable_wei,
+                gas_price_wei=price,
+                payout_gas=gas,
+                payout_gas_wei=gas * price,
+                payout_net_wei=found.owed_wei + found.claimable_wei - gas * price,
             )
 
     def claim(self, ids: list[int] | None = None) -> ClaimResult:

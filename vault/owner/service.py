@@ -1,11 +1,12 @@
 """One owner service behind the daemon's owner routes and the CLI, and the one way to open
-it without a daemon."""
+it without a daemon; and what the owner reads from the vault alone, without the chain."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from vault import audit
 from vault.config import Settings
@@ -17,12 +18,13 @@ from vault.owner.match import MatchDesk, MatchPreview
 from vault.owner.money import Money
 from vault.owner.privacy import PrivacyBudget
 from vault.owner.state import OwnerState, OwnerVault
-from vault.owner.terms import TermsAndRules
-from vault.owner.views import OwnerViews
+from vault.owner.terms import TermsAndRules, saved_rules, saved_terms
+from vault.owner.views import OwnerViews, log_entries, verify_log
 from vault.policy import RuleSet
 from vault.wire import (
     ApprovalPublic,
     ApproveResult,
+    BalancePublic,
     ClaimResult,
     DenyResult,
     EarningsPublic,
@@ -95,6 +97,9 @@ class OwnerService:
     def earnings(self) -> EarningsPublic:
         return self.money.earnings()
 
+    def balance(self) -> BalancePublic:
+        return self.money.balance()
+
     def claim(self, ids: list[int] | None = None) -> ClaimResult:
         return self.money.claim(ids)
 
@@ -151,3 +156,38 @@ def opened(settings: Settings, vault: OwnerVault, chain: Chain) -> Iterator[Owne
         sync.close()
         log.close()
         index.close()
+
+
+class OfflineOwner:
+    """What the owner reads from the vault's own files, with no chain: the access log, its
+    verification, terms and rules — the CLI's read-only commands when no daemon runs, so
+    they work while the chain is unreachable (issue 14)."""
+
+    def __init__(self, home: Path, log: audit.AuditLog) -> None:
+        self._home = home
+        self._log = log
+
+    def __repr__(self) -> str:
+        return f"OfflineOwner({self._home})"
+
+    def log(self, limit: int = 100) -> list[LogEntryPublic]:
+        return log_entries(self._log, limit)
+
+    def verify_log(self) -> VerifyPublic:
+        return verify_log(self._log)
+
+    def terms(self) -> Terms:
+        return saved_terms(self._home)
+
+    def rules(self) -> RuleSet:
+        return saved_rules(self._home)
+
+
+@contextmanager
+def opened_offline(vault: OwnerVault) -> Iterator[OfflineOwner]:
+    """:class:`OfflineOwner` over ``vault``: its log and saved settings, no chain, no sync."""
+    log = audit.AuditLog.in_home(vault.home, key=vault.access_log_key())
+    try:
+        yield OfflineOwner(vault.home, log)
+    finally:
+        log.close()

@@ -4,6 +4,7 @@ replaced atomically), and their publication on the ledger."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from vault import _files, errors, scopes
@@ -20,6 +21,32 @@ def terms_hash(terms: Terms) -> str:
     return "0x" + json_hash(terms.model_dump()).hex()
 
 
+def _saved(home: Path) -> dict[str, Any]:
+    path = home / SETTINGS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (ValueError, OSError) as exc:
+        raise errors.CorruptFile(f"{path} is unreadable ({type(exc).__name__})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def saved_terms(home: Path) -> Terms:
+    """The terms saved in ``home`` (every scope offered, the defaults, until the owner sets
+    them); read from the file alone, so they show without the chain."""
+    raw = _saved(home).get("terms")
+    return Terms.model_validate(raw) if raw is not None else Terms(
+        scopes_offered=[s.name for s in scopes.CATALOG]
+    )
+
+
+def saved_rules(home: Path) -> RuleSet:
+    """The auto-approval rules saved in ``home`` (none until the owner sets them)."""
+    raw = _saved(home).get("rules")
+    return RuleSet.model_validate(raw) if raw is not None else RuleSet()
+
+
 class TermsAndRules:
     def __init__(self, state: OwnerState) -> None:
         self._state = state
@@ -28,24 +55,12 @@ class TermsAndRules:
     def __repr__(self) -> str:
         return f"TermsAndRules({self._path})"
 
-    def _settings(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self._path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (ValueError, OSError) as exc:
-            raise errors.CorruptFile(f"{self._path} is unreadable ({type(exc).__name__})") from None
-        return data if isinstance(data, dict) else {}
-
     def _save(self, **changes: Any) -> None:
-        data = {**self._settings(), **changes}
+        data = {**_saved(self._state.vault.home), **changes}
         _files.write_atomically(self._path, json.dumps(data, indent=2, sort_keys=True).encode())
 
     def terms(self) -> Terms:
-        raw = self._settings().get("terms")
-        return Terms.model_validate(raw) if raw is not None else Terms(
-            scopes_offered=[s.name for s in scopes.CATALOG]
-        )
+        return saved_terms(self._state.vault.home)
 
     def set_terms(self, terms: Terms) -> Terms:
         for name in [*terms.scopes_offered, *terms.scopes_never]:
@@ -58,8 +73,8 @@ class TermsAndRules:
     def public_terms(self) -> TermsPublic:
         terms = self.terms()
         return TermsPublic(
-            owner=self._state.owner, endpoint=self._settings().get("endpoint"), terms=terms,
-            terms_hash=terms_hash(terms),
+            owner=self._state.owner, endpoint=_saved(self._state.vault.home).get("endpoint"),
+            terms=terms, terms_hash=terms_hash(terms),
         )
 
     def publish_terms(self, endpoint: str) -> PublishResult:
@@ -73,8 +88,7 @@ class TermsAndRules:
             )
 
     def rules(self) -> RuleSet:
-        raw = self._settings().get("rules")
-        return RuleSet.model_validate(raw) if raw is not None else RuleSet()
+        return saved_rules(self._state.vault.home)
 
     def set_rules(self, rules: RuleSet) -> RuleSet:
         with self._state.chain_lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from vault import errors, policy, scopes
+from vault import audit, errors, policy, scopes
 from vault.eth import units
 from vault.grant import Grant, Status
 from vault.owner.state import OwnerState
@@ -102,17 +102,25 @@ class OwnerViews:
         return [r for r in every if r.status in ("active", "expired", "revoked")]
 
     def log(self, limit: int = 100) -> list[LogEntryPublic]:
-        return [
-            LogEntryPublic(
-                seq=e.seq, at=e.at, kind=e.kind, grant_id=e.grant_id, company=e.company,
-                scopes=list(e.scopes), outcome=e.outcome, reason=e.reason,
-                content_hash=e.content_hash, entry_hash="0x" + e.entry_hash.hex(),
-            )
-            for e in self._state.audit.entries(limit=limit)
-        ]
+        return log_entries(self._state.audit, limit)
 
     def verify_log(self) -> VerifyPublic:
-        result = self._state.audit.verify()
-        return VerifyPublic(
-            ok=result.ok, entries=result.entries, first_bad_seq=result.first_bad_seq
+        return verify_log(self._state.audit)
+
+
+def log_entries(log: audit.AuditLog, limit: int = 100) -> list[LogEntryPublic]:
+    """The newest ``limit`` entries of the access log, as the wire shows them (no chain)."""
+    return [
+        LogEntryPublic(
+            seq=e.seq, at=e.at, kind=e.kind, grant_id=e.grant_id, company=e.company,
+            scopes=list(e.scopes), outcome=e.outcome, reason=e.reason,
+            content_hash=e.content_hash, entry_hash="0x" + e.entry_hash.hex(),
         )
+        for e in log.entries(limit=limit)
+    ]
+
+
+def verify_log(log: audit.AuditLog) -> VerifyPublic:
+    """Whether the access log's hash chain holds (no chain needed)."""
+    result = log.verify()
+    return VerifyPublic(ok=result.ok, entries=result.entries, first_bad_seq=result.first_bad_seq)

@@ -15,6 +15,7 @@ from vault.wire import (
     UINT256_MAX,
     ApproveBody,
     ApproveResult,
+    BalancePublic,
     ClaimBody,
     ClaimResult,
     DenyResult,
@@ -87,6 +88,12 @@ def grants(owner: OwnerDep) -> list[RequestPublic]:
 @router.get("/earnings", response_model=EarningsPublic, responses=_ACT)
 def earnings(owner: OwnerDep) -> EarningsPublic:
     return owner.earnings()
+
+
+@router.get("/balance", response_model=BalancePublic, responses=_ACT)
+def balance(owner: OwnerDep) -> BalancePublic:
+    """The wallet, the ledger's balances and what a payout nets after gas."""
+    return owner.balance()
 
 
 @router.post("/claim", response_model=ClaimResult, responses=_ACT)
