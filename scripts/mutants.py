@@ -54,6 +54,7 @@ BOOK = "tests/daemon/test_book.py"
 GUARD = "tests/daemon/test_guard.py"
 OWNER_ROUTES = "tests/daemon/test_owner_routes.py"
 SIGNATURES = "tests/daemon/test_signatures.py"
+TRUST = "tests/daemon/test_trust.py"
 POLICY = "tests/test_policy.py"
 SYNC = "tests/test_sync.py"
 LEDGER = "tests/test_ledger.py"
@@ -199,7 +200,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "if stale is not None:", "if False:", (RELEASE,)),
     Mutant("release-stale-index-accepted", "vault/daemon/release.py",
            "self.index.check_fresh(", "(lambda **_: None)(",
-           (RELEASE,)),
+           (RELEASE, TRUST)),
     Mutant("index-freshness-unchecked", "vault/eth/index.py",
            "if age > max_age_seconds:", "if False:", (SYNC, RELEASE)),
     # --- the guard and the owner token --------------------------------------------------------

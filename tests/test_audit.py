@@ -80,6 +80,9 @@ def _tamper(path: Path, sql: str, *args: object) -> None:
         ("UPDATE entries SET reason = 'edited' WHERE seq = 3", (), 3),
         ("UPDATE entries SET detail = '{\"nonce\":\"0x00\"}' WHERE seq = 2", (), 2),
         ("UPDATE entries SET scopes = '[\"mood.current\"]' WHERE seq = 4", (), 4),
+        # A stored link edited alone: the entry hash is recomputed from the verifier's own
+        # running hash, so only comparing the stored prev_hash notices this edit.
+        ("UPDATE entries SET prev_hash = zeroblob(32) WHERE seq = 3", (), 3),
         ("DELETE FROM entries WHERE seq = 2", (), 3),
         ("DELETE FROM entries WHERE seq = 5", (), 5),
         ("INSERT INTO entries SELECT 6, at, kind, grant_id, company, scopes, outcome, reason, "
