@@ -425,6 +425,74 @@ def test_claim_many_and_endpoint(embedded_chain: EmbeddedChain) -> None:
     }
 
 
+def test_group_request_lifecycle_through_the_client(embedded_chain: EmbeddedChain) -> None:
+    """Issue 18: one id for two owners; each approves for themself (one by a Python-signed
+    approval relayed by the company); a revoke settles both shares and refunds the rest."""
+    chain = embedded_chain
+    first, second = chain.accounts[1], chain.accounts[3]
+    company = chain.client(chain.accounts[2])
+    price = 3_600 * 10**12 + 1  # odd: the first owner's share carries the remainder
+    request_id = company.request_group_access(
+        [first, second], 0b1011, 3_600, price=price, max_releases=2,
+        catalog_hash=b"\x42" * 32, purpose="a film for two",
+    )
+    assert request_id == company.request_count() == 1
+    state = company.get_request(request_id)
+    assert (state.owner, state.price, state.status) == (
+        "0x0000000000000000000000000000000000000000", price, Status.PENDING,
+    )
+    members = company.group_members(request_id)
+    assert [(m.owner, m.share, m.approved) for m in members] == [
+        (first, price // 2 + 1, False), (second, price // 2, False),
+    ]
+    chain.client(first).approve(request_id)
+    assert not company.is_active(request_id)
+    deadline = int(chain.w3.eth.get_block("latest")["timestamp"]) + 600
+    signature = ledger.sign_approval(chain.dev_keys[3], company.domain, request_id, deadline)
+    outcome = company.approve_by_sig(request_id, deadline, signature)
+    starts = outcome.event("GroupAccessApproved").args["startsAt"]
+    assert company.is_active(request_id) and company.covers(request_id, 0b0011)
+    chain.time_travel(900)
+    claimed = chain.client(second).claim(request_id)
+    assert claimed == company.group_members(request_id)[1].claimed > 0
+    revoked = [e.args for e in chain.client(first).revoke(request_id).events
+               if e.name == "GroupAccessRevoked"]
+    elapsed = int(chain.w3.eth.get_block("latest")["timestamp"]) - starts
+    assert [a["owner"] for a in revoked] == [first, second]
+    assert [a["ownerEarned"] for a in revoked] == [
+        (price // 2 + 1) * elapsed // 3_600, (price // 2) * elapsed // 3_600,
+    ]
+    refund = revoked[0]["companyRefund"]
+    assert refund + sum(a["ownerEarned"] for a in revoked) == price
+    assert company.owed(first) + company.owed(second) + company.owed(chain.accounts[2]) == price
+    assert company.escrow_held() == 0 and company.claimable(request_id) == 0
+    assert company.balance() == price
+    assert company.group_members(_request(chain)) == []
+
+
+def test_group_request_refusals_are_named(embedded_chain: EmbeddedChain) -> None:
+    chain = embedded_chain
+    company = chain.client(chain.accounts[2])
+    one, two = chain.accounts[1], chain.accounts[3]
+    cases: list[tuple[list[str], str, dict[str, Any]]] = [
+        ([one], "GroupTooSmall", {"count": 1, "minimum": 2}),
+        (list(chain.accounts[3:10]), "GroupTooLarge", {"count": 7, "maximum": 6}),
+        ([one, two, one], "DuplicateOwner", {"owner": one}),
+        ([one, chain.accounts[2]], "SelfRequest", {"account": chain.accounts[2]}),
+    ]
+    for owners, name, arguments in cases:
+        with pytest.raises(errors.ContractReverted) as caught:
+            company.request_group_access(owners, 1, 60, price=1)
+        assert (caught.value.name, caught.value.args_by_name) == (name, arguments)
+    request_id = company.request_group_access([one, two], 1, 60, price=10)
+    chain.client(one).approve(request_id)
+    with pytest.raises(errors.ContractReverted) as caught:
+        chain.client(one).approve(request_id)
+    assert (caught.value.name, caught.value.args_by_name) == (
+        "AlreadyApproved", {"id": request_id, "owner": one},
+    )
+
+
 # --------------------------------------------------------------------------- verify_ledger
 
 

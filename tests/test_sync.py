@@ -259,6 +259,63 @@ def test_sync_against_a_dead_node_is_unavailable_and_lag_grows(
     index.close()
 
 
+def test_each_member_index_shows_its_part_of_a_group_request(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    """Issue 18: a group request reaches every member's index by the member's own topic, as
+    that member's request (its owner, its share) with the group's state; confirmation by
+    getRequest keeps it but cannot prove membership, so it never counts as confirmed."""
+    chain = embedded_chain
+    first, second, outsider = chain.accounts[1], chain.accounts[3], chain.accounts[4]
+    price = 10**15 + 1
+    request_id = chain.client(chain.accounts[2]).request_group_access(
+        [first, second], 0b101, 3_600, price=price, max_releases=3, catalog_hash=CATALOG,
+        purpose="a film for two",
+    )
+    indexes = {
+        a: _index(tmp_path, chain, f"{a}.sqlite", owner=a) for a in (first, second, outsider)
+    }
+    syncs = {a: LedgerSync(chain.w3, index) for a, index in indexes.items()}
+    for sync in syncs.values():
+        sync.sync_once()
+    for member, share in ((first, price // 2 + 1), (second, price // 2)):
+        grant = indexes[member].grant(request_id)
+        assert grant is not None
+        assert (grant.owner, grant.company, grant.price, grant.status) == (
+            member, chain.accounts[2], share, Status.PENDING,
+        )
+        assert (grant.purpose, grant.catalog_hash, grant.max_releases) == (
+            "a film for two", CATALOG, 3,
+        )
+    assert indexes[outsider].grant(request_id) is None
+
+    chain.client(first).approve(request_id)
+    syncs[first].sync_once()
+    first_view = indexes[first].grant(request_id)
+    assert first_view is not None and first_view.status is Status.PENDING
+    starts = chain.client(second).approve(request_id).event("GroupAccessApproved").args["startsAt"]
+    for member in (first, second):
+        syncs[member].sync_once()  # folds the approval, then confirms it with getRequest
+        grant = indexes[member].grant(request_id)
+        assert grant is not None
+        assert (grant.owner, grant.status, grant.starts_at) == (member, Status.ACTIVE, starts)
+        assert grant.confirmed_at is None
+
+    chain.time_travel(600)
+    claimed = chain.client(second).claim(request_id)
+    revoked = chain.client(first).revoke(request_id)
+    earned = {e.args["owner"]: e.args["ownerEarned"] for e in revoked.events
+              if e.name == "GroupAccessRevoked"}
+    for member in (first, second):
+        syncs[member].sync_once()
+        grant = indexes[member].grant(request_id)
+        assert grant is not None and grant.status is Status.REVOKED
+        assert grant.claimed == grant.owner_earned == earned[member]
+    assert 0 < claimed < earned[second]
+    for index in indexes.values():
+        index.close()
+
+
 def test_grant_lookup_reads_memory_only(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
     """The hot path never touches SQLite: it works with the engine disposed."""
     chain = embedded_chain

@@ -35,6 +35,8 @@ INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 2
 #: How many recorded block hashes (sync checkpoints) are kept to find a fork point.
 CHECKPOINTS_KEPT = 256
+#: The owner ``getRequest`` reports for a group request (its owners are in ``groupMembers``).
+NO_OWNER = "0x0000000000000000000000000000000000000000"
 
 
 def index_path(home: Path) -> Path:
@@ -189,7 +191,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def _fold(view: Grant | None, name: str, args: dict[str, Any], block: int) -> Grant | None:
-    """The request after event ``name``; ``None`` while it has no AccessRequested."""
+    """The request after event ``name``; ``None`` while it has no AccessRequested.
+
+    A group request (``GroupAccessRequested``, one copy per owner) folds into this owner's
+    part of it: ``owner`` is the owner the event copy is for and ``price`` its share (an
+    equal part, the remainder to the first owner), which is what it earns over the grant.
+    """
+    if name == "GroupAccessRequested":
+        owners = [to_checksum_address(o) for o in args["owners"]]
+        owner = to_checksum_address(args["owner"])
+        price = int(args["price"])
+        share = price // len(owners) + (price % len(owners) if owner == owners[0] else 0)
+        return replace(
+            cast(Grant, _fold(None, "AccessRequested", args, block)), owner=owner, price=share
+        )
     if name == "AccessRequested":
         return Grant(
             id=int(args["id"]),
@@ -211,16 +226,16 @@ def _fold(view: Grant | None, name: str, args: dict[str, Any], block: int) -> Gr
         )
     if view is None:
         return None
-    if name == "AccessApproved":
+    if name in ("AccessApproved", "GroupAccessApproved"):
         return replace(
             view, status=Status.ACTIVE, starts_at=int(args["startsAt"]), updated_block=block,
             confirmed_at=None,
         )
-    if name == "AccessDenied":
+    if name in ("AccessDenied", "GroupAccessDenied"):
         return replace(view, status=Status.DENIED, updated_block=block, confirmed_at=None)
     if name == "RequestCancelled":
         return replace(view, status=Status.CANCELLED, updated_block=block, confirmed_at=None)
-    if name == "AccessRevoked":
+    if name in ("AccessRevoked", "GroupAccessRevoked"):
         return replace(
             view,
             confirmed_at=None,
@@ -411,10 +426,29 @@ class LedgerIndex:
         contract says, and that state counts as confirmed.
         """
         disagreements: list[str] = []
+        groups = self._groups_among(
+            [i for i, state in states.items() if state is not None and state.owner == NO_OWNER]
+        )
         with self._lock:
             for request_id, state in states.items():
                 view = self._grants.get(request_id)
                 if view is None:
+                    continue
+                if state is not None and request_id in groups:
+                    # getRequest cannot say whether this owner is one of the group's, so the
+                    # grant takes the contract's state but never counts as confirmed: no
+                    # release is served under a group grant on the node's word alone.
+                    truth = replace(
+                        view, company=state.company, scopes=state.scopes,
+                        duration=state.duration, max_releases=state.max_releases,
+                        status=state.status, starts_at=state.starts_at, confirmed_at=None,
+                    )
+                    if truth != view:
+                        disagreements.append(
+                            f"group request {request_id} is {state.status.name.lower()} on "
+                            f"chain, the node's events said {view.status.name.lower()}"
+                        )
+                    self._grants[request_id] = truth
                     continue
                 if state is None or state.owner != view.owner:
                     disagreements.append(f"request {request_id} is not this owner's on chain")
@@ -432,6 +466,19 @@ class LedgerIndex:
                     )
                 self._grants[request_id] = truth
         return disagreements
+
+    def _groups_among(self, request_ids: Sequence[int]) -> set[int]:
+        """Which of ``request_ids`` this owner's events made a group request."""
+        if not request_ids:
+            return set()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(_EVENTS.c.request_id).where(
+                    _EVENTS.c.name == "GroupAccessRequested",
+                    _EVENTS.c.request_id.in_(request_ids),
+                )
+            ).all()
+        return {int(r) for (r,) in rows}
 
     def unconfirm(self) -> None:
         """Forget every confirmation (the nodes disagree: nothing counts as confirmed)."""

@@ -140,6 +140,18 @@ class TxOutcome:
         raise LookupError(f"the transaction emitted no {name}")
 
 
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One owner of a group request, as the contract's ``groupMembers`` reports it (wei)."""
+
+    owner: str
+    approved: bool
+    #: The owner's part of the price: an equal share, plus the remainder for the first owner.
+    share: int
+    claimed: int
+    claimable: int
+
+
 Sender = LocalAccount | str
 
 
@@ -242,6 +254,33 @@ class LedgerClient:
         )
         return int(outcome.event("AccessRequested").args["id"])
 
+    def request_group_access(
+        self,
+        owners: Sequence[str],
+        scopes: int,
+        duration: int,
+        *,
+        price: int,
+        max_releases: int = 0,
+        catalog_hash: bytes = b"\x00" * 32,
+        purpose: str = "",
+    ) -> int:
+        """Ask the 2 to 6 ``owners`` together for ``scopes`` for ``duration`` seconds, paying
+        ``price`` wei shared equally among them (the remainder to the first); the id. Each
+        owner approves for themself (:meth:`approve` or :meth:`approve_by_sig`)."""
+        outcome = self._transact(
+            self.contract.functions.requestGroupAccess(
+                [to_checksum_address(address_bytes(owner)) for owner in owners],
+                scopes,
+                duration,
+                max_releases,
+                as_bytes32(catalog_hash),
+                purpose,
+            ),
+            value=price,
+        )
+        return int(outcome.event("GroupAccessRequested").args["id"])
+
     def approve(self, request_id: int) -> TxOutcome:
         return self._transact(self.contract.functions.approve(request_id))
 
@@ -328,6 +367,22 @@ class LedgerClient:
             (fields,) = abi_decode(output, bytes(data))
             found[request_id] = _request_state(request_id, fields)
         return found
+
+    def group_members(self, request_id: int) -> list[GroupMember]:
+        """The owners of group request ``request_id`` in the company's order, each with its
+        approval, share and money; empty for a single-owner request. (A group request's
+        :meth:`get_request` has the zero address as its owner.)"""
+        raw = self._view(self.contract.functions.groupMembers(request_id))
+        return [
+            GroupMember(
+                owner=to_checksum_address(owner),
+                approved=bool(approved),
+                share=int(share),
+                claimed=int(claimed),
+                claimable=int(claimable),
+            )
+            for owner, approved, share, claimed, claimable in raw
+        ]
 
     def request_count(self) -> int:
         return int(self._view(self.contract.functions.requestCount()))
