@@ -30,7 +30,7 @@ def _loaded_after(module: str) -> set[str]:
 @pytest.mark.parametrize(
     "module",
     ["vault.policy", "vault.wire", "vault.grant", "vault.eth.eip712", "vault.eth.secp256k1",
-     "vault.errors", "vault.scopes", "vault.privacy"],
+     "vault.errors", "vault.scopes", "vault.privacy", "vault.match"],
 )
 def test_pure_cores_load_no_edge(module: str) -> None:
     assert _loaded_after(module) == set()

@@ -197,8 +197,8 @@ CATALOG: tuple[Scope, ...] = (
           "medium",
           "match-v1: match.content plus Σ weight · affinity of each similar reference and "
           "the title against your artists, tracks, albums, titles, series and channels "
-          "(plays/views saturating at 20, half-life 180 d); one-shot Gumbel top-k, "
-          "scale 0.5, ε = 4 per pick per history reference", False),
+          "(one use 0.5, 20 uses 1; half-life 180 d); one-shot Gumbel top-k, scale 0.3: "
+          "ε = k / 0.3 per match per history reference", False),
 )
 
 _BY_NAME: dict[str, Scope] = {s.name: s for s in CATALOG}

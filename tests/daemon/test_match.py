@@ -15,7 +15,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
 from vault import chain as chains
-from vault import client, ledger, scopes
+from vault import client, ledger, match, scopes
 from vault.eth import eip712
 from vault.eth.eip712 import RECEIPT
 from vault.identity import Event, EventKind
@@ -249,7 +249,7 @@ def test_content_tier_ignores_titles_and_similar_lists(matching: Served) -> None
         matching, grant_id, catalogue(similar=FAVOURITE_REFS), names=HISTORY)).json()
     assert history["ranking"][0] == "m-0"
     spent = matching.owner_get("/v1/owner/privacy").json()["companies"][0]["epsilon_spent"]
-    assert spent >= 40  # k = 10 picks at ε 4 each
+    assert spent >= match.epsilon(match.HISTORY, 10)
 
 
 def test_the_canary_never_appears_in_any_response(matching: Served) -> None:
@@ -279,3 +279,24 @@ def test_the_sdk_matches_and_verifies(matching: Served) -> None:
         assert result.ranking[0] == "m-0" and len(result.ranking) == 5
         with pytest.raises(client.ListSize):
             company.match(grant, catalogue(19))
+
+
+def test_the_owner_previews_what_a_company_would_get_and_why(matching: Served) -> None:
+    grant_id = matching.grant(names=HISTORY)
+    listed = catalogue(similar=FAVOURITE_REFS)
+    company = matching.chain.accounts[1]
+    preview = matching.post("/v1/owner/match/preview", headers=matching.owner_headers,
+                            json={"candidates": listed, "company": company, "k": 10})
+    assert preview.status_code == 200, preview.text
+    found = preview.json()
+    assert found["tier"] == "match.history" and found["matches_left"] == 20
+    assert found["epsilon"] == match.epsilon(match.HISTORY, 10)
+    assert found["picks"][0]["id"] == "m-0"
+    assert found["picks"][0]["reason"].startswith(
+        "1 related artist you played 40 times; 4 related tracks you played 40 times")
+    # The company then gets exactly the previewed ranking.
+    answer = post_match(matching, match_body(matching, grant_id, listed)).json()
+    assert answer["ranking"] == [pick["id"] for pick in found["picks"]]
+    without_token = matching.post("/v1/owner/match/preview",
+                                  json={"candidates": listed, "company": company})
+    assert error_of(without_token) == (401, "unauthorized")

@@ -13,6 +13,7 @@ from vault.cli import (
     devnet_commands,
     genre_commands,
     log_commands,
+    match_commands,
     money_commands,
     open_commands,
     privacy_commands,
@@ -33,6 +34,7 @@ app.add_typer(privacy_commands.app)
 app.add_typer(terms_commands.terms_app, name="terms")
 app.add_typer(terms_commands.rules_app, name="rules")
 app.add_typer(log_commands.app, name="log")
+app.add_typer(match_commands.app, name="match")
 app.add_typer(daemon_commands.app)
 app.add_typer(open_commands.app)
 app.add_typer(genre_commands.app, name="genres")

@@ -197,6 +197,7 @@ def terms_lines(terms: Terms) -> list[str]:
         f"longest grant:         {format_duration(terms.max_duration_seconds)}",
         f"offered:               {', '.join(terms.scopes_offered) or '-'}",
         f"never shared:          {', '.join(terms.scopes_never) or '-'}",
+        f"matches per epoch:     {terms.matches_per_epoch} per company, every 7 days",
     ]
     if terms.note:
         lines.append(f"note:                  {terms.note}")

@@ -41,6 +41,8 @@ from vault.wire import (
     IdentityPublic,
     LogEntryPublic,
     LoginLinkPublic,
+    MatchPreviewBody,
+    MatchPreviewPublic,
     PrivacyPublic,
     PublishResult,
     RequestPublic,
@@ -86,6 +88,7 @@ class OwnerBackend(Protocol):
     def log(self, limit: int = 100) -> list[LogEntryPublic]: ...
     def verify_log(self) -> VerifyPublic: ...
     def privacy(self) -> PrivacyPublic: ...
+    def match_preview(self, body: MatchPreviewBody) -> MatchPreviewPublic: ...
 
 
 def daemon_url(settings: Settings) -> str:
@@ -277,6 +280,11 @@ class DaemonBackend:
 
     def privacy(self) -> PrivacyPublic:
         return self._one(PrivacyPublic, "GET", "/v1/owner/privacy")
+
+    def match_preview(self, body: MatchPreviewBody) -> MatchPreviewPublic:
+        return self._one(MatchPreviewPublic, "POST", "/v1/owner/match/preview",
+                         content=body.model_dump_json(exclude_unset=True),
+                         headers={"content-type": "application/json"})
 
     # --- the owner's records (vault.records.RecordsService over HTTP) ---
 

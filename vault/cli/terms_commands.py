@@ -64,6 +64,10 @@ def terms_set(
         list[str] | None, typer.Option("--never", help="A scope you never share (repeat).")
     ] = None,
     note: Annotated[str | None, typer.Option(help="A note to companies.")] = None,
+    matches_per_epoch: Annotated[
+        int | None,
+        typer.Option(help="Matches (ranked lists) one company may ask per 7-day epoch; 0: none."),
+    ] = None,
     json_output: JsonOption = False,
     daemon: DaemonOption = False,
 ) -> None:
@@ -85,6 +89,8 @@ def terms_set(
             current["scopes_never"] = [scopes.scope(n).name for n in never]
         if note is not None:
             current["note"] = note
+        if matches_per_epoch is not None:
+            current["matches_per_epoch"] = matches_per_epoch
         try:
             terms = Terms.model_validate(current)
         except ValidationError as error:

@@ -1,0 +1,225 @@
+"""vault.match, the vault's scorer: the EIP-712 ``Match`` type cross-checked with eth-account
+and ethers, reference normalisation, the history summary, the two tiers, never-shared and
+disliked items, the determinism and the privacy figure (THREATS row 39)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.messages import _hash_eip191_message, encode_typed_data
+from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vault import match, scopes
+from vault.canonical import canonical_json
+from vault.eth import eip712
+from vault.eth.eip712 import MATCH, Domain
+from vault.identity import Event, EventKind
+
+LEDGER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+REPO = Path(__file__).resolve().parent.parent
+NOW = 1_763_800_000.0
+SECRET = b"\x07" * 32
+COMPANY = "0x" + "ab" * 20
+PROFILE = {
+    "preferences.music": {"status": "ok", "genres": [{"genre": "jazz", "weight": 0.6},
+                                                     {"genre": "rock", "weight": 0.2}]},
+    "preferences.video": {"status": "ok", "genres": [{"genre": "animation", "weight": 0.5}],
+                          "platforms": []},
+    "interests.topics": {"status": "insufficient_data"},
+}
+
+
+def history(*plays: tuple[str, str, int], views: tuple[str, ...] = ()) -> match.History:
+    found = match.History()
+    found.fold([Event(EventKind.PLAY, int(NOW) - 3600, "t",
+                      {"artist": artist, "track": track, "ms_played": 200_000})
+                for artist, track, times in plays for _ in range(times)])
+    found.fold([Event(EventKind.VIEW, int(NOW) - 86_400, "t", {"title": title})
+                for title in views])
+    return found
+
+
+def person(found: match.History | None = None, **kw: Any) -> match.Person:
+    return match.person(PROFILE, found or match.History(), never_shared=kw.get("never", ()),
+                        dislikes=kw.get("dislikes", ()), now=NOW)
+
+
+def listing(size: int = 30, **probe: Any) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = [
+        {"id": f"c{i}", "kind": "track", "genres": ["pop"], "title": f"Song {i}"}
+        for i in range(size)
+    ]
+    listed[0] = {**listed[0], **probe}
+    return listed
+
+
+def ranked(listed: list[dict[str, Any]], who: match.Person, *, tier: str = match.HISTORY,
+           k: int = 10, company: str = COMPANY, now: float = NOW) -> tuple[str, ...]:
+    return match.rank(listed, who, k=k, tier=tier, company=company, secret=SECRET,
+                      now=now).ids
+
+
+# --------------------------------------------------------------------------- EIP-712
+
+
+def test_match_type_string_and_hash_are_the_agreed_ones() -> None:
+    agreed = ("Match(uint256 grantId,uint64 scopes,bytes32 candidatesHash,uint8 k,"
+              "bytes32 nonce,uint64 issuedAt)")
+    assert MATCH.encode_type == agreed
+    assert keccak(text=agreed) == eip712.MATCH_TYPEHASH
+
+
+@settings(max_examples=40, deadline=None)
+@given(grant_id=st.integers(0, 2**256 - 1), bitmap=st.integers(0, 2**64 - 1),
+       listed=st.binary(min_size=32, max_size=32), k=st.integers(0, 255),
+       nonce=st.binary(min_size=32, max_size=32), issued_at=st.integers(0, 2**64 - 1))
+def test_match_digest_matches_eth_account(grant_id: int, bitmap: int, listed: bytes, k: int,
+                                          nonce: bytes, issued_at: int) -> None:
+    domain = Domain(31337, LEDGER)
+    message = {"grantId": grant_id, "scopes": bitmap, "candidatesHash": listed, "k": k,
+               "nonce": nonce, "issuedAt": issued_at}
+    signable = encode_typed_data(full_message=eip712.typed_data(domain, MATCH, message))
+    assert domain.match_digest(grant_id, bitmap, listed, k, nonce, issued_at) == bytes(
+        _hash_eip191_message(signable))
+
+
+def test_match_digest_refuses_a_k_beyond_uint8() -> None:
+    with pytest.raises(ValueError):
+        Domain(1, LEDGER).match_digest(1, 1, bytes(32), 256, bytes(32), 1)
+
+
+@pytest.mark.node
+@pytest.mark.skipif(shutil.which("node") is None or not (REPO / "node_modules" / "ethers").is_dir(),
+                    reason="needs Node.js and node_modules/ethers")
+def test_match_signed_with_ethers_verifies_in_python() -> None:
+    domain = Domain(31337, LEDGER)
+    listed = "0x" + match.candidates_hash(listing()).hex()
+    message = {"grantId": 7, "scopes": scopes.bitmap(["match.history"]),
+               "candidatesHash": listed, "k": 10, "nonce": "0x" + "11" * 32,
+               "issuedAt": 1_763_800_000}
+    document = eip712.typed_data(domain, MATCH, message)
+    key = os.urandom(32)
+    job = {"op": "sign", "privateKey": "0x" + key.hex(), "domain": document["domain"],
+           "types": document["types"], "primaryType": "Match",
+           "message": {k: str(v) if isinstance(v, int) else v for k, v in message.items()}}
+    done = subprocess.run(["node", str(Path(__file__).with_name("eip712_crosscheck.js"))],
+                          input=json.dumps(job), capture_output=True, text=True, cwd=REPO,
+                          timeout=60, check=True)
+    signed = json.loads(done.stdout)
+    digest = domain.match_digest(7, message["scopes"], listed, 10, "0x" + "11" * 32,
+                                 1_763_800_000)
+    assert eip712.recover_signer(digest, signed["signature"]) == eip712.address_of(key)
+
+
+def test_candidates_hash_is_keccak_of_rfc8785_json() -> None:
+    listed = [{"prior": 0.5, "id": "a"}, {"id": "b", "genres": ["x"]}]
+    assert match.candidates_hash(listed) == keccak(canonical_json(listed))
+    assert canonical_json(listed).startswith(b'[{"id":"a","prior":0.5}')
+
+
+# --------------------------------------------------------------------------- the catalog
+
+
+def test_the_catalog_names_the_scorer_and_its_noise() -> None:
+    for name in match.SCOPES:
+        entry = scopes.scope(name)
+        assert entry.transform.startswith(match.SCORER + ":")
+        assert entry.bit in (16, 17)
+    assert f"scale {match.GUMBEL_SCALE}" in scopes.scope(match.HISTORY).transform
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_normalise_drops_case_punctuation_and_a_trailing_year() -> None:
+    assert match.normalise("Toy Story (1995)") == "toy story"
+    assert match.normalise("  AC/DC ") == "ac dc"
+    assert match.normalise("Beyoncé") == match.normalise("BEYONCÉ")
+    assert match.normalise(7) == ""
+
+
+def test_history_skips_short_plays_and_counts_uses() -> None:
+    found = match.History()
+    found.fold([Event(EventKind.PLAY, 10, "t", {"artist": "A", "track": "T", "ms_played": 5})])
+    assert found.refs["artist"] == {}
+    found = history(("Nina Simone", "Feeling Good", 3), views=("Toy Story",))
+    assert found.refs["artist"]["nina simone"][0] == 3
+    assert found.refs["title"]["toy story"][0] == 1
+    assert 0.25 < found.affinity("title", "toy story", now=NOW) <= 0.5  # one view, a day ago
+    assert found.affinity("artist", "nina simone", now=NOW) > found.affinity(
+        "title", "toy story", now=NOW)
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def test_ranking_holds_exactly_k_distinct_ids_of_the_list() -> None:
+    for k in (1, 5, 10):
+        ids = ranked(listing(), person(), k=k)
+        assert len(ids) == len(set(ids)) == k
+        assert set(ids) <= {c["id"] for c in listing()}
+
+
+def test_history_ranks_a_favourite_first_and_content_ranks_by_genre() -> None:
+    who = person(history(("Nina Simone", "Feeling Good", 30), ("Nina Simone", "Sinnerman", 30)))
+    probe = {"similar": ["Nina Simone", {"ref": "Sinnerman", "weight": 1},
+                         {"ref": "Feeling Good", "weight": 0.9}]}
+    assert ranked(listing(**probe), who)[0] == "c0"
+    assert ranked(listing(genres=["Jazz"]), who, tier=match.CONTENT)[0] == "c0"
+
+
+def test_content_tier_reads_nothing_of_the_history() -> None:
+    """THREATS row 39: under match.content the answer is the same whether or not the person
+    consumed the probed item, and whatever the probe's title and similar list say."""
+    consumed = person(history(("Probe Band", "Probe Song", 50), views=("Probe Film",)))
+    never = person()
+    answers = {
+        ranked(listing(**probe), who, tier=match.CONTENT)
+        for who in (consumed, never)
+        for probe in ({"title": "Probe Film", "similar": ["Probe Band", "Probe Song"]},
+                      {"title": "Other", "similar": ["Nobody"]}, {})
+    }
+    assert len(answers) == 1
+
+
+def test_the_same_list_gets_the_same_ranking_within_an_epoch_only() -> None:
+    who = person()
+    listed = listing()
+    assert ranked(listed, who) == ranked(listed, who, now=NOW + 3600)
+    later = {ranked(listed, who, now=NOW + week * 7 * 86_400) for week in range(1, 6)}
+    assert len(later) > 1  # fresh noise each epoch
+    assert len({ranked(listed, who, company="0x" + f"{c:040x}") for c in range(5)}) > 1
+
+
+def test_never_shared_scopes_and_dislikes_contribute_nothing() -> None:
+    played = history(("Nina Simone", "Feeling Good", 30))
+    probe = {"similar": ["Nina Simone", "Feeling Good"], "genres": ["jazz"]}
+    assert match.score(listing(**probe)[0], person(played), tier=match.HISTORY).history > 0
+    for who in (person(played, never=["preferences.music"]),
+                person(played, dislikes=["nina simone", "feeling good", "Jazz"])):
+        scored = match.score(listing(**probe)[0], who, tier=match.HISTORY)
+        assert scored.history == 0
+        assert scored.content == 0 or who.profile.get("music") is None
+    silenced = person(played, dislikes=["jazz"])
+    assert match.score(listing(**probe)[0], silenced, tier=match.CONTENT).content == 0
+
+
+def test_epsilon_per_tier() -> None:
+    assert match.epsilon(match.CONTENT, 10) == 0
+    assert match.epsilon(match.HISTORY, 10) == pytest.approx(10 / match.GUMBEL_SCALE, abs=1e-3)
+    assert match.tier_of(["match.content", "match.history"]) == match.HISTORY
+
+
+def test_reasons_are_words() -> None:
+    who = person(history(("Nina Simone", "Feeling Good", 14)))
+    scored = match.score(listing(similar=["Nina Simone"], genres=["jazz"])[0], who,
+                         tier=match.HISTORY)
+    assert match.reason(scored) == "1 related artist you played 14 times; you like jazz"
