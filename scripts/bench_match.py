@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_release import SCOPES, _drive, _request, inject_grants  # noqa: E402
+from bench_release import SCOPES, _drive, _request, inject_grants
 
 MATCH = ["match.history"]
 ARTISTS = [f"Artist {i}" for i in range(500)]

@@ -179,8 +179,8 @@ def main() -> None:
             rng.shuffle(pool)
 
             def ranked_by(tier: str, who: match.Person = who) -> Callable[[list[int]], list[int]]:
-                def rank(pool: list[int]) -> list[int]:
-                    listed = [candidate(i, tier=tier) for i in pool]
+                def rank(films: list[int]) -> list[int]:
+                    listed = [candidate(i, tier=tier) for i in films]
                     picked = match.rank(listed, who, k=TOP, tier=tier, company=company,
                                         secret=secret, now=now)
                     return [int(i) for i in picked.ids]

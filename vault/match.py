@@ -215,16 +215,18 @@ def person(
 def candidates_hash(candidates: Sequence[Mapping[str, Any]]) -> bytes:
     """keccak256 of the RFC 8785 JSON of the candidates as sent (the ``Match`` type's
     ``candidatesHash``)."""
-    return keccak256(canonical_json(list(candidates)))
+    # An RFC 8785 array is its canonical items joined by commas; encoding item by item keeps
+    # the slow exact encoder (canonical_json's fallback) to the items that need it.
+    return keccak256(b"[" + b",".join(canonical_json(c) for c in candidates) + b"]")
 
 
-def _seed(candidates: Sequence[Mapping[str, Any]], tier: str) -> bytes:
+def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | None) -> bytes:
     """The hash of the fields ``tier`` reads: a list that differs only in what the tier
-    ignores draws the same noise, so it gets the same ranking."""
-    fields = HISTORY_FIELDS if tier == HISTORY else CONTENT_FIELDS
-    return keccak256(
-        canonical_json([{k: c[k] for k in fields if k in c} for c in candidates])
-    )
+    ignores draws the same noise, so it gets the same ranking. match.history reads every
+    field there is, so its seed is the candidates hash itself (``listed`` when known)."""
+    if tier == HISTORY:
+        return listed if listed is not None else candidates_hash(candidates)
+    return candidates_hash([{k: c[k] for k in CONTENT_FIELDS if k in c} for c in candidates])
 
 
 def _references(candidate: Mapping[str, Any]) -> dict[str, float]:
@@ -324,12 +326,14 @@ def rank(
     company: str,
     secret: bytes,
     now: float,
+    listed: bytes | None = None,
 ) -> Ranking:
     """The top ``k`` candidates for the person under ``tier``: Gumbel noise keyed by
-    (secret, company, epoch, the tier's fields) added to each score, the k largest kept."""
+    (secret, company, epoch, the tier's fields) added to each score, the k largest kept.
+    ``listed``: the list's :func:`candidates_hash`, when the caller has it already."""
     seed = keccak256(
         b"vault/match/v1" + company.lower().encode()
-        + privacy.epoch_of(now).to_bytes(8, "big") + _seed(candidates, tier)
+        + privacy.epoch_of(now).to_bytes(8, "big") + _seed(candidates, tier, listed)
     )
     scale = GUMBEL_SCALE if tier == HISTORY else _TIE_BREAK_SCALE
     noisy: list[tuple[float, Scored]] = []

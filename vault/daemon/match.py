@@ -93,7 +93,7 @@ class MatchService:
             if grant is not None and bitmap & grant.scopes == bitmap:
                 ranking = match.rank(
                     candidates, self._desk.reading(now).person, k=body.k, tier=tier,
-                    company=grant.company, secret=self._desk.secret, now=now,
+                    company=grant.company, secret=self._desk.secret, now=now, listed=listed,
                 )
                 content_hash = keccak256(canonical_json(
                     {"candidates_hash": listed_hex, "ranking": list(ranking.ids)}
