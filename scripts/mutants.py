@@ -79,7 +79,7 @@ class Mutant:
 MUTANTS: tuple[Mutant, ...] = (
     # --- the six that once survived (issue 19) ---------------------------------------------
     Mutant("book-prune-horizon-1s", "vault/daemon/book.py",
-           "horizon = now - self.skew_seconds - 1", "horizon = now - 1", (BOOK, RELEASE)),
+           "horizon = now - 2 * self.skew_seconds - 1", "horizon = now - 1", (BOOK, RELEASE)),
     Mutant("app-noise-secret-constant", "vault/daemon/state.py",
            'noise_secret=vault.secret("noise"),', 'noise_secret=b"\\x00" * 32,', (RELEASE,)),
     Mutant("book-privacy-spent-not-reloaded", "vault/daemon/book.py",

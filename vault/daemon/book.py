@@ -146,7 +146,13 @@ class ReleaseBook:
             return Admitted(charged)
 
     def _prune(self, now: float) -> None:
-        """Forget nonces whose requests the skew check would refuse anyway."""
-        horizon = now - self.skew_seconds - 1
+        """Forget nonces whose requests the skew check would refuse anyway.
+
+        A request's skew was checked at the ``now`` it arrived, which may be well before the
+        ``now`` of the admit that prunes (it waited on the signing process meanwhile): the
+        horizon keeps a second skew window of slack, as :meth:`from_log` does, so a nonce is
+        never forgotten while a request carrying it can still pass the skew check.
+        """
+        horizon = now - 2 * self.skew_seconds - 1
         self._nonces = {k: t for k, t in self._nonces.items() if t >= horizon}
         self._pruned_at = now
