@@ -229,19 +229,22 @@ def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | No
     return candidates_hash([{k: c[k] for k in CONTENT_FIELDS if k in c} for c in candidates])
 
 
-def _references(candidate: Mapping[str, Any]) -> dict[str, float]:
-    """The candidate's title (weight 1) and ``similar`` references, normalised, each once
-    with its largest weight."""
-    refs: dict[str, float] = {}
-    title = normalise(candidate.get("title"))
-    if title:
-        refs[title] = 1.0
+def _known_references(
+    candidate: Mapping[str, Any], affinities: Mapping[str, tuple[float, str, int]]
+) -> dict[str, float]:
+    """The candidate's title (weight 1) and ``similar`` references that the history knows,
+    normalised, each once with its largest weight (most references are unknown to it, so
+    only the known ones are kept)."""
+    known: dict[str, float] = {}
+    title = candidate.get("title")
+    if title is not None and normalise(title) in affinities:
+        known[normalise(title)] = 1.0
     for item in candidate.get("similar") or ():
-        ref, weight = (item, 1.0) if isinstance(item, str) else (item["ref"], item["weight"])
+        ref, weight = (item, 1.0) if type(item) is str else (item["ref"], item["weight"])
         key = normalise(ref)
-        if key:
-            refs[key] = max(refs.get(key, 0.0), float(weight))
-    return refs
+        if key in affinities and weight > known.get(key, 0.0):
+            known[key] = float(weight)
+    return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +273,7 @@ def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
     domains = _PROFILE_OF_KIND.get(candidate.get("kind") or "", _ALL_PROFILES)
     matched: dict[str, float] = {}
     for word in [*(candidate.get("genres") or ()), *(candidate.get("tags") or ())]:
-        if normalise(word) in who.dislikes:
+        if who.dislikes and normalise(word) in who.dislikes:
             continue
         for domain, term in _terms(word):
             if domain in domains and term not in who.dislikes:
@@ -281,11 +284,10 @@ def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
     history = 0.0
     refs: list[tuple[str, int]] = []
     if tier == HISTORY:
-        for key, weight in _references(candidate).items():
-            found = who.affinities.get(key)
-            if found is not None:
-                history += weight * found[0]
-                refs.append((found[1], found[2]))
+        for key, weight in _known_references(candidate, who.affinities).items():
+            found = who.affinities[key]
+            history += weight * found[0]
+            refs.append((found[1], found[2]))
     prior = float(candidate.get("prior") or 0.0)
     return Scored(str(candidate["id"]), content, prior, history,
                   tuple(t for t, w in matched.items() if w > 0), tuple(refs))
