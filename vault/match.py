@@ -39,9 +39,11 @@ No I/O and no clock reads: ``now`` is a parameter.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
+import json
 import math
 import re
 import unicodedata
@@ -92,6 +94,7 @@ _YEAR = re.compile(r"\s*[(\[]\s*\d{4}\s*[)\]]\s*$")
 _NOT_WORD = re.compile(r"[^\w]+")
 _DAY = 86_400
 _UNIT = float(1 << 64)
+_SAFE_INTEGER = (1 << 53) - 1
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -214,10 +217,38 @@ def person(
 
 def candidates_hash(candidates: Sequence[Mapping[str, Any]]) -> bytes:
     """keccak256 of the RFC 8785 JSON of the candidates as sent (the ``Match`` type's
-    ``candidatesHash``)."""
-    # An RFC 8785 array is its canonical items joined by commas; encoding item by item keeps
-    # the slow exact encoder (canonical_json's fallback) to the items that need it.
-    return keccak256(b"[" + b",".join(canonical_json(c) for c in candidates) + b"]")
+    ``candidatesHash``); ``candidates`` as :class:`vault.wire.MatchCandidate` validates
+    them."""
+    # An RFC 8785 array is its canonical items joined by commas. A validated candidate's
+    # keys are ASCII and its only numbers are ``prior`` and the weights, so when those are
+    # written alike (canonical_json's rule) json.dumps gives its RFC 8785 bytes; any other
+    # item takes the exact encoder.
+    parts = []
+    for candidate in candidates:
+        encoded = None
+        if _numbers_written_alike(candidate):
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate
+                encoded = json.dumps(candidate, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False, allow_nan=False).encode()
+        parts.append(encoded if encoded is not None else canonical_json(candidate))
+    return keccak256(b"[" + b",".join(parts) + b"]")
+
+
+def _number_written_alike(value: Any) -> bool:
+    if value is None or type(value) is str:
+        return True
+    if type(value) is int:
+        return bool(-_SAFE_INTEGER <= value <= _SAFE_INTEGER)
+    return type(value) is float and not value.is_integer() and 1e-4 <= abs(value) < 1e16
+
+
+def _numbers_written_alike(candidate: Mapping[str, Any]) -> bool:
+    if not _number_written_alike(candidate.get("prior")):
+        return False
+    return all(
+        type(item) is not dict or _number_written_alike(item.get("weight"))
+        for item in candidate.get("similar") or ()
+    )
 
 
 def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | None) -> bytes:

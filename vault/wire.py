@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from vault import errors, scopes
 
@@ -224,9 +224,15 @@ class MatchCandidate(_In):
     genres: list[ShortText] = Field(default_factory=list, max_length=10)
     tags: list[ShortText] = Field(default_factory=list, max_length=20)
     prior: float | None = Field(default=None, ge=0, le=1)
-    similar: list[Annotated[str, Field(min_length=1, max_length=200)] | SimilarRef] = Field(
-        default_factory=list, max_length=50
-    )
+    similar: list[
+        Annotated[
+            Annotated[str, Field(min_length=1, max_length=200), Tag("str")]
+            | Annotated[SimilarRef, Tag("ref")],
+            # Chosen by the value's type, not by trying each: a failed attempt builds an
+            # error, and a 1,000-candidate list holds up to 50,000 references.
+            Discriminator(lambda value: "str" if isinstance(value, str) else "ref"),
+        ]
+    ] = Field(default_factory=list, max_length=50)
 
 
 class MatchRequest(_In):
