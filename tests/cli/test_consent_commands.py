@@ -207,11 +207,12 @@ def test_deny_refunds_the_company(owner: Owner) -> None:
 def test_terms_set_show_and_publish(owner: Owner) -> None:
     owner.run("terms", "set", "--min-price-per-day", "0.0001", "--max-duration", "60d",
               "--offer", "preferences.music", "--offer", "profile.age_range",
-              "--never", "mood.current", "--note", "hello")
+              "--never", "mood.current", "--note", "hello", "--matches-per-epoch", "5")
     terms = owner.json("terms", "show")
     assert terms == {"min_price_per_day_wei": 10**14, "max_duration_seconds": 60 * DAY,
                      "scopes_offered": ["preferences.music", "profile.age_range"],
-                     "scopes_never": ["mood.current"], "note": "hello"}
+                     "scopes_never": ["mood.current"], "note": "hello", "matches_per_epoch": 5}
+    owner.run("terms", "set", "--matches-per-epoch", "-1", code=6)
     owner.run("terms", "set", "--offer", "nope.unknown", code=6)
     owner.run("terms", "set", "--min-price-per-day", "a lot", code=6)
     published = owner.json("terms", "publish", "--endpoint", "http://127.0.0.1:9999")
