@@ -21,11 +21,16 @@ the top 10 of those 100. Methods:
 * **in-vault item-kNN** — ``match.history``: the company sends each candidate's 50 nearest
   neighbours by title with their similarity (scaled so the nearest is 1) and its
   popularity as ``prior``; the vault scores them against its own history with its
-  Gumbel noise (ε printed). With ``--http N`` the first N users also go through a real
-  daemon (POST /v1/match, signed, on the embedded chain) and the script checks that their
-  rankings equal the in-process scorer's.
+  Gumbel noise (ε printed). This is the daemon's own code (:func:`vault.match.rank` over a
+  :class:`vault.match.History` folded from real events and a profile derived and noised as
+  a release derives it); tests/daemon/test_match.py checks that the daemon answers exactly
+  what that code ranks.
 
-    .venv/bin/python scripts/eval_match.py [--users 600] [--items 1500] [--seed 7] [--http 5]
+``--gumbel S`` overrides the noise scale and ``--no-prior`` drops the popularity prior, to
+see what each costs; ``--scale none`` sends the raw cosine weights instead of scaling each
+list so its nearest neighbour weighs 1.
+
+    .venv/bin/python scripts/eval_match.py [--users 600] [--items 1500] [--eval-users 200]
 """
 
 from __future__ import annotations
