@@ -171,6 +171,9 @@ def test_withdraw_asks_about_exactly_the_amount_it_pays(
     assert before["payout_gas"] > 0
     assert before["payout_gas_wei"] == before["payout_gas"] * before["gas_price_wei"]
     assert before["payout_net_wei"] == before["claimable_wei"] - before["payout_gas_wei"]
+    shown = vault(unfunded.env, "balance").stdout
+    assert "payout gas:" in shown and "net of gas:" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
 
     declined = vault(unfunded.env, "withdraw", input="n\n", code=1).stdout
     claimed = wei_in(declined, "Claimed")

@@ -50,8 +50,7 @@ def balance(
     console.print(f"claimable now:       {eth(found.claimable_wei)}")
     if found.payout_gas:
         console.print(
-            f"paying it out costs: {eth(found.payout_gas_wei)} in gas"
-            f" ({found.payout_gas:,} gas at {eth(found.gas_price_wei)} each)"
+            f"payout gas:          {eth(found.payout_gas_wei)} ({found.payout_gas:,} gas)"
         )
         console.print(f"net of gas:          {eth(found.payout_net_wei)}")
     if found.wallet_wei < found.payout_gas_wei:
