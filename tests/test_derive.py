@@ -116,6 +116,8 @@ ADA_EXPECTED: dict[str, dict[str, Any]] = {
         {"mood": "happy", "weight": 0.3},
         {"mood": "tired", "weight": 0.3},
     ]},
+    "match.content": INSUFFICIENT,
+    "match.history": INSUFFICIENT,
 }
 
 
@@ -460,7 +462,7 @@ def test_sample_exports_produce_sensible_preferences() -> None:
     assert values["shopping.price_band"]["currency"] == "GBP"
     assert values["mood.current"]["status"] == "ok"
     assert values["household.size"] == {"status": "ok", "size": "2"}
-    assert all(v["status"] == "ok" for v in values.values())
+    assert all(v["status"] == "ok" for k, v in values.items() if not k.startswith("match."))
 
 
 def test_the_sample_canary_track_never_reaches_a_derived_value() -> None:

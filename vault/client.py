@@ -291,6 +291,7 @@ class Terms(_Model):
     scopes_offered: list[str]
     scopes_never: list[str]
     note: str = ""
+    matches_per_epoch: int = 20
 
 
 class OwnerTerms(_Model):

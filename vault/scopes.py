@@ -184,17 +184,17 @@ CATALOG: tuple[Scope, ...] = (
     Scope(15, "mood.recent", "Your mood over the past week",
           _ok(moods=_weighted("mood", MOODS, 3)), "high",
           "moods of the last 7 days → top 3 with weights to 0.1; ≥ 3 recorded", False),
-    # The match scopes release no value: the vault ranks the company's own candidates and
-    # only the ranking leaves (DESIGN.md "Match protocol"). Their transforms name the
+    # The match scopes release no value (a release of one is insufficient_data): the vault
+    # ranks the company's own candidates and only the ranking leaves (DESIGN.md "Match
+    # protocol"). Their transforms name the
     # scorer (vault.match.SCORER), so the catalog hash commits to the approved algorithm.
     Scope(16, "match.content", "Rank a company's candidates by your tastes (genres, tags)",
-          _ok(ranking={"type": "array", "maxItems": 10, "items": {"type": "string"}}), "low",
+          _ok(), "low",
           "match-v1: candidate genres/tags/kind vs the released (noised) music, video and "
           "topic profile, plus the company's prior; keyed tie-break; titles and similar "
           "lists ignored", False),
     Scope(17, "match.history", "Rank a company's candidates by what you played and watched",
-          _ok(ranking={"type": "array", "maxItems": 10, "items": {"type": "string"}}),
-          "medium",
+          _ok(), "medium",
           "match-v1: match.content plus Σ weight · affinity of each similar reference and "
           "the title against your artists, tracks, albums, titles, series and channels "
           "(one use 0.5, 20 uses 1; half-life 180 d); one-shot Gumbel top-k, scale 0.3: "

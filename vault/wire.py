@@ -208,6 +208,7 @@ class SimilarRef(_In):
     weight: float = Field(ge=0, le=1)
 
 
+MatchScope = Literal["match.content", "match.history"]
 MatchKind = Literal["movie", "series", "video", "track", "album", "artist", "product", "other"]
 ShortText = Annotated[str, Field(max_length=40)]
 
@@ -240,9 +241,12 @@ class MatchRequest(_In):
     service (400 ``list_size``), not here, so that they get their own code."""
 
     grant_id: int = Field(ge=0, le=UINT256_MAX)
-    scopes: list[ScopeName] = Field(min_length=1, max_length=2)
-    k: int
-    candidates: list[MatchCandidate]
+    scopes: list[MatchScope] = Field(min_length=1, max_length=2)
+    # The schema states the sizes; the service refuses others with their own code.
+    k: int = Field(json_schema_extra={"minimum": 1, "maximum": 10})
+    candidates: list[MatchCandidate] = Field(
+        json_schema_extra={"minItems": 20, "maxItems": 1000}
+    )
     nonce: str = Field(pattern=HEX32)
     issued_at: int = Field(ge=0, le=UINT64_MAX)
     signature: str = Field(pattern=HEX65)
@@ -265,7 +269,10 @@ class MatchPreviewBody(_In):
     candidates: list[MatchCandidate]
     company: str = Field(pattern=ADDRESS)
     k: int = 10
-    scopes: list[ScopeName] = Field(default_factory=lambda: ["match.history"], max_length=2)
+    scopes: list[MatchScope] = Field(
+        default_factory=lambda: list[MatchScope](["match.history"]), min_length=1,
+        max_length=2,
+    )
 
 
 class MatchPickPublic(_Out):

@@ -86,7 +86,8 @@ def test_auto_approval_rules_answer_new_requests(daemon: Served) -> None:
 
 def test_terms_are_served_with_their_hash(daemon: Served) -> None:
     terms = {"min_price_per_day_wei": 10**14, "max_duration_seconds": 86_400 * 90,
-             "scopes_offered": MUSIC, "scopes_never": ["mood.current"], "note": "hi"}
+             "scopes_offered": MUSIC, "scopes_never": ["mood.current"], "note": "hi",
+             "matches_per_epoch": 20}
     assert daemon.put("/v1/owner/terms", json=terms, headers=daemon.owner_headers).json() == terms
     public = daemon.get("/v1/terms").json()
     assert public["terms"] == terms and public["owner"] == daemon.vault.owner_address

@@ -5,11 +5,12 @@ Every check of the release protocol applies, in the release path's order and thr
 same parts (:class:`vault.daemon.release.ReleaseService`'s flood tally, index, book and log;
 the pure :func:`vault.policy.check_issued_at` and :func:`vault.policy.check_grant`); a match
 is logged as a release of its scopes, so it counts for ``maxReleases``, the daily limit and
-the replay store, and the book is rebuilt from it at start. Before them come the list's own
-checks (400 ``list_size``, ``duplicate_id``); after them the match budgets, both 429
-``budget_exhausted``: the terms' ``matches_per_epoch`` per company, and the privacy budget,
-charged the ε of :func:`vault.match.epsilon` once per distinct list and epoch plus the
-profile entries a release of them would charge (THREATS row 39).
+the replay store, and the book is rebuilt from it at start. Before them comes the list's
+size (400 ``list_size``), after the grant's checks its ids (400 ``duplicate_id``), then the
+match budgets, both 429 ``budget_exhausted``: the terms' ``matches_per_epoch`` per
+company, and the privacy budget, charged the ε of :func:`vault.match.epsilon` once per
+distinct list and epoch plus the profile entries a release of them would charge (THREATS
+row 39).
 
 Like a release, the ranking and the owner's receipt over it are prepared before the
 signature is known to be good, so the signing process recovers and signs in one job;
@@ -29,11 +30,16 @@ from vault.daemon.release import ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.grant import Grant
 from vault.match import Ranking
-from vault.owner.match import MatchDesk, check_list, matches_this_epoch
+from vault.owner.match import (
+    MatchDesk,
+    check_size,
+    check_unique,
+    has_unique_ids,
+    matches_this_epoch,
+)
 from vault.policy import Deny, ReleaseAsk, check_grant, check_issued_at
 from vault.wire import Code, MatchRequest, code_of
 
-_MATCH_BITS = scopes.bitmap(match.SCOPES)
 _STALE = "the vault cannot confirm the grant on the ledger right now"
 
 
@@ -68,18 +74,13 @@ class MatchService:
                 Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
         try:
-            try:
-                bitmap = scopes.bitmap(body.scopes)
-            except errors.UnknownScope:
-                raise errors.ReleaseRefused(
-                    Code.MALFORMED, "a requested scope is not in the catalog"
-                ) from None
-            if bitmap & ~_MATCH_BITS:
-                raise errors.ReleaseRefused(
-                    Code.MALFORMED, "a match asks only for match.content or match.history"
-                )
+            bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
             names = tuple(scopes.names_of(bitmap))
-            check_list(candidates, body.k)
+            check_size(candidates, body.k)
+            # Duplicate ids are refused after the signature: a schema-valid list can hold
+            # them (JSON Schema cannot say "unique by id"), and an unsigned request learns
+            # only bad_signature, as everywhere else.
+            unique = has_unique_ids(candidates)
             stale = check_issued_at(body.issued_at, now=now, skew_seconds=rs.skew_seconds)
             if stale is not None:
                 raise errors.ReleaseRefused(stale.code, stale.detail)
@@ -90,7 +91,7 @@ class MatchService:
             ranking: Ranking | None = None
             content_hash = b""
             receipt_digest: bytes | None = None
-            if grant is not None and bitmap & grant.scopes == bitmap:
+            if grant is not None and bitmap & grant.scopes == bitmap and unique:
                 ranking = match.rank(
                     candidates, self._desk.reading(now).person, k=body.k, tier=tier,
                     company=grant.company, secret=self._desk.secret, now=now, listed=listed,
@@ -128,6 +129,7 @@ class MatchService:
             )
             if isinstance(decision, Deny):
                 raise errors.ReleaseRefused(decision.code, decision.detail)
+            check_unique(candidates)
             assert grant is not None and ranking is not None
             assert verified.receipt_signature is not None
             revealed = self._charges(tier, body.k, ranking, now)

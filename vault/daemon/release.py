@@ -57,8 +57,6 @@ class DerivedSource(Protocol):
 
 
 _STALE = "the vault cannot confirm the grant on the ledger right now"
-#: Scopes a release never answers: they rank a company's list (vault.daemon.match).
-_MATCH_BITS = scopes.bitmap(["match.content", "match.history"])
 _RELEASED = (
     b'{"grant_id":%d,"owner":"%s","company":"%s","preferences":%s,'
     b'"receipt":{"content_hash":"%s","issued_at":%d,"signature":"0x%s"}}'
@@ -277,10 +275,6 @@ class ReleaseService:
                 raise errors.ReleaseRefused(
                     Code.MALFORMED, "a requested scope is not in the catalog"
                 ) from None
-            if bitmap & _MATCH_BITS:
-                raise errors.ReleaseRefused(
-                    Code.MALFORMED, "match scopes are answered by POST /v1/match"
-                )
             names = tuple(scopes.names_of(bitmap))
             stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
             if stale is not None:

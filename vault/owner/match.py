@@ -119,7 +119,8 @@ class MatchPreview:
     def preview(self, body: MatchPreviewBody) -> MatchPreviewPublic:
         now = self._state.clock()
         candidates = [c.model_dump(exclude_unset=True) for c in body.candidates]
-        check_list(candidates, body.k)
+        check_size(candidates, body.k)
+        check_unique(candidates)
         tier = match.tier_of(body.scopes)
         reading = self._desk.reading(now)
         ranking = match.rank(candidates, reading.person, k=body.k, tier=tier,
@@ -135,8 +136,8 @@ class MatchPreview:
         )
 
 
-def check_list(candidates: list[dict[str, Any]], k: int) -> None:
-    """400 ``list_size`` / ``duplicate_id`` for a list the protocol does not accept."""
+def check_size(candidates: list[dict[str, Any]], k: int) -> None:
+    """400 ``list_size`` for a list or a ``k`` the protocol does not accept."""
     if not (match.MIN_CANDIDATES <= len(candidates) <= match.MAX_CANDIDATES
             and 1 <= k <= match.MAX_K):
         raise errors.ReleaseRefused(
@@ -144,5 +145,13 @@ def check_list(candidates: list[dict[str, Any]], k: int) -> None:
             f"a match ranks {match.MIN_CANDIDATES}-{match.MAX_CANDIDATES} candidates and "
             f"returns 1-{match.MAX_K} of them",
         )
-    if len({c["id"] for c in candidates}) != len(candidates):
+
+
+def has_unique_ids(candidates: list[dict[str, Any]]) -> bool:
+    return len({c["id"] for c in candidates}) == len(candidates)
+
+
+def check_unique(candidates: list[dict[str, Any]]) -> None:
+    """400 ``duplicate_id`` for a list where two candidates share an id."""
+    if not has_unique_ids(candidates):
         raise errors.ReleaseRefused(Code.DUPLICATE_ID, "two candidates share an id")

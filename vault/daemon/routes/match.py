@@ -5,6 +5,8 @@ guard lets their bodies grow to :data:`MATCH_BODY_BYTES` (every other route keep
 
 from __future__ import annotations
 
+from typing import Any
+
 import pydantic_core
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,9 +27,28 @@ PREVIEW_PATH = "/v1/owner/match/preview"
 
 router = APIRouter()
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$defs`` written in place: the OpenAPI document has no
+    ``#/$defs`` for the references to point to (the models are not recursive)."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 _REQUEST_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": MatchRequest.model_json_schema()}},
+    "content": {"application/json": {"schema": _inlined(MatchRequest.model_json_schema())}},
 }
 _PREVIEW_BODY = {
     "required": True,
@@ -65,6 +86,9 @@ async def match(request: Request) -> Response:
     PREVIEW_PATH,
     tags=["owner"],
     dependencies=[Depends(require_token)],
+    # Not in the owner's schema: a schema-valid list may repeat an id, which the preview
+    # refuses (400 duplicate_id) as the company's match would.
+    include_in_schema=False,
     response_model=MatchPreviewPublic,
     responses=errors_for(400, 401),
     openapi_extra={"requestBody": _PREVIEW_BODY},
