@@ -14,7 +14,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +21,8 @@ from vault import errors
 from vault.eth.units import format_eth as format_eth  # the amounts every command shows
 
 if TYPE_CHECKING:
+    from rich.panel import Panel
+
     from vault.policy import RuleSet
     from vault.wire import EarningsPublic, LogEntryPublic, RequestPublic, Terms
 
@@ -147,6 +148,8 @@ def consent_statement(request: RequestPublic) -> Panel:
             "the request commits to a scope catalog this vault does not know; "
             "releases under it will be refused."
         )
+    from rich.panel import Panel  # only the commands that show a statement load it
+
     return Panel(text, title=f"request {request.id}: what approving means", expand=False)
 
 

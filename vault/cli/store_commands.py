@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from vault import crypto, errors
+from vault import errors
 from vault.cli import _format
 from vault.cli._common import (
     HomeOption,
@@ -29,8 +29,8 @@ from vault.cli._common import (
     settings_for,
 )
 from vault.cli._records import open_records
+from vault.export_kinds import KINDS
 from vault.identity import FACT_NAMES
-from vault.importers import IMPORTERS, importer_for
 from vault.scopes import MOODS
 
 if TYPE_CHECKING:
@@ -41,13 +41,19 @@ app = new_app()
 facts_app = new_app("Declared facts: birth date, city, languages, colours, style, …")
 app.add_typer(facts_app, name="facts")
 
+# The defaults are written out in the help rather than read from vault.crypto, which loads
+# the cryptography package: every `vault` command would pay for it (tests/cli/test_help.py
+# checks that they match crypto.KDF_DEFAULT).
 MemoryOption = Annotated[
-    int, typer.Option("--kdf-memory-kib", help="Argon2id memory in KiB (min 19456).")
+    int | None,
+    typer.Option("--kdf-memory-kib", help="Argon2id memory in KiB (default 65536, min 19456)."),
 ]
 IterationsOption = Annotated[
-    int, typer.Option("--kdf-iterations", help="Argon2id passes (min 2).")
+    int | None, typer.Option("--kdf-iterations", help="Argon2id passes (default 3, min 2).")
 ]
-LanesOption = Annotated[int, typer.Option("--kdf-lanes", help="Argon2id lanes (min 1).")]
+LanesOption = Annotated[
+    int | None, typer.Option("--kdf-lanes", help="Argon2id lanes (default 4, min 1).")
+]
 
 
 def _open(home: Path | None) -> Vault:
@@ -60,14 +66,20 @@ def _open(home: Path | None) -> Vault:
 @app.command("init")
 def init(
     home: HomeOption = None,
-    kdf_memory_kib: MemoryOption = crypto.KDF_DEFAULT.memory_kib,
-    kdf_iterations: IterationsOption = crypto.KDF_DEFAULT.iterations,
-    kdf_lanes: LanesOption = crypto.KDF_DEFAULT.lanes,
+    kdf_memory_kib: MemoryOption = None,
+    kdf_iterations: IterationsOption = None,
+    kdf_lanes: LanesOption = None,
 ) -> None:
     """Create a new vault: a passphrase (asked twice), a data key and your Ethereum key."""
+    from vault import crypto
     from vault.store import Vault
 
-    params = crypto.KdfParams(kdf_memory_kib, kdf_iterations, kdf_lanes).check()
+    default = crypto.KDF_DEFAULT
+    params = crypto.KdfParams(
+        default.memory_kib if kdf_memory_kib is None else kdf_memory_kib,
+        default.iterations if kdf_iterations is None else kdf_iterations,
+        default.lanes if kdf_lanes is None else kdf_lanes,
+    ).check()
     where = settings_for(home).home
     passphrase = read_passphrase(confirm=True, prompt="New passphrase")
     with Vault.create(where, passphrase, kdf=params) as vault:
@@ -89,7 +101,7 @@ re-importing is safe. Works while `vault serve` runs.
 
 \b
 Kinds:
-""" + "\n".join(f"  {name:<17}{importer.description}" for name, importer in IMPORTERS.items())
+""" + "\n".join(f"  {name:<17}{description}" for name, description in KINDS.items())
 
 
 @app.command("import", help=_IMPORT_HELP)
@@ -109,6 +121,8 @@ def import_file(
     kind, path = (arguments[0], Path(arguments[1])) if len(arguments) == 2 else (
         None, Path(arguments[0]))
     if kind is not None:
+        from vault.importers import importer_for
+
         importer_for(kind)  # an unknown kind: the one message listing the known kinds
     if profile is not None and all_profiles:
         raise errors.InputError("choose --profile NAME or --all-profiles, not both")

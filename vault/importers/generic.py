@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from vault.currencies import is_currency
+from vault.export_kinds import KINDS
 from vault.identity import Event, EventKind
 from vault.importers._read import (
     RecordError,
@@ -122,7 +123,7 @@ def event_from(record: Mapping[str, Any], source: str) -> Event:
 
 class JsonlImporter:
     name = "jsonl"
-    description = "generic events, one JSON object per line (see docs/importers.md)"
+    description = KINDS["jsonl"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
@@ -134,7 +135,7 @@ class JsonlImporter:
 
 class CsvImporter:
     name = "csv"
-    description = "generic events as CSV: kind, occurred_at and attribute columns"
+    description = KINDS["csv"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from vault.export_kinds import KINDS
 from vault.identity import Event, EventKind
 from vault.importers._read import RecordError, Skipped, converted, csv_rows, hms, iso_time
 
@@ -26,7 +27,7 @@ _EPISODIC = re.compile(
 
 class NetflixImporter:
     name = "netflix"
-    description = "Netflix account data: ViewingActivity.csv"
+    description = KINDS["netflix"]
 
     def __init__(self, *, profile: str | None = None) -> None:
         self.profile = profile

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from vault.errors import MalformedExport
+from vault.export_kinds import KINDS
 from vault.identity import FACT_NAMES, Fact
 from vault.importers._read import MAX_RECORD_BYTES, RecordError, Skipped
 
@@ -35,7 +36,7 @@ _MAX_TEXT = 200
 
 class ProfileImporter:
     name = "profile"
-    description = "a declared profile in TOML (birth date, city, languages, tastes...)"
+    description = KINDS["profile"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from vault.export_kinds import KINDS
 from vault.identity import Event, EventKind
 from vault.importers._read import Skipped, converted, integer, iso_time, json_array, text
 
 
 class SpotifyImporter:
     name = "spotify"
-    description = "Spotify account data: StreamingHistory_music_*.json"
+    description = KINDS["spotify"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None

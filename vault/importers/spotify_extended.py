@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from vault.export_kinds import KINDS
 from vault.identity import Event, EventKind
 from vault.importers._read import (
     RecordError,
@@ -38,7 +39,7 @@ _SPOKEN_WORD = ("episode_name", "episode_show_name", "spotify_episode_uri", "aud
 
 class SpotifyExtendedImporter:
     name = "spotify-extended"
-    description = "Spotify extended streaming history: Streaming_History_Audio_*.json"
+    description = KINDS["spotify-extended"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None

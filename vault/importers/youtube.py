@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from vault.export_kinds import KINDS
 from vault.identity import Event, EventKind
 from vault.importers import youtube_html
 from vault.importers._read import (
@@ -37,7 +38,7 @@ _REMOVED = "a video that has been removed"
 
 class YouTubeImporter:
     name = "youtube"
-    description = "Google Takeout YouTube history: watch-history.html or .json"
+    description = KINDS["youtube"]
 
     def parse(
         self, stream: BinaryIO, *, filename: str, skipped: Skipped | None = None
