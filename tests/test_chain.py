@@ -145,7 +145,7 @@ def test_integration_on_anvil_lifecycle(
     request_id = company.request_access(
         str(owner_account.address), 0b11, 3_600, price=10**15, purpose="anvil"
     )
-    deadline = int(time.time()) + 600
+    deadline = int(anvil.w3.eth.get_block("latest")["timestamp"]) + 600  # the chain's clock
     signature = ledger.sign_approval(owner_account.key, company.domain, request_id, deadline)
     company.approve_by_sig(request_id, deadline, signature)
     assert company.is_active(request_id)

@@ -364,7 +364,7 @@ def test_integration_sync_on_anvil_with_signed_approval(
         company.request_access(anvil.addresses[4], 0b11, 600, price=10**15 + n, purpose=f"#{n}")
         for n in range(3)
     ]
-    deadline = int(time.time()) + 600
+    deadline = int(anvil.w3.eth.get_block("latest")["timestamp"]) + 600  # the chain's clock
     signature = ledger.sign_approval(owner_key, company.domain, ids[1], deadline)
     company.approve_by_sig(ids[1], deadline, signature)
     index = _index(tmp_path, anvil_chain, owner=anvil.addresses[4])

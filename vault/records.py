@@ -111,27 +111,20 @@ class RecordsService:
         return BackupPublic(path=str(info.path), size=info.size)
 
 
-class RecordsErrorPublic(BaseModel):
-    """A records route's error body: the wire's ``error`` and ``detail`` plus the
-    :mod:`vault.errors` class and its hint, so the CLI raises the very error it would have
-    raised in process (same message, same exit code)."""
-
-    error: str
-    detail: str
-    vault_error: str
-    hint: str
-
-
-def error_public(error: errors.VaultError) -> RecordsErrorPublic:
-    return RecordsErrorPublic(error=wire.code_of(error).value, detail=str(error),
-                              vault_error=type(error).__name__, hint=error.hint)
+def error_public(error: errors.VaultError) -> wire.ErrorPublic:
+    """A records route's error body: the wire's code and sentence plus the
+    :mod:`vault.errors` class and its hint."""
+    return wire.ErrorPublic(error=wire.code_of(error), detail=str(error),
+                            vault_error=type(error).__name__, hint=error.hint)
 
 
 def error_from_public(body: Any) -> errors.VaultError | None:
     """The error a records route answered, or None for any other body."""
     try:
-        public = RecordsErrorPublic.model_validate(body)
+        public = wire.ErrorPublic.model_validate(body)
     except ValueError:
+        return None
+    if public.vault_error is None:
         return None
     cls = getattr(errors, public.vault_error, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.VaultError)):
@@ -139,5 +132,5 @@ def error_from_public(body: Any) -> errors.VaultError | None:
     # Built without the class's own __init__ (MalformedExport takes its parts, not a
     # sentence): the message and the hint are the ones the daemon's error carried.
     error = cls.__new__(cls)
-    errors.VaultError.__init__(error, public.detail, hint=public.hint)
+    errors.VaultError.__init__(error, public.detail, hint=public.hint or "")
     return error

@@ -21,10 +21,12 @@ HEX65 = r"^0x[0-9a-fA-F]{130}$"
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 #: A scope name; the schema lists the catalog, the services refuse anything else (400).
 ScopeName = Annotated[str, Field(json_schema_extra={"enum": [s.name for s in scopes.CATALOG]})]
-UINT64_MAX = (1 << 64) - 1
 UINT256_MAX = (1 << 256) - 1
 #: The largest integer RFC 8785 (hence ``terms_hash``) can represent exactly.
 JSON_SAFE_MAX = (1 << 53) - 1
+#: Grant ids count up from 1 and a body's numbers are bounded where JSON parsers (and
+#: schema tools) still read them exactly: larger ids are refused as malformed.
+_ID_BOUND = "a ledger request id (they count up from 1; at most 2^53-1 here)"
 
 
 
@@ -127,6 +129,12 @@ class ErrorPublic(_Out):
     ledger_error: str | None = Field(
         default=None, description="with `ledger_refused`: the contract's custom error name"
     )
+    vault_error: str | None = Field(
+        default=None,
+        description="owner record routes only: the vault error's class, so the CLI raises "
+        "the very error it raises in process (same message, same exit code)",
+    )
+    hint: str | None = Field(default=None, description="with `vault_error`: what to do")
 
 
 class HealthPublic(_Out):
@@ -178,10 +186,10 @@ class ApprovalPublic(_Out):
 class ReleaseRequest(_In):
     """A company's signed release request (DESIGN.md "Release protocol")."""
 
-    grant_id: int = Field(ge=0, le=UINT256_MAX)
+    grant_id: int = Field(ge=0, le=JSON_SAFE_MAX, description=_ID_BOUND)
     scopes: list[ScopeName] = Field(min_length=1, max_length=64)
     nonce: str = Field(pattern=HEX32)
-    issued_at: int = Field(ge=0, le=UINT64_MAX)
+    issued_at: int = Field(ge=0, le=JSON_SAFE_MAX)
     signature: str = Field(pattern=HEX65)
 
 
@@ -240,7 +248,7 @@ class MatchRequest(_In):
     """A company's signed match request. The list's size and ``k`` are checked by the
     service (400 ``list_size``), not here, so that they get their own code."""
 
-    grant_id: int = Field(ge=0, le=UINT256_MAX)
+    grant_id: int = Field(ge=0, le=JSON_SAFE_MAX, description=_ID_BOUND)
     scopes: list[MatchScope] = Field(min_length=1, max_length=2)
     # The schema states the sizes; the service refuses others with their own code.
     k: int = Field(json_schema_extra={"minimum": 1, "maximum": 10})
@@ -248,7 +256,7 @@ class MatchRequest(_In):
         json_schema_extra={"minItems": 20, "maxItems": 1000}
     )
     nonce: str = Field(pattern=HEX32)
-    issued_at: int = Field(ge=0, le=UINT64_MAX)
+    issued_at: int = Field(ge=0, le=JSON_SAFE_MAX)
     signature: str = Field(pattern=HEX65)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -264,6 +265,11 @@ def test_a_frozen_head_fails_closed(attack: Attack) -> None:
     """THREATS row 32: the node keeps answering an old head. Time passes (the chain mines on,
     the daemon's clock moves); with an honest node releases go on, with the frozen one 503."""
     grant_id = attack.grant()
+    # The session's anvil may run ahead of the wall clock (other tests move it forward):
+    # the daemon's clock starts level with the chain's, as a real chain's would be.
+    head = attack.upstream.w3.eth.get_block("latest")["timestamp"]
+    attack.served.clock.offset = max(0.0, head - time.time())
+    attack.served.sync()
     attack.node.frozen = attack.node.forward(
         {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}
     )["result"]

@@ -56,7 +56,7 @@ class Consent:
                     "share; nothing was signed (deny it with `vault deny`)"
                 )
             self._check_on_chain(request)
-            deadline = int(state.clock()) + state.settings.approval_ttl_seconds
+            deadline = int(state.chain_now()) + state.settings.approval_ttl_seconds
             signature = "0x" + eip712.sign_approval(
                 bytes(state.account.key), state.domain, request_id, deadline
             ).hex()
@@ -123,7 +123,7 @@ class Consent:
         found = state.approvals.get(request_id)
         if found is None:
             raise errors.NotFound(f"request {request_id} is not approved (yet)")
-        if found[0] <= state.clock():
+        if found[0] <= state.chain_now():
             raise errors.NotFound(
                 f"the approval of request {request_id} expired unrelayed; ask the owner again"
             )

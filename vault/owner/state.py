@@ -90,6 +90,12 @@ class OwnerState:
     def __repr__(self) -> str:
         return f"OwnerState(owner={self.owner})"
 
+    def chain_now(self) -> float:
+        """The ledger's time as far as this vault knows: the wall clock, or the newest block's
+        timestamp when the chain runs ahead of it (a devnet moved forward). An approval's
+        deadline is checked against ``block.timestamp``, so it is counted from here."""
+        return max(self.clock(), float(self.index.lag().head_timestamp or 0))
+
     def mine(self) -> list[Grant]:
         """Every request addressed to this owner, oldest first."""
         return self.index.requests()

@@ -3,8 +3,8 @@
 stats, check, preview and backup (:class:`vault.records.RecordsService`).
 
 Writes clear the daemon's DerivedCache: the next release carries what was just imported.
-Errors answer :class:`vault.records.RecordsErrorPublic`, naming the error class, so the CLI
-exits exactly as it would without a daemon. An import names a file on this machine: the
+Errors answer :class:`vault.wire.ErrorPublic` with ``vault_error`` naming the error class,
+so the CLI exits exactly as it would without a daemon. An import names a file on this machine: the
 daemon runs as the owner and reads it as the CLI would (the path is made absolute by the
 CLI); its contents never travel over HTTP.
 """
@@ -31,7 +31,6 @@ from vault.records import (
     error_public,
 )
 from vault.store import Vault
-from vault.wire import Code
 
 router = APIRouter(
     prefix="/v1/owner/records",
@@ -95,12 +94,14 @@ def _absolute(path: str) -> Path:
 
 
 def _answer(run: Any) -> Any:
-    """``run()``'s result, or its VaultError as a RecordsErrorPublic body."""
+    """``run()``'s result, or its VaultError as an error body naming its class."""
     try:
         return run()
     except errors.VaultError as error:
         public = error_public(error)
-        return JSONResponse(public.model_dump(), status_code=Code(public.error).status)
+        return JSONResponse(
+            public.model_dump(mode="json", exclude_none=True), status_code=public.error.status
+        )
 
 
 @router.post("/import", response_model=ImportReport)
