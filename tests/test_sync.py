@@ -3,6 +3,7 @@ reorgs, and says how stale it is."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -263,8 +264,9 @@ def test_each_member_index_shows_its_part_of_a_group_request(
     tmp_path: Path, embedded_chain: EmbeddedChain
 ) -> None:
     """Issue 18: a group request reaches every member's index by the member's own topic, as
-    that member's request (its owner, its share) with the group's state; confirmation by
-    getRequest keeps it but cannot prove membership, so it never counts as confirmed."""
+    that member's request (its owner, its share) with the group's state; the contract read
+    (getRequest and groupMembers) proves membership, confirms it and shows every member's
+    approval so far, which the member's own events cannot."""
     chain = embedded_chain
     first, second, outsider = chain.accounts[1], chain.accounts[3], chain.accounts[4]
     price = 10**15 + 1
@@ -275,7 +277,10 @@ def test_each_member_index_shows_its_part_of_a_group_request(
     indexes = {
         a: _index(tmp_path, chain, f"{a}.sqlite", owner=a) for a in (first, second, outsider)
     }
-    syncs = {a: LedgerSync(chain.w3, index) for a, index in indexes.items()}
+    # Every round re-reads: the other member's approval is news only the contract has.
+    syncs = {
+        a: LedgerSync(chain.w3, index, reconfirm_seconds=1e-9) for a, index in indexes.items()
+    }
     for sync in syncs.values():
         sync.sync_once()
     for member, share in ((first, price // 2 + 1), (second, price // 2)):
@@ -290,16 +295,22 @@ def test_each_member_index_shows_its_part_of_a_group_request(
     assert indexes[outsider].grant(request_id) is None
 
     chain.client(first).approve(request_id)
-    syncs[first].sync_once()
-    first_view = indexes[first].grant(request_id)
-    assert first_view is not None and first_view.status is Status.PENDING
+    for member in (first, second):
+        syncs[member].sync_once()
+        pending = indexes[member].grant(request_id)
+        assert pending is not None and pending.status is Status.PENDING
+        assert pending.confirmed_at is not None
+        assert [(m.owner, m.approved, m.share) for m in pending.members] == [
+            (first, True, price // 2 + 1), (second, False, price // 2),
+        ]
     starts = chain.client(second).approve(request_id).event("GroupAccessApproved").args["startsAt"]
     for member in (first, second):
-        syncs[member].sync_once()  # folds the approval, then confirms it with getRequest
+        syncs[member].sync_once()  # folds the approval, then confirms it on the contract
         grant = indexes[member].grant(request_id)
         assert grant is not None
         assert (grant.owner, grant.status, grant.starts_at) == (member, Status.ACTIVE, starts)
-        assert grant.confirmed_at is None
+        assert grant.confirmed_at is not None
+        assert all(m.approved for m in grant.members)
 
     chain.time_travel(600)
     claimed = chain.client(second).claim(request_id)
@@ -314,6 +325,36 @@ def test_each_member_index_shows_its_part_of_a_group_request(
     assert 0 < claimed < earned[second]
     for index in indexes.values():
         index.close()
+
+
+def test_a_group_event_naming_a_non_member_is_dropped_on_confirmation(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    """A node that copies a member's GroupAccessRequested and puts another owner at topic 2
+    gets that owner's index nowhere: groupMembers at the synced block does not list it."""
+    chain = embedded_chain
+    first, second, outsider = chain.accounts[1], chain.accounts[3], chain.accounts[4]
+    request_id = chain.client(chain.accounts[2]).request_group_access(
+        [first, second], 0b101, 3_600, price=10**15, catalog_hash=CATALOG,
+    )
+    index = _index(tmp_path, chain, owner=outsider)
+    sync = LedgerSync(chain.w3, index)
+    sync.sync_once()
+    assert index.grant(request_id) is None and index.cursor is not None
+    logs = chain.w3.eth.get_logs({"address": chain.ledger_address, "fromBlock": 0})
+    real = next(
+        e for e in map(ledger.codec().decode_log, logs)
+        if e is not None and e.name == "GroupAccessRequested" and e.args["owner"] == first
+    )
+    forged = dataclasses.replace(real, args={**real.args, "owner": outsider})
+    block, block_hash = index.cursor
+    index.apply([forged], block_number=block, block_hash=block_hash, head_block=block,
+                head_timestamp=int(time.time()), synced_at=time.time())
+    invented = index.grant(request_id)
+    assert invented is not None and invented.owner == outsider and invented.is_group
+    assert sync.confirm_grants() == [f"request {request_id} is not this owner's on chain"]
+    assert index.grant(request_id) is None
+    index.close()
 
 
 def test_grant_lookup_reads_memory_only(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "GrantTimeout",
     "LedgerRefused",
     "Malformed",
+    "Member",
     "NotFound",
     "NotGranted",
     "OwnerTerms",
@@ -88,6 +89,8 @@ __all__ = [
 ]
 
 Duration: TypeAlias = int | timedelta
+#: The owner the ledger reports for a group request (its owners are its members).
+NO_OWNER = "0x0000000000000000000000000000000000000000"
 
 
 # --------------------------------------------------------------------------------------
@@ -312,8 +315,20 @@ class OwnerTerms(_Model):
         )
 
 
+class Member(_Model):
+    """One owner of a group request and the vault endpoint it published (if any)."""
+
+    owner: str
+    endpoint: str | None
+
+
 class AccessRequest(_Model):
-    """A request paid into escrow on the ledger, waiting for the owner."""
+    """A request paid into escrow on the ledger, waiting for the owner.
+
+    A group request (:meth:`Company.request_group_access`) has the zero address as its
+    ``owner`` (as on the ledger), lists its owners in ``members`` and, as ``endpoint``, the
+    first member's.
+    """
 
     id: int
     owner: str
@@ -326,10 +341,13 @@ class AccessRequest(_Model):
     purpose: str
     catalog_hash: str
     endpoint: str | None
+    members: list[Member] = []
 
 
 class Grant(_Model):
-    """An approved request: the company may fetch ``scopes`` until ``expires_at``."""
+    """An approved request: the company may fetch ``scopes`` until ``expires_at``. A group
+    grant carries its ``members``; its vaults refuse releases until they can answer together
+    (issue 18), so :meth:`Company.fetch` on it is refused ``not_granted``."""
 
     id: int
     owner: str
@@ -340,6 +358,7 @@ class Grant(_Model):
     max_releases: int
     endpoint: str | None
     relay_tx_hash: str | None = None
+    members: list[Member] = []
 
 
 class Receipt(_Model):
@@ -476,6 +495,46 @@ class _Core:
             endpoint=endpoint,
         )
 
+    def request_group_access(
+        self,
+        members: Sequence[Member],
+        names: Sequence[str],
+        duration: Duration,
+        price: int,
+        purpose: str,
+        max_releases: int,
+    ) -> AccessRequest:
+        bits = scopes.bitmap(names)
+        seconds = _seconds(duration)
+        catalog = scopes.catalog_hash()
+        request_id = self.ledger.request_group_access(
+            [m.owner for m in members], bits, seconds, price=price, max_releases=max_releases,
+            catalog_hash=catalog, purpose=purpose,
+        )
+        return AccessRequest(
+            id=request_id,
+            owner=NO_OWNER,
+            company=self.address,
+            scopes=scopes.names_of(bits),
+            scopes_bitmap=bits,
+            price_wei=price,
+            duration_seconds=seconds,
+            max_releases=max_releases,
+            purpose=purpose,
+            catalog_hash="0x" + catalog.hex(),
+            endpoint=members[0].endpoint,
+            members=list(members),
+        )
+
+    def awaited_endpoints(self, request: AccessRequest) -> list[str]:
+        """Where approvals still to relay may be offered: the owner's vault, or for a group
+        the vault of every member whose approval the ledger does not hold yet."""
+        if not request.members:
+            return [] if request.endpoint is None else [request.endpoint]
+        approved = {m.owner for m in self.ledger.get_request(request.id).members if m.approved}
+        return [m.endpoint for m in request.members
+                if m.endpoint is not None and m.owner not in approved]
+
     def grant_if_active(self, request: AccessRequest, relay_tx_hash: str | None) -> Grant | None:
         """The grant when the request is Active on chain, None while Pending; raises
         :class:`RequestClosed` when it can never become one."""
@@ -496,15 +555,19 @@ class _Core:
             max_releases=state.max_releases,
             endpoint=request.endpoint,
             relay_tx_hash=relay_tx_hash,
+            members=request.members,
         )
 
     def head(self) -> int:
         w3 = self.ledger.w3
         return int(eth_ledger.call_node(w3, lambda: w3.eth.block_number))
 
-    def relay(self, request: AccessRequest, approval: Mapping[str, Any]) -> tuple[Grant, int]:
-        """Send the owner's signed approval (``approveBySig``); if someone else already
-        did, the chain's state decides. Returns the grant and a block it is active at."""
+    def relay(
+        self, request: AccessRequest, approval: Mapping[str, Any]
+    ) -> tuple[Grant, int] | None:
+        """Send an owner's signed approval (``approveBySig``); if someone else already
+        did, the chain's state decides. Returns the grant and a block it is active at; for a
+        group, ``None`` while other members have still to approve."""
         try:
             request_id = int(approval["request_id"])
             deadline = int(approval["deadline"])
@@ -520,10 +583,12 @@ class _Core:
             block = outcome.block_number
         except errors.ContractReverted as reverted:
             # Someone (the owner, or another relayer) was faster: the chain decides below.
-            if reverted.name != "RequestNotPending":
+            if reverted.name not in ("RequestNotPending", "AlreadyApproved"):
                 raise
             block = self.head()
         grant = self.grant_if_active(request, tx_hash)
+        if grant is None and request.members:
+            return None
         if grant is None:
             raise RequestClosed(f"request {request.id} stayed pending after approveBySig")
         return grant, block
@@ -638,6 +703,13 @@ class _Core:
         except (errors.SignatureInvalid, ValueError):
             raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
         return release
+
+
+def _endpoints_of(grant: Grant) -> list[str]:
+    """The vaults that must have synced a grant before it is used: every member's."""
+    if grant.members:
+        return [m.endpoint for m in grant.members if m.endpoint is not None]
+    return [] if grant.endpoint is None else [grant.endpoint]
 
 
 def _same_address(a: str, b: str) -> bool:
@@ -756,32 +828,53 @@ class Company:
             owner, scopes, duration, price, purpose, max_releases, endpoint
         )
 
+    def request_group_access(
+        self,
+        owners: Sequence[str],
+        scopes: Sequence[str],
+        duration: Duration,
+        price: int,
+        purpose: str,
+        max_releases: int = 0,
+    ) -> AccessRequest:
+        """Ask 2 to 6 ``owners`` together (a household), paying ``price`` wei into escrow,
+        shared equally among them (the remainder to the first). Each member's endpoint is
+        the one it published; :meth:`wait_for_grant` relays every member's approval."""
+        members = []
+        for owner in owners:
+            found = self._core.published(owner)
+            members.append(Member(owner=to_checksum_address(owner),
+                                  endpoint=found[0] if found else None))
+        return self._core.request_group_access(
+            members, scopes, duration, price, purpose, max_releases
+        )
+
     def wait_for_grant(
         self, request: AccessRequest, timeout: float = 60.0, *, vault_synced: bool = True
     ) -> Grant:
         """Block until the request is a grant: relays the owner's signed approval as soon
-        as the vault offers it, or notices the owner approved on chain themselves.
+        as the vault offers it (for a group, every member's, each from its own vault), or
+        notices the owners approved on chain themselves.
 
         With ``vault_synced`` it then waits (within the same ``timeout``) until the vault's
-        ledger index has reached the approval's block, so that the first :meth:`fetch` is
-        not refused ``not_granted`` by a vault that has not seen the approval yet.
+        ledger index (every member's, for a group) has reached the approval's block, so
+        that the first :meth:`fetch` is not refused ``not_granted`` by a vault that has not
+        seen the approval yet.
         """
         deadline = time.monotonic() + timeout
         while True:
             found = self._core.poll(request)
-            if found is None and request.endpoint is not None:
+            for endpoint in [] if found is not None else self._core.awaited_endpoints(request):
                 try:
-                    approval = self._get(
-                        _join(request.endpoint, f"/v1/requests/{request.id}/approval")
-                    )
+                    approval = self._get(_join(endpoint, f"/v1/requests/{request.id}/approval"))
                 except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
-                    approval = None
-                if approval is not None:
-                    found = self._core.relay(request, approval)
+                    continue
+                found = self._core.relay(request, approval)
             if found is not None:
                 grant, block = found
-                if vault_synced and grant.endpoint is not None:
-                    self._await_index(grant.endpoint, block, deadline)
+                if vault_synced:
+                    for endpoint in _endpoints_of(grant):
+                        self._await_index(endpoint, block, deadline)
                 return grant
             if time.monotonic() >= deadline:
                 raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")
@@ -954,19 +1047,22 @@ class AsyncCompany:
         deadline = time.monotonic() + timeout
         while True:
             found = await asyncio.to_thread(self._core.poll, request)
-            if found is None and request.endpoint is not None:
+            awaited = [] if found is not None else await asyncio.to_thread(
+                self._core.awaited_endpoints, request
+            )
+            for endpoint in awaited:
                 try:
                     approval = await self._get(
-                        _join(request.endpoint, f"/v1/requests/{request.id}/approval")
+                        _join(endpoint, f"/v1/requests/{request.id}/approval")
                     )
                 except (NotFound, VaultUnreachable, VaultLedgerUnavailable):
-                    approval = None
-                if approval is not None:
-                    found = await asyncio.to_thread(self._core.relay, request, approval)
+                    continue
+                found = await asyncio.to_thread(self._core.relay, request, approval)
             if found is not None:
                 grant, block = found
-                if vault_synced and grant.endpoint is not None:
-                    await self._await_index(grant.endpoint, block, deadline)
+                if vault_synced:
+                    for endpoint in _endpoints_of(grant):
+                        await self._await_index(endpoint, block, deadline)
                 return grant
             if time.monotonic() >= deadline:
                 raise GrantTimeout(f"request {request.id} was not approved within {timeout:g} s")

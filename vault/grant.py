@@ -25,6 +25,16 @@ class Status(enum.IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Member:
+    """One owner of a group request: who, whether they approved, and their part of the price
+    (an equal share, the remainder to the first owner)."""
+
+    owner: str
+    approved: bool
+    share: int
+
+
+@dataclass(frozen=True, slots=True)
 class Grant:
     """A request or grant. Wei and timestamps are ``int``; ``scopes`` is the bitmap.
 
@@ -47,12 +57,18 @@ class Grant:
     #: What a revoke split (from its event); ``None`` until revoked.
     owner_earned: int | None = None
     company_refund: int | None = None
+    #: A group request's owners in the company's order; empty for a single owner's request.
+    members: tuple[Member, ...] = ()
     #: The index's bookkeeping: the blocks of the first and the latest event.
     requested_block: int = 0
     updated_block: int = 0
     #: When a contract read last agreed with this state (wall clock); ``None`` until then and
     #: again after every event that changes it. Not part of the state's identity.
     confirmed_at: float | None = field(default=None, compare=False)
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.members)
 
     @property
     def expires_at(self) -> int | None:

@@ -107,6 +107,7 @@ def check_grant(
     arbitrary address (THREATS rows 12, 20). A request the owner denied stays refused even if
     a relayed approval made it active first (row 33). An active grant counts only while a
     contract read confirmed it within ``max_confirmation_age`` seconds (row 32).
+    A group grant (issue 18) is refused: no vault serves a member's data alone under it.
     """
     if grant is None or grant.owner.lower() != owner.lower():
         return Deny(Code.NOT_GRANTED, "no such grant for this vault")
@@ -122,6 +123,14 @@ def check_grant(
         return Deny(Code.EXPIRED, "the grant has expired")
     if grant.status != Status.ACTIVE:
         return Deny(Code.NOT_GRANTED, "the grant is not active")
+    if grant.is_group:
+        # One member's vault answering alone would hand the company that member's data
+        # under a household grant; the combined answer needs every member's vault.
+        return Deny(
+            Code.NOT_GRANTED,
+            "this is a group grant: it is served only as one household answer from every "
+            "member's vault, which this vault does not coordinate yet; nothing was released",
+        )
     if grant.confirmed_at is None or now - grant.confirmed_at > max_confirmation_age:
         return Deny(
             Code.LEDGER_UNAVAILABLE, "the vault has not yet confirmed this grant on the ledger"

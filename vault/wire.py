@@ -298,6 +298,14 @@ class MatchPreviewPublic(_Out):
     picks: list[MatchPickPublic]
 
 
+class MemberPublic(_Out):
+    """One owner of a group request, as the contract last said (``approved`` so far)."""
+
+    owner: str
+    approved: bool
+    share_wei: int
+
+
 class RequestPublic(_Out):
     id: int
     owner: str
@@ -317,6 +325,11 @@ class RequestPublic(_Out):
     expires_at: int | None
     releases_used: int
     consent_statement: str
+    members: list[MemberPublic] | None = Field(
+        default=None,
+        description="a group request's owners in order, who approved so far and each one's "
+        "share (`price_wei` is this owner's share); null for a single owner's request",
+    )
 
 
 class ApproveBody(_In):

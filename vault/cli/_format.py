@@ -125,7 +125,15 @@ def request_table(request: RequestPublic) -> Table:
     wants = [f"{words} ({name})" for words, name in
              zip(scopes_in_words(request.scopes), request.scopes, strict=True)]
     table.add_row("wants", "\n".join(wants))
-    table.add_row("price", format_eth(request.price_wei))
+    if request.members:
+        table.add_row("price", f"{format_eth(request.price_wei)} (your share)")
+        table.add_row("members", "\n".join(
+            f"{short_address(m.owner)}{' (you)' if m.owner == request.owner else ''} · "
+            f"{'approved' if m.approved else 'not yet'} · {format_eth(m.share_wei)}"
+            for m in request.members
+        ))
+    else:
+        table.add_row("price", format_eth(request.price_wei))
     table.add_row("per day", format_eth(request.price_per_day_wei))
     table.add_row("duration", format_duration(request.duration_seconds))
     table.add_row("releases", str(request.max_releases) if request.max_releases else "unlimited")

@@ -27,12 +27,13 @@ from sqlmodel import Field, SQLModel, create_engine
 
 from vault import errors
 from vault.eth.abi import LedgerEvent, codec
-from vault.grant import Grant, Status
+from vault.grant import Grant, Member, Status
 
 INDEX_FILE = "index.sqlite"
 #: Bumped when the tables change; an index of another version is emptied and synced anew
-#: (it is a cache of the chain). 2: one owner per index, the head's timestamp.
-SCHEMA_VERSION = 2
+#: (it is a cache of the chain). 2: one owner per index, the head's timestamp. 3: a group
+#: request's members.
+SCHEMA_VERSION = 3
 #: How many recorded block hashes (sync checkpoints) are kept to find a fork point.
 CHECKPOINTS_KEPT = 256
 #: The owner ``getRequest`` reports for a group request (its owners are in ``groupMembers``).
@@ -70,6 +71,8 @@ class RequestRow(_IndexModel, table=True):
     claimed: str
     owner_earned: str | None = None
     company_refund: str | None = None
+    #: A group request's members as JSON ``[[owner, approved, share], …]``; ``[]`` otherwise.
+    members: str = "[]"
     requested_block: int
     updated_block: int
 
@@ -195,15 +198,22 @@ def _fold(view: Grant | None, name: str, args: dict[str, Any], block: int) -> Gr
 
     A group request (``GroupAccessRequested``, one copy per owner) folds into this owner's
     part of it: ``owner`` is the owner the event copy is for and ``price`` its share (an
-    equal part, the remainder to the first owner), which is what it earns over the grant.
+    equal part, the remainder to the first owner), which is what it earns over the grant;
+    ``members`` lists every owner with its share. This owner's events say only its own
+    approval; the others' come from the contract read (:meth:`LedgerIndex.confirm`).
     """
     if name == "GroupAccessRequested":
         owners = [to_checksum_address(o) for o in args["owners"]]
         owner = to_checksum_address(args["owner"])
         price = int(args["price"])
-        share = price // len(owners) + (price % len(owners) if owner == owners[0] else 0)
+        members = tuple(
+            Member(o, False, price // len(owners) + (price % len(owners) if i == 0 else 0))
+            for i, o in enumerate(owners)
+        )
+        share = next((m.share for m in members if m.owner == owner), 0)
         return replace(
-            cast(Grant, _fold(None, "AccessRequested", args, block)), owner=owner, price=share
+            cast(Grant, _fold(None, "AccessRequested", args, block)), owner=owner, price=share,
+            members=members,
         )
     if name == "AccessRequested":
         return Grant(
@@ -226,10 +236,16 @@ def _fold(view: Grant | None, name: str, args: dict[str, Any], block: int) -> Gr
         )
     if view is None:
         return None
+    if name == "GroupMemberApproved":
+        return replace(
+            view, updated_block=block, confirmed_at=None,
+            members=tuple(replace(m, approved=m.approved or m.owner == view.owner)
+                          for m in view.members),
+        )
     if name in ("AccessApproved", "GroupAccessApproved"):
         return replace(
             view, status=Status.ACTIVE, starts_at=int(args["startsAt"]), updated_block=block,
-            confirmed_at=None,
+            confirmed_at=None, members=tuple(replace(m, approved=True) for m in view.members),
         )
     if name in ("AccessDenied", "GroupAccessDenied"):
         return replace(view, status=Status.DENIED, updated_block=block, confirmed_at=None)
@@ -282,6 +298,7 @@ def _row_of(view: Grant) -> dict[str, Any]:
         "claimed": str(view.claimed),
         "owner_earned": None if view.owner_earned is None else str(view.owner_earned),
         "company_refund": None if view.company_refund is None else str(view.company_refund),
+        "members": json.dumps([[m.owner, m.approved, str(m.share)] for m in view.members]),
         "requested_block": view.requested_block,
         "updated_block": view.updated_block,
     }
@@ -303,6 +320,10 @@ def _view_of(row: Any) -> Grant:
         claimed=int(row.claimed),
         owner_earned=None if row.owner_earned is None else int(row.owner_earned),
         company_refund=None if row.company_refund is None else int(row.company_refund),
+        members=tuple(
+            Member(owner, bool(approved), int(share))
+            for owner, approved, share in json.loads(row.members)
+        ),
         requested_block=row.requested_block,
         updated_block=row.updated_block,
     )
@@ -420,46 +441,32 @@ class LedgerIndex:
     def confirm(self, states: dict[int, Grant | None], *, at: float) -> list[str]:
         """Record contract reads of some requests, made at ``at``; what disagreed, in words.
 
-        A request the contract does not know was invented by the node's logs: it is dropped
-        from memory (its events stay in the file; a restart re-reads it). One whose stored
+        A request the contract does not know, or does not hold as this owner's, was invented
+        by the node's logs: it is dropped from memory (its events stay in the file; a restart
+        re-reads it). For a group request, this owner's is one whose members (``groupMembers``)
+        include this owner; its price is then this owner's share there. One whose stored
         fields differ takes the contract's fields. Either way the index then holds what the
-        contract says, and that state counts as confirmed.
+        contract says, and that state counts as confirmed. Other members' approvals are not
+        a disagreement: this owner's events never carry them.
         """
         disagreements: list[str] = []
-        groups = self._groups_among(
-            [i for i, state in states.items() if state is not None and state.owner == NO_OWNER]
-        )
         with self._lock:
             for request_id, state in states.items():
                 view = self._grants.get(request_id)
                 if view is None:
                     continue
-                if state is not None and request_id in groups:
-                    # getRequest cannot say whether this owner is one of the group's, so the
-                    # grant takes the contract's state but never counts as confirmed: no
-                    # release is served under a group grant on the node's word alone.
-                    truth = replace(
-                        view, company=state.company, scopes=state.scopes,
-                        duration=state.duration, max_releases=state.max_releases,
-                        status=state.status, starts_at=state.starts_at, confirmed_at=None,
-                    )
-                    if truth != view:
-                        disagreements.append(
-                            f"group request {request_id} is {state.status.name.lower()} on "
-                            f"chain, the node's events said {view.status.name.lower()}"
-                        )
-                    self._grants[request_id] = truth
-                    continue
-                if state is None or state.owner != view.owner:
+                share = self._share_in(state, view)
+                if state is None or share is None:
                     disagreements.append(f"request {request_id} is not this owner's on chain")
                     self._forget_locked(request_id)
                     continue
                 truth = replace(
-                    view, company=state.company, scopes=state.scopes, price=state.price,
+                    view, company=state.company, scopes=state.scopes, price=share,
                     duration=state.duration, max_releases=state.max_releases,
-                    status=state.status, starts_at=state.starts_at, confirmed_at=at,
+                    status=state.status, starts_at=state.starts_at, members=state.members,
+                    confirmed_at=at,
                 )
-                if truth != view:
+                if truth != replace(view, members=state.members):
                     disagreements.append(
                         f"request {request_id} is {state.status.name.lower()} on chain, "
                         f"the node's events said {view.status.name.lower()}"
@@ -467,18 +474,17 @@ class LedgerIndex:
                 self._grants[request_id] = truth
         return disagreements
 
-    def _groups_among(self, request_ids: Sequence[int]) -> set[int]:
-        """Which of ``request_ids`` this owner's events made a group request."""
-        if not request_ids:
-            return set()
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(_EVENTS.c.request_id).where(
-                    _EVENTS.c.name == "GroupAccessRequested",
-                    _EVENTS.c.request_id.in_(request_ids),
-                )
-            ).all()
-        return {int(r) for (r,) in rows}
+    def _share_in(self, state: Grant | None, view: Grant) -> int | None:
+        """What this owner earns over ``state`` as the contract holds it: the whole price of
+        its own request, its share of a group it is a member of; ``None`` if neither (or the
+        read and the events disagree on whether it is a group)."""
+        if state is None or state.is_group != view.is_group:
+            return None
+        if not state.is_group:
+            return state.price if state.owner == self.owner else None
+        if state.owner != NO_OWNER:
+            return None
+        return next((m.share for m in state.members if m.owner == self.owner), None)
 
     def unconfirm(self) -> None:
         """Forget every confirmation (the nodes disagree: nothing counts as confirmed)."""

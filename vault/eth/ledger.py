@@ -44,7 +44,7 @@ from vault.eth.eip712 import (
     as_bytes32,
     private_key_bytes,
 )
-from vault.grant import Grant, Status
+from vault.grant import Grant, Member, Status
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -162,9 +162,11 @@ Sender = LocalAccount | str
 _GAS_HEADROOM: Final = 50_000
 
 
-def _request_state(request_id: int, fields: Sequence[Any]) -> Grant | None:
-    """A ``getRequest`` tuple as a :class:`~vault.grant.Grant`; ``None`` for the empty slot
-    an unknown id reads as."""
+def _request_state(
+    request_id: int, fields: Sequence[Any], members: Sequence[Any] = ()
+) -> Grant | None:
+    """A ``getRequest`` tuple (and, for a group, its ``groupMembers`` rows) as a
+    :class:`~vault.grant.Grant`; ``None`` for the empty slot an unknown id reads as."""
     company, scopes, max_releases, owner, price, starts_at, duration, status, claimed = fields
     if int(status) == Status.NONE:
         return None
@@ -179,6 +181,10 @@ def _request_state(request_id: int, fields: Sequence[Any]) -> Grant | None:
         duration=int(duration),
         status=Status(int(status)),
         claimed=int(claimed),
+        members=tuple(
+            Member(owner=to_checksum_address(row[0]), approved=bool(row[1]), share=int(row[2]))
+            for row in members
+        ),
     )
 
 
@@ -320,10 +326,11 @@ class LedgerClient:
     # ----------------------------------------------------------------- views
 
     def get_request(self, request_id: int) -> Grant:
-        """The stored request; :class:`ContractReverted` ``UnknownRequest`` if there is none."""
-        state = _request_state(
-            request_id, self._view(self.contract.functions.getRequest(request_id))
-        )
+        """The stored request, a group's with its members; :class:`ContractReverted`
+        ``UnknownRequest`` if there is none."""
+        fields = self._view(self.contract.functions.getRequest(request_id))
+        members = self._view(self.contract.functions.groupMembers(request_id))
+        state = _request_state(request_id, fields, members)
         if state is None:
             raise errors.ContractReverted("UnknownRequest", {"id": request_id})
         return state
@@ -332,12 +339,15 @@ class LedgerClient:
         self, request_ids: Sequence[int], *, block: int
     ) -> dict[int, Grant | None]:
         """The stored requests ``request_ids`` as of block ``block`` (``None`` for an id the
-        contract does not know), read in one JSON-RPC batch where the node takes batches.
+        contract does not know), each with its ``groupMembers`` (empty for a single owner's
+        request), read in one JSON-RPC batch where the node takes batches.
 
         Ids are sequential, so ``requestCount`` at the same block says which ids exist; only
         those are read (``getRequest`` reverts on the others, which would fail the batch).
+        Every id's members are read with it: whether a request is a group is what the read
+        is to establish, so the node's events cannot choose which ids skip that read.
         An in-process backend (a provider without a URL, like py-evm's) takes no batches and
-        has no round trip to save: it is asked once per id.
+        has no round trip to save: it is asked once per call.
         """
         count = int(call_node(
             self.w3, lambda: self.contract.functions.requestCount().call(block_identifier=block)
@@ -347,8 +357,9 @@ class LedgerClient:
         if not known:
             return found
         calls: list[TxParams] = [
-            {"to": self.address, "data": self.contract.encode_abi("getRequest", args=[i])}
+            {"to": self.address, "data": self.contract.encode_abi(view, args=[i])}
             for i in known
+            for view in ("getRequest", "groupMembers")
         ]
         if getattr(self.w3.provider, "endpoint_uri", None) is None:
             raw = [call_node(self.w3, functools.partial(self.w3.eth.call, c, block))
@@ -361,11 +372,14 @@ class LedgerClient:
                     return list(batch.execute())
 
             raw = call_node(self.w3, batched)
-        output = [canonical_type(o) for o in self.contract.get_function_by_name(
-            "getRequest").abi["outputs"]]
-        for request_id, data in zip(known, raw, strict=True):
-            (fields,) = abi_decode(output, bytes(data))
-            found[request_id] = _request_state(request_id, fields)
+        request_output, members_output = (
+            [canonical_type(o) for o in self.contract.get_function_by_name(view).abi["outputs"]]
+            for view in ("getRequest", "groupMembers")
+        )
+        for position, request_id in enumerate(known):
+            (fields,) = abi_decode(request_output, bytes(raw[2 * position]))
+            (members,) = abi_decode(members_output, bytes(raw[2 * position + 1]))
+            found[request_id] = _request_state(request_id, fields, members)
         return found
 
     def group_members(self, request_id: int) -> list[GroupMember]:

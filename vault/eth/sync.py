@@ -13,10 +13,12 @@ vault's sync cost grows with its own requests, not with the chain's, and a reque
 to anyone else never enters it (THREATS row 31).
 
 **No single node's word.** Logs are what one node says. Before a grant can be used it is
-confirmed by a contract read (``getRequest``, batched) at the synced block, which is at or
-after its approval; active grants are re-read every ``reconfirm_seconds``. A grant the
-contract does not know is dropped, one whose stored state differs (a hidden revoke) takes the
-contract's state; with a second node (``check_w3``) both must agree on the synced block's hash
+confirmed by a contract read (``getRequest`` and ``groupMembers``, batched) at the synced
+block, which is at or after its approval; active grants are re-read every
+``reconfirm_seconds``, and so are pending group requests (the other members' approvals are
+only on chain). A grant the contract does not know, or a group whose members do not include
+this owner, is dropped; one whose stored state differs (a hidden revoke) takes the contract's
+state; with a second node (``check_w3``) both must agree on the synced block's hash
 and every read, or the round fails and no grant counts as confirmed (THREATS row 32).
 """
 
@@ -157,8 +159,10 @@ class LedgerSync:
         )
 
     def confirm_grants(self) -> list[str]:
-        """Read, at the synced block, every grant that is active in the index and was not
-        confirmed in the last ``reconfirm_seconds``; what disagreed with the logs, in words.
+        """Read, at the synced block, every grant that is active in the index, and every
+        pending group request, not confirmed in the last ``reconfirm_seconds``; what
+        disagreed with the logs, in words. A group's read includes its members: membership
+        is proven by the contract, never by the node's events.
 
         With a second node, both must give the same block hash and the same states; if not,
         every confirmation is dropped and :class:`LedgerUnavailable` raised (fail closed).
@@ -167,7 +171,7 @@ class LedgerSync:
         now = self.clock()
         due = [
             g.id for g in self.index.requests()
-            if g.status is Status.ACTIVE
+            if (g.status is Status.ACTIVE or (g.is_group and g.status is Status.PENDING))
             and (g.confirmed_at is None or now - g.confirmed_at >= self.reconfirm_seconds)
         ]
         if cursor is None or not due:

@@ -9,8 +9,11 @@ ledger refusal that means "this does not apply any more" becomes :class:`Already
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from vault import audit, errors, policy, scopes
 from vault.eth import eip712
+from vault.eth.index import NO_OWNER
 from vault.grant import Grant, Status
 from vault.owner.state import APPROVE, AUTO_APPROVE, DENY, REVOKE, OwnerState
 from vault.owner.terms import TermsAndRules
@@ -65,7 +68,7 @@ class Consent:
                 try:
                     tx_hash = _hex(state.ledger.approve(request_id).transaction_hash)
                 except errors.ContractReverted as reverted:
-                    if reverted.name == "RequestNotPending":
+                    if reverted.name in ("RequestNotPending", "AlreadyApproved"):
                         raise _not_pending(request_id) from None
                     raise
             names = scopes.names_of(request.scopes)
@@ -96,17 +99,28 @@ class Consent:
     def _check_on_chain(self, request: Grant) -> None:
         """Refuse to sign for a request the contract does not hold exactly as the index does:
         an approval signature for an id the node invented would approve whatever request
-        later gets that id (THREATS row 32)."""
+        later gets that id (THREATS row 32). For a group request the contract must list this
+        owner among its members, with the share the index shows, and not yet approved by it
+        (a second signature would only be refused as ``AlreadyApproved``)."""
+        owner = self._state.owner
         try:
-            held = self._state.ledger.get_request(request.id)
+            held: Grant | None = self._state.ledger.get_request(request.id)
         except errors.ContractReverted:
             held = None
+        if held is not None and held.is_group:
+            member = next((m for m in held.members if m.owner == owner), None)
+            if member is not None and member.approved:
+                raise _not_pending(request.id)
+            # This owner's index holds its part of a group as its own request at its share.
+            held = None if member is None or held.owner != NO_OWNER else replace(
+                held, owner=owner, price=member.share
+            )
         if held is None or (
             held.owner, held.company, held.scopes, held.price, held.duration,
-            held.max_releases, held.status,
+            held.max_releases, held.status, held.is_group,
         ) != (
-            request.owner, request.company, request.scopes, request.price, request.duration,
-            request.max_releases, Status.PENDING,
+            owner, request.company, request.scopes, request.price, request.duration,
+            request.max_releases, Status.PENDING, request.is_group,
         ):
             raise errors.LedgerUnavailable(
                 f"the ledger does not hold request {request.id} as the node's events describe "

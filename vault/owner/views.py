@@ -9,7 +9,13 @@ from vault import audit, errors, policy, scopes
 from vault.eth import units
 from vault.grant import Grant, Status
 from vault.owner.state import OwnerState
-from vault.wire import LogEntryPublic, RequestPublic, RequestStatus, VerifyPublic
+from vault.wire import (
+    LogEntryPublic,
+    MemberPublic,
+    RequestPublic,
+    RequestStatus,
+    VerifyPublic,
+)
 
 
 def _duration(seconds: int) -> str:
@@ -32,11 +38,24 @@ def consent_statement(request: Grant) -> str:
     limit = (f"at most {request.max_releases} releases" if request.max_releases
              else "any number of releases")
     per_day = units.format_eth(policy.price_per_day(request.price, request.duration))
+    if not request.is_group:
+        return (
+            f"{request.company} pays {units.format_eth(request.price)} in total ({per_day} per "
+            f"day) for {_duration(request.duration)} of access, {limit}, to: "
+            f"{'; '.join(described)}. Stated purpose: "
+            f"{json.dumps(request.purpose, ensure_ascii=False)}."
+            " You can revoke at any time and keep what was earned so far."
+        )
+    total = sum(m.share for m in request.members)
+    members = "; ".join(f"{m.owner} ({units.format_eth(m.share)})" for m in request.members)
     return (
-        f"{request.company} pays {units.format_eth(request.price)} in total ({per_day} per day)"
-        f" for {_duration(request.duration)} of access, {limit}, to: {'; '.join(described)}."
+        f"{request.company} asks {len(request.members)} people together and pays "
+        f"{units.format_eth(total)} in total, shared as: {members}. Your share is "
+        f"{units.format_eth(request.price)} ({per_day} per day) for "
+        f"{_duration(request.duration)} of access, {limit}, to: {'; '.join(described)}."
         f" Stated purpose: {json.dumps(request.purpose, ensure_ascii=False)}."
-        " You can revoke at any time and keep what was earned so far."
+        " The grant starts only when every member has approved; any member can revoke it for"
+        " everyone at any time, and each keeps what they earned so far."
     )
 
 
@@ -84,6 +103,10 @@ class OwnerViews:
             expires_at=request.expires_at,
             releases_used=self._state.releases_used(request.id),
             consent_statement=consent_statement(request),
+            members=[
+                MemberPublic(owner=m.owner, approved=m.approved, share_wei=m.share)
+                for m in request.members
+            ] or None,
         )
 
     def requests(self, status: str = "pending") -> list[RequestPublic]:
