@@ -98,3 +98,13 @@ def test_a_household_grant_is_approved_by_each_member_and_relayed_by_the_sdk(
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"] == "not_granted"
         assert "preferences" not in refused.json()
+
+        # One member's revoke ends the grant for both, with that member's part of the split.
+        revoked = second.owner_post(f"/v1/owner/grants/{request.id}/revoke")
+        assert revoked.status_code == 200, revoked.text
+        split = revoked.json()
+        assert split["owner_earned_wei"] is not None and split["company_refund_wei"] > 0
+        for served in (first, second):
+            served.sync()
+            assert served.owner_get(f"/v1/owner/requests/{request.id}").json()[
+                "status"] == "revoked"

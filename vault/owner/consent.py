@@ -10,10 +10,12 @@ ledger refusal that means "this does not apply any more" becomes :class:`Already
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from vault import audit, errors, policy, scopes
 from vault.eth import eip712
 from vault.eth.index import NO_OWNER
+from vault.eth.ledger import TxOutcome
 from vault.grant import Grant, Status
 from vault.owner.state import APPROVE, AUTO_APPROVE, DENY, REVOKE, OwnerState
 from vault.owner.terms import TermsAndRules
@@ -23,6 +25,17 @@ from vault.wire import ApprovalPublic, ApproveResult, Code, DenyResult, RevokeRe
 
 def _hex(value: bytes | None) -> str | None:
     return None if value is None else "0x" + bytes(value).hex()
+
+
+def _revoked_event(outcome: TxOutcome, owner: str) -> dict[str, Any]:
+    """The revoke's split as it concerns ``owner``: a single grant's ``AccessRevoked``, or
+    the ``GroupAccessRevoked`` emitted for ``owner`` (one is emitted per member)."""
+    for event in outcome.events:
+        if event.name == "AccessRevoked" or (
+            event.name == "GroupAccessRevoked" and str(event.args["owner"]).lower() == owner.lower()
+        ):
+            return event.args
+    raise errors.LedgerUnavailable("the revoke transaction emitted no revocation for this owner")
 
 
 def _not_pending(request_id: int) -> errors.AlreadyDecided:
@@ -192,7 +205,7 @@ class Consent:
                 if reverted.name in ("GrantNotActive", "GrantExpired"):
                     raise _not_active(request_id) from None
                 raise
-            event = outcome.event("AccessRevoked").args
+            event = _revoked_event(outcome, state.owner)
             earned, refund = int(event["ownerEarned"]), int(event["companyRefund"])
             self._terminate(request, "revoked", earned=earned, refund=refund)
             return RevokeResult(
