@@ -370,6 +370,8 @@ class LedgerIndex:
         self._by_company: dict[str, set[int]] = {}
         self._endpoints: dict[str, EndpointView] = {}
         self._cursor: _Cursor | None = None
+        #: The cursor's block when the last sync round completed (None before the first).
+        self._round_block: int | None = None
         self._load()
 
     # ------------------------------------------------------------- reads (hot path)
@@ -411,11 +413,15 @@ class LedgerIndex:
         return cursor.block_number, bytes.fromhex(cursor.block_hash[2:])
 
     def lag(self) -> IndexLag:
+        """How far behind the chain the index is. ``synced_block`` is the block of the last
+        *completed* round — its grants confirmed by contract reads too — so a company that
+        waits for it (the SDK's ``wait_for_grant``) never asks between the events and their
+        confirmation."""
         cursor = self._cursor
         if cursor is None:
             return IndexLag(None, None, None)
         return IndexLag(
-            cursor.block_number, cursor.head_block, cursor.last_synced_at, cursor.head_timestamp
+            self._round_block, cursor.head_block, cursor.last_synced_at, cursor.head_timestamp
         )
 
     def check_fresh(
@@ -621,9 +627,10 @@ class LedgerIndex:
             self._cursor = cursor
 
     def touch(self, *, head_block: int, head_timestamp: int, synced_at: float) -> None:
-        """Record a completed sync round that found nothing new."""
+        """Record a completed sync round (events applied, grants confirmed)."""
         if self._cursor is None:
             return
+        self._round_block = self._cursor.block_number
         with self.engine.begin() as connection:
             connection.execute(
                 update(_CURSOR).values(
@@ -730,6 +737,8 @@ class LedgerIndex:
                 else:
                     self._endpoints[account] = endpoint
             self._cursor = cursor
+            if self._round_block is not None:
+                self._round_block = min(self._round_block, keep_through)
 
     @staticmethod
     def _upsert(connection: Any, table: Any, rows: list[dict[str, Any]], key: str) -> None:
