@@ -48,10 +48,7 @@ personal value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from vault.wire import Code
+from typing import Any
 
 
 class VaultError(Exception):
@@ -212,7 +209,7 @@ class SigningUnavailable(VaultError):
 class ReleaseRefused(VaultError):
     """The policy refused a release; ``code`` is the wire protocol's error code."""
 
-    def __init__(self, code: Code, detail: str) -> None:
+    def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)
         self.code = code
 

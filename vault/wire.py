@@ -512,7 +512,7 @@ _CODE_OF_ERROR: tuple[tuple[type[errors.VaultError], Code], ...] = (
 def code_of(error: errors.VaultError) -> Code:
     """The wire code of a vault error (``internal`` for one the wire has no code for)."""
     if isinstance(error, errors.ReleaseRefused):
-        return error.code
+        return Code(error.code)
     for cls, code in _CODE_OF_ERROR:
         if isinstance(error, cls):
             return code

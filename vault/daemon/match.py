@@ -37,10 +37,8 @@ from vault.owner.match import (
     has_unique_ids,
     matches_this_epoch,
 )
-from vault.policy import Deny, ReleaseAsk, check_grant, check_issued_at
+from vault.policy import Deny, ReleaseAsk, check_issued_at
 from vault.wire import Code, MatchRequest, code_of
-
-_STALE = "the vault cannot confirm the grant on the ledger right now"
 
 
 class MatchService:
@@ -52,7 +50,6 @@ class MatchService:
         self._releases = releases
         self._signatures = signatures
         self._desk = desk
-        self._catalog_hash = scopes.catalog_hash()
         now = releases.clock()
         self._epoch = privacy.epoch_of(now)
         self._matches: Counter[str] = matches_this_epoch(releases.log, now=now)
@@ -111,24 +108,8 @@ class MatchService:
                 receipt_digest=receipt_digest,
             )
             signer = verified.signer
-            try:
-                rs.index.check_fresh(
-                    now=now, max_age_seconds=rs.max_lag_seconds,
-                    max_head_age_seconds=rs.max_head_age_seconds,
-                )
-            except errors.IndexStale:
-                raise errors.IndexStale(_STALE) from None
             ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
-            decision = check_grant(
-                grant, ask, owner=rs.owner, now=now, revoked_locally=rs.revoked_locally,
-                denied_locally=rs.denied_locally, catalog_hash=self._catalog_hash,
-                max_confirmation_age=rs.max_lag_seconds,
-                signer_on_ledger=grant is None
-                or grant.company == signer
-                or bool(rs.index.requests_for_company(signer)),
-            )
-            if isinstance(decision, Deny):
-                raise errors.ReleaseRefused(decision.code, decision.detail)
+            rs.check_ledger(grant, ask, now=now)
             check_unique(candidates)
             assert grant is not None and ranking is not None
             assert verified.receipt_signature is not None

@@ -256,6 +256,27 @@ class ReleaseService:
     def __repr__(self) -> str:
         return f"ReleaseService(owner={self.owner})"
 
+    def check_ledger(self, grant: Grant | None, ask: ReleaseAsk, *, now: float) -> None:
+        """The checks after the signature, shared by releases and matches: the index is
+        fresh (503), then :func:`vault.policy.check_grant` on the grant (403 …)."""
+        try:
+            self.index.check_fresh(
+                now=now, max_age_seconds=self.max_lag_seconds,
+                max_head_age_seconds=self.max_head_age_seconds,
+            )
+        except errors.IndexStale:
+            raise errors.IndexStale(_STALE) from None
+        decision = check_grant(
+            grant, ask, owner=self.owner, now=now, revoked_locally=self.revoked_locally,
+            denied_locally=self.denied_locally, catalog_hash=self._catalog_hash,
+            max_confirmation_age=self.max_lag_seconds,
+            signer_on_ledger=grant is None
+            or grant.company == ask.signer
+            or bool(self.index.requests_for_company(ask.signer)),
+        )
+        if isinstance(decision, Deny):
+            raise errors.ReleaseRefused(decision.code, decision.detail)
+
     async def release(self, body: ReleaseRequest) -> bytes:
         """The 200 body for ``body``; raises :class:`ReleaseRefused` / :class:`SignatureInvalid`
         / :class:`IndexStale` (each refusal is logged with its reason)."""
@@ -297,24 +318,8 @@ class ReleaseService:
                 receipt_digest=receipt_digest,
             )
             signer = verified.signer
-            try:
-                self.index.check_fresh(
-                    now=now, max_age_seconds=self.max_lag_seconds,
-                    max_head_age_seconds=self.max_head_age_seconds,
-                )
-            except errors.IndexStale:
-                raise errors.IndexStale(_STALE) from None
             ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
-            decision = check_grant(
-                grant, ask, owner=self.owner, now=now, revoked_locally=self.revoked_locally,
-                denied_locally=self.denied_locally, catalog_hash=self._catalog_hash,
-                max_confirmation_age=self.max_lag_seconds,
-                signer_on_ledger=grant is None
-                or grant.company == signer
-                or bool(self.index.requests_for_company(signer)),
-            )
-            if isinstance(decision, Deny):
-                raise errors.ReleaseRefused(decision.code, decision.detail)
+            self.check_ledger(grant, ask, now=now)
             assert grant is not None and answer is not None
             assert verified.receipt_signature is not None
             admitted = self.book.admit(

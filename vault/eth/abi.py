@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
@@ -16,9 +16,6 @@ from eth_utils.address import to_checksum_address
 from vault import errors
 from vault.canonical import keccak256
 from vault.grant import Status
-
-if TYPE_CHECKING:
-    pass
 
 # --------------------------------------------------------------------------- the artifact
 

@@ -16,16 +16,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from eth_utils.address import to_checksum_address
 
 from vault import errors
 from vault.canonical import keccak256
 from vault.eth.secp256k1 import INVALID, DigestSigner, recover_address
-
-if TYPE_CHECKING:
-    pass
 
 # --------------------------------------------------------------------------- EIP-712 types
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
 
 def format_eth(wei: int) -> str:
     """Wei as an exact ETH string without trailing zeros: ``1500000000000000 → "0.0015 ETH"``."""
