@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     refusal_summary_seconds: float = Field(
         default=60.0, gt=0, description="how often counted refusals are summarised in the log"
     )
+    household_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how long a household's coordinating vault waits for the other members' "
+        "contributions; a member later than this → 503, nothing released",
+    )
 
     def _local_chain(self, chain_id: int) -> bool:
         return self.chain == "embedded" or chain_id in DEV_CHAIN_IDS

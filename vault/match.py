@@ -335,6 +335,31 @@ def _uniform(secret: bytes, seed: bytes, candidate_id: str) -> float:
     return (int.from_bytes(digest[:8], "big") + 0.5) / _UNIT
 
 
+def gumbel(secret: bytes, seed: bytes, candidate_id: str) -> float:
+    """A standard Gumbel draw keyed by (secret, seed, candidate id)."""
+    return -math.log(-math.log(_uniform(secret, seed, candidate_id)))
+
+
+def noise_scale(tier: str) -> float:
+    """The Gumbel scale of ``tier``'s picks: the ε's under match.history, a tie-break else."""
+    return GUMBEL_SCALE if tier == HISTORY else _TIE_BREAK_SCALE
+
+
+def noise_seed(
+    candidates: Sequence[Mapping[str, Any]],
+    *,
+    tier: str,
+    company: str,
+    now: float,
+    listed: bytes | None = None,
+) -> bytes:
+    """What a list's noise is drawn from: (company, epoch, the fields ``tier`` reads)."""
+    return keccak256(
+        b"vault/match/v1" + company.lower().encode()
+        + privacy.epoch_of(now).to_bytes(8, "big") + _seed(candidates, tier, listed)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking:
     """The picks, best first, with their scores (for the owner's preview only), and the
@@ -364,16 +389,12 @@ def rank(
     """The top ``k`` candidates for the person under ``tier``: Gumbel noise keyed by
     (secret, company, epoch, the tier's fields) added to each score, the k largest kept.
     ``listed``: the list's :func:`candidates_hash`, when the caller has it already."""
-    seed = keccak256(
-        b"vault/match/v1" + company.lower().encode()
-        + privacy.epoch_of(now).to_bytes(8, "big") + _seed(candidates, tier, listed)
-    )
-    scale = GUMBEL_SCALE if tier == HISTORY else _TIE_BREAK_SCALE
+    seed = noise_seed(candidates, tier=tier, company=company, now=now, listed=listed)
+    scale = noise_scale(tier)
     noisy: list[tuple[float, Scored]] = []
     for candidate in candidates:
         scored = score(candidate, who, tier=tier)
-        gumbel = -math.log(-math.log(_uniform(secret, seed, scored.id)))
-        noisy.append((scored.total + scale * gumbel, scored))
+        noisy.append((scored.total + scale * gumbel(secret, seed, scored.id), scored))
     noisy.sort(key=lambda pair: (-pair[0], pair[1].id))
     picks = tuple(scored for _, scored in noisy[:k])
     return Ranking(tuple(p.id for p in picks), picks, seed)

@@ -96,6 +96,7 @@ def check_grant(
     catalog_hash: bytes,
     max_confirmation_age: float,
     signer_on_ledger: bool = True,
+    household: bool = False,
 ) -> Decision:
     """The ledger checks of a release, failing closed, in the protocol's order.
 
@@ -107,7 +108,9 @@ def check_grant(
     arbitrary address (THREATS rows 12, 20). A request the owner denied stays refused even if
     a relayed approval made it active first (row 33). An active grant counts only while a
     contract read confirmed it within ``max_confirmation_age`` seconds (row 32).
-    A group grant (issue 18) is refused: no vault serves a member's data alone under it.
+    A group grant (issue 18) passes only on the household path (``household``: this vault
+    coordinates the members' answer or contributes to it), so no vault serves a member's
+    data alone under it; that path takes group grants only.
     """
     if grant is None or grant.owner.lower() != owner.lower():
         return Deny(Code.NOT_GRANTED, "no such grant for this vault")
@@ -123,14 +126,16 @@ def check_grant(
         return Deny(Code.EXPIRED, "the grant has expired")
     if grant.status != Status.ACTIVE:
         return Deny(Code.NOT_GRANTED, "the grant is not active")
-    if grant.is_group:
+    if grant.is_group and not household:
         # One member's vault answering alone would hand the company that member's data
         # under a household grant; the combined answer needs every member's vault.
         return Deny(
             Code.NOT_GRANTED,
             "this is a group grant: it is served only as one household answer from every "
-            "member's vault, which this vault does not coordinate yet; nothing was released",
+            "member's vault; nothing was released",
         )
+    if household and not grant.is_group:
+        return Deny(Code.NOT_GRANTED, "a household contribution needs a group grant")
     if grant.confirmed_at is None or now - grant.confirmed_at > max_confirmation_age:
         return Deny(
             Code.LEDGER_UNAVAILABLE, "the vault has not yet confirmed this grant on the ledger"

@@ -71,6 +71,9 @@ class Code(enum.StrEnum):
     INTERNAL = "internal"
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     SIGNING_UNAVAILABLE = "signing_unavailable"
+    #: A household member's vault did not answer in time, or answered something that does not
+    #: verify; nothing was released (issue 18).
+    HOUSEHOLD_UNAVAILABLE = "household_unavailable"
 
     @property
     def status(self) -> int:
@@ -109,6 +112,7 @@ _STATUS: dict[Code, int] = {
     Code.INTERNAL: 500,
     Code.LEDGER_UNAVAILABLE: 503,
     Code.SIGNING_UNAVAILABLE: 503,
+    Code.HOUSEHOLD_UNAVAILABLE: 503,
 }
 
 

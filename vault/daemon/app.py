@@ -18,6 +18,7 @@ from vault.daemon.guard import GuardMiddleware, allowed_hosts
 from vault.daemon.routes import (
     dashboard,
     health,
+    household,
     identity,
     match,
     owner,
@@ -28,6 +29,7 @@ from vault.daemon.routes import (
 from vault.daemon.runtime import new_token
 from vault.daemon.state import Daemon, DaemonVault
 from vault.eth.chain import Chain
+from vault.household import CONTRIBUTION_PATH
 
 
 def create_app(
@@ -68,14 +70,17 @@ def create_app(
     app.state.daemon = daemon
     app.state.token = new_token()
     http_errors.install(app)
-    for module in (health, identity, terms, release, match, owner, records):
+    for module in (health, identity, terms, release, match, household, owner, records):
         app.include_router(module.router)
     dashboard.install(app, clock=clock)
     app.add_middleware(
         GuardMiddleware,
         allowed_hosts=allowed_hosts(settings.host, allow_remote=settings.allow_remote),
         max_body=settings.max_body_bytes,
-        route_max_body=dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH),
-                                     match.MATCH_BODY_BYTES),
+        route_max_body={
+            **dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH), match.MATCH_BODY_BYTES),
+            # A forwarded match: the company's body plus the coordinator's envelope.
+            CONTRIBUTION_PATH: match.MATCH_BODY_BYTES + 4096,
+        },
     )
     return app

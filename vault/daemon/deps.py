@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from vault.daemon.household import HouseholdService
 from vault.daemon.match import MatchService
 from vault.daemon.release import ReleaseService
 from vault.daemon.runtime import Token
@@ -34,6 +35,10 @@ def release_service(request: Request) -> ReleaseService:
 
 def match_service(request: Request) -> MatchService:
     return daemon(request).matcher
+
+
+def household_service(request: Request) -> HouseholdService:
+    return daemon(request).household
 
 
 DaemonDep = Annotated[Daemon, Depends(daemon)]

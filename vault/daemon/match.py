@@ -26,6 +26,7 @@ from typing import Any
 
 from vault import audit, errors, match, privacy, scopes
 from vault.canonical import canonical_json, keccak256
+from vault.daemon.book import Admitted
 from vault.daemon.release import ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.grant import Grant
@@ -113,12 +114,10 @@ class MatchService:
             check_unique(candidates)
             assert grant is not None and ranking is not None
             assert verified.receipt_signature is not None
-            revealed = self._charges(tier, body.k, ranking, now)
-            self._check_budgets(grant.company, revealed, now)
-            admitted = rs.book.admit(grant, ask, nonce=body.nonce, now=now, revealed=revealed)
-            if isinstance(admitted, Deny):
-                raise errors.ReleaseRefused(admitted.code, admitted.detail)
-            self._matches[grant.company.lower()] += 1
+            admitted = self.admit(
+                grant, ask, nonce=body.nonce, tier=tier, k=body.k,
+                charge_key="match:" + ranking.seed[:8].hex(), now=now,
+            )
         except (
             errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
             errors.LedgerError,
@@ -152,17 +151,25 @@ class MatchService:
                         "signature": "0x" + verified.receipt_signature.hex()},
         }, separators=(",", ":")).encode()
 
-    def _charges(
-        self, tier: str, k: int, ranking: Ranking, now: float
-    ) -> dict[str, float]:
-        """What this match discloses to the privacy budget: the profile entries a release of
-        them would charge, and under match.history the match's own ε, named by the list's
-        noise seed (the same list in the same epoch costs nothing again)."""
-        charges = dict(self._desk.reading(now).revealed)
+    def admit(
+        self, grant: Grant, ask: ReleaseAsk, *, nonce: str, tier: str, k: int, charge_key: str,
+        now: float,
+    ) -> Admitted:
+        """The match budgets, then the book (nonce, ``maxReleases``, the daily limit): the
+        match reserved and counted, or :class:`ReleaseRefused`. What it discloses to the
+        privacy budget: the profile entries a release of them would charge, and under
+        match.history the match's own ε, named ``charge_key`` (from the list's noise seed:
+        the same list in the same epoch costs nothing again)."""
+        revealed = dict(self._desk.reading(now).revealed)
         cost = match.epsilon(tier, k)
         if cost:
-            charges["match:" + ranking.seed[:8].hex()] = cost
-        return charges
+            revealed[charge_key] = cost
+        self._check_budgets(grant.company, revealed, now)
+        admitted = self._releases.book.admit(grant, ask, nonce=nonce, now=now, revealed=revealed)
+        if isinstance(admitted, Deny):
+            raise errors.ReleaseRefused(admitted.code, admitted.detail)
+        self._matches[grant.company.lower()] += 1
+        return admitted
 
     def _check_budgets(self, company: str, revealed: dict[str, float], now: float) -> None:
         epoch = privacy.epoch_of(now)

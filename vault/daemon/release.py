@@ -256,9 +256,16 @@ class ReleaseService:
     def __repr__(self) -> str:
         return f"ReleaseService(owner={self.owner})"
 
-    def check_ledger(self, grant: Grant | None, ask: ReleaseAsk, *, now: float) -> None:
-        """The checks after the signature, shared by releases and matches: the index is
-        fresh (503), then :func:`vault.policy.check_grant` on the grant (403 …)."""
+    def answer(self, names: tuple[str, ...]) -> Answer:
+        """What a release of ``names`` shows now (memoised while the values are unchanged)."""
+        return self._answers.answer(names, self._derived.derived(names))
+
+    def check_ledger(
+        self, grant: Grant | None, ask: ReleaseAsk, *, now: float, household: bool = False
+    ) -> None:
+        """The checks after the signature, shared by releases, matches and household
+        contributions (``household``, the only path group grants pass): the index is fresh
+        (503), then :func:`vault.policy.check_grant` on the grant (403 …)."""
         try:
             self.index.check_fresh(
                 now=now, max_age_seconds=self.max_lag_seconds,
@@ -269,7 +276,7 @@ class ReleaseService:
         decision = check_grant(
             grant, ask, owner=self.owner, now=now, revoked_locally=self.revoked_locally,
             denied_locally=self.denied_locally, catalog_hash=self._catalog_hash,
-            max_confirmation_age=self.max_lag_seconds,
+            max_confirmation_age=self.max_lag_seconds, household=household,
             signer_on_ledger=grant is None
             or grant.company == ask.signer
             or bool(self.index.requests_for_company(ask.signer)),
@@ -307,7 +314,7 @@ class ReleaseService:
             answer: Answer | None = None
             receipt_digest: bytes | None = None
             if grant is not None and bitmap & grant.scopes == bitmap:
-                answer = self._answers.answer(names, self._derived.derived(names))
+                answer = self.answer(names)
                 receipt_digest = self.domain.receipt_digest(
                     body.grant_id, grant.company, answer.content_hash, moment
                 )

@@ -20,6 +20,7 @@ from vault import audit, errors, scopes
 from vault.audit import AuditLog
 from vault.config import Settings
 from vault.daemon.book import ReleaseBook
+from vault.daemon.household import HouseholdService
 from vault.daemon.match import MatchService
 from vault.daemon.release import DerivedCache, RefusalTally, ReleaseService
 from vault.daemon.signatures import SignerProcess
@@ -107,6 +108,11 @@ class Daemon:
         )
         self.matcher = MatchService(
             releases=self.releaser, signatures=self.signatures, desk=self.owner.match_desk
+        )
+        self.household = HouseholdService(
+            releases=self.releaser, matches=self.matcher, signatures=self.signatures,
+            desk=self.owner.match_desk, endpoints=self.index,
+            timeout_seconds=settings.household_timeout_seconds,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -98,10 +98,24 @@ RECEIPT: Final = StructType(
     ),
 )
 
+#: A household coordinator's forward of a company's request to another member's vault
+#: (issue 18, docs/match.md "Household"): signed by the coordinating member's owner key over
+#: the company's request digest, the member it is sent to and a fresh time.
+CONTRIBUTION: Final = StructType(
+    "Contribution",
+    (
+        ("grantId", "uint256"),
+        ("requestDigest", "bytes32"),
+        ("member", "address"),
+        ("issuedAt", "uint64"),
+    ),
+)
+
 APPROVAL_TYPEHASH: Final = APPROVAL.type_hash
 RELEASE_TYPEHASH: Final = RELEASE.type_hash
 MATCH_TYPEHASH: Final = MATCH.type_hash
 RECEIPT_TYPEHASH: Final = RECEIPT.type_hash
+CONTRIBUTION_TYPEHASH: Final = CONTRIBUTION.type_hash
 _DOMAIN_TYPEHASH: Final = EIP712_DOMAIN.type_hash
 _NAME_HASH: Final = keccak256(DOMAIN_NAME.encode())
 _VERSION_HASH: Final = keccak256(DOMAIN_VERSION.encode())
@@ -232,6 +246,21 @@ class Domain:
                 + b"\x00" * 12
                 + address_bytes(company)
                 + as_bytes32(content_hash)
+                + _uint(issued_at, 64)
+            )
+        )
+
+    def contribution_digest(
+        self, grant_id: int, request_digest: bytes, member: str | bytes, issued_at: int
+    ) -> bytes:
+        """The EIP-712 digest of ``Contribution(grantId, requestDigest, member, issuedAt)``."""
+        return self._digest(
+            keccak256(
+                CONTRIBUTION_TYPEHASH
+                + _uint(grant_id, 256)
+                + as_bytes32(request_digest)
+                + b"\x00" * 12
+                + address_bytes(member)
                 + _uint(issued_at, 64)
             )
         )

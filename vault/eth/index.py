@@ -391,6 +391,13 @@ class LedgerIndex:
         with self._lock:
             return {c for c, ids in self._by_company.items() if ids}
 
+    def co_members(self) -> set[str]:
+        """Every other owner of a group request this owner is a member of (their vaults
+        answer a household together, so the index follows their endpoints too)."""
+        with self._lock:
+            return {m.owner for view in self._grants.values() for m in view.members
+                    if m.owner != self.owner}
+
     def requests_for_company(self, company: str) -> list[Grant]:
         """Every request ``company`` made to this owner, oldest first."""
         with self._lock:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from vault.daemon.deps import OwnerDep, match_service
+from vault.daemon.deps import OwnerDep, household_service, match_service
 from vault.daemon.guard import require_token
 from vault.daemon.routes._errors import errors_for
 from vault.wire import MatchPreviewBody, MatchPreviewPublic, MatchPublic, MatchRequest
@@ -78,7 +78,11 @@ async def match(request: Request) -> Response:
         body = MatchRequest.model_validate(value)
     except (ValidationError, ValueError) as invalid:
         raise _malformed(invalid) from None
-    content = await match_service(request).match(body, value["candidates"])
+    household = household_service(request)
+    if household.coordinates(body.grant_id):
+        content = await household.match(body, value["candidates"])
+    else:
+        content = await match_service(request).match(body, value["candidates"])
     return Response(content, media_type="application/json")
 
 

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from vault.daemon.deps import release_service
+from vault.daemon.deps import household_service, release_service
 from vault.daemon.routes._errors import errors_for
 from vault.wire import ReleasePublic, ReleaseRequest
 
@@ -36,5 +36,9 @@ async def release(request: Request) -> Response:
     except ValidationError as invalid:
         raise RequestValidationError(invalid.errors(include_input=False)) from None
     # A plain call, not a dependency: FastAPI solving one costs more than the lookup.
-    content = await release_service(request).release(body)
+    household = household_service(request)
+    if household.coordinates(body.grant_id):
+        content = await household.release(body)
+    else:
+        content = await release_service(request).release(body)
     return Response(content, media_type="application/json")

@@ -1,0 +1,44 @@
+"""``POST /v1/household/contribution``: another member's vault forwards a company's request
+under a group grant, and this vault answers with its member's part (answered by
+:class:`vault.daemon.household.HouseholdService`; docs/match.md "Household")."""
+
+from __future__ import annotations
+
+import pydantic_core
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from vault.daemon.deps import household_service
+from vault.daemon.routes._errors import errors_for
+from vault.household import CONTRIBUTION_PATH, ContributionRequest
+from vault.wire import MatchRequest, ReleaseRequest
+
+router = APIRouter(tags=["household"])
+
+_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": ContributionRequest.model_json_schema()}},
+}
+
+
+@router.post(
+    CONTRIBUTION_PATH,
+    responses=errors_for(400, 401, 409, 429, 503),
+    openapi_extra={"requestBody": _REQUEST_BODY},
+)
+async def contribution(request: Request) -> Response:
+    """This member's part of a household answer, with its owner's receipt: its released
+    preferences, or its noisy score per candidate."""
+    # Parsed to a value first: a match list is hashed as sent.
+    try:
+        forward = ContributionRequest.model_validate(pydantic_core.from_json(await request.body()))
+        body = (ReleaseRequest if forward.kind == "release" else MatchRequest).model_validate(
+            forward.request
+        )
+    except (ValidationError, ValueError) as invalid:
+        found = invalid.errors(include_input=False) if isinstance(invalid, ValidationError) else []
+        raise RequestValidationError(found) from None
+    content = await household_service(request).contribute(forward, body)
+    return Response(content, media_type="application/json")
