@@ -39,7 +39,7 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from vault import errors, scopes
+from vault import errors, household, scopes
 from vault.canonical import json_hash
 from vault.eth import abi, eip712
 from vault.eth import ledger as eth_ledger
@@ -59,9 +59,15 @@ __all__ = [
     "ForbiddenHost",
     "Grant",
     "GrantTimeout",
+    "HouseholdMatch",
+    "HouseholdReceiptInvalid",
+    "HouseholdRelease",
+    "HouseholdUnavailable",
     "LedgerRefused",
     "Malformed",
     "Member",
+    "MemberMatch",
+    "MemberRelease",
     "NotFound",
     "NotGranted",
     "OwnerTerms",
@@ -121,6 +127,11 @@ class ReceiptInvalid(ClientError):
     """A release's receipt does not prove that the grant's owner sent these preferences."""
 
     hint = "do not use this data; the answer did not come from the owner's vault"
+
+
+class HouseholdReceiptInvalid(ReceiptInvalid):
+    """A household answer (group grant) lacks a verifiable receipt from one of its members,
+    or names other members than the grant's."""
 
 
 class RequestClosed(ClientError):
@@ -248,6 +259,12 @@ class VaultSigningUnavailable(VaultRefused):
     hint = "the vault's signing process restarted while answering; retry"
 
 
+class HouseholdUnavailable(VaultRefused):
+    code = Code.HOUSEHOLD_UNAVAILABLE
+    retryable = True
+    hint = "a household member's vault did not answer; nothing was released; retry later"
+
+
 class VaultInternalError(VaultRefused):
     code = Code.INTERNAL
 
@@ -260,7 +277,7 @@ _REFUSALS: dict[str, type[VaultRefused]] = {
         WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
         NotFound, Replayed, LedgerRefused, UnsupportedMediaType, ReleasesExhausted,
         BudgetExhausted, RateLimited, VaultLedgerUnavailable, VaultSigningUnavailable,
-        VaultInternalError,
+        VaultInternalError, HouseholdUnavailable,
     )
 }
 
@@ -346,8 +363,9 @@ class AccessRequest(_Model):
 
 class Grant(_Model):
     """An approved request: the company may fetch ``scopes`` until ``expires_at``. A group
-    grant carries its ``members``; its vaults refuse releases until they can answer together
-    (issue 18), so :meth:`Company.fetch` on it is refused ``not_granted``."""
+    grant carries its ``members``; :meth:`Company.fetch` and :meth:`Company.match` on it ask
+    the first member's vault, which answers for the household (:class:`HouseholdRelease`,
+    :class:`HouseholdMatch`)."""
 
     id: int
     owner: str
@@ -388,6 +406,47 @@ class MatchResult(_Model):
     k: int
     ranking: list[str]
     receipt: Receipt
+
+
+class MemberRelease(_Model):
+    """One member's part of a household release, with that member's receipt."""
+
+    owner: str
+    preferences: dict[str, dict[str, Any]]
+    receipt: Receipt
+
+
+class HouseholdRelease(_Model):
+    """A release under a group grant: every member's preferences (docs/match.md
+    "Household"), each receipt verified against that member's key."""
+
+    grant_id: int
+    company: str
+    coordinator: str
+    members: list[MemberRelease]
+
+
+class MemberMatch(_Model):
+    """A member's receipt over its part of a household match (the list, ``k``, the
+    coordinator and the hash of the scores it sent the coordinator)."""
+
+    owner: str
+    scores_hash: str
+    receipt: Receipt
+
+
+class HouseholdMatch(_Model):
+    """A match under a group grant: the household ranking with the coordinating member's
+    (``owner``) receipt over it, and every member's receipt over its contribution."""
+
+    grant_id: int
+    owner: str
+    company: str
+    candidates_hash: str
+    k: int
+    ranking: list[str]
+    receipt: Receipt
+    members: list[MemberMatch]
 
 
 Candidates: TypeAlias = Sequence[Mapping[str, Any] | BaseModel]
@@ -704,6 +763,88 @@ class _Core:
             raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
         return release
 
+    # --- group grants: one answer, every member's receipt (docs/match.md "Household") ---
+
+    def verify_household_release(self, grant: Grant, body: Any) -> HouseholdRelease:
+        """Parse a household release and check it: this grant and company, exactly the
+        grant's members in its order, and each member's receipt over its own preferences,
+        signed by that member."""
+        try:
+            release = HouseholdRelease.model_validate(body)
+        except ValueError:
+            raise HouseholdReceiptInvalid("the vault's answer is not a household release"
+                                          ) from None
+        self._check_household(grant, release.grant_id, release.company, release.coordinator,
+                              [m.owner for m in release.members])
+        for member in release.members:
+            self._check_member_receipt(grant, member.owner, member.receipt,
+                                       content_hash(member.preferences))
+        return release
+
+    def verify_household_match(
+        self, grant: Grant, body: Any, listed_hash: bytes, ids: set[str]
+    ) -> HouseholdMatch:
+        """Parse a household match and check it: this grant, company and list, ``k``
+        distinct ids of it, the coordinator's receipt over the candidates hash and the
+        ranking, and every member's receipt over its contribution (the list, ``k``, the
+        coordinator, its scores' hash), each signed by that member."""
+        try:
+            result = HouseholdMatch.model_validate(body)
+        except ValueError:
+            raise HouseholdReceiptInvalid("the vault's answer is not a household match"
+                                          ) from None
+        listed_hex = "0x" + listed_hash.hex()
+        self._check_household(grant, result.grant_id, result.company, result.owner,
+                              [m.owner for m in result.members])
+        if result.candidates_hash.lower() != listed_hex:
+            raise HouseholdReceiptInvalid(f"the match is not for this list under grant {grant.id}")
+        if (len(result.ranking) != result.k or len(set(result.ranking)) != result.k
+                or not set(result.ranking) <= ids):
+            raise HouseholdReceiptInvalid("the ranking is not k distinct candidates of the list")
+        self._check_member_receipt(
+            grant, result.owner, result.receipt,
+            json_hash({"candidates_hash": result.candidates_hash, "ranking": result.ranking}),
+        )
+        for member in result.members:
+            statement = household.match_statement(
+                listed_hex, coordinator=result.owner, k=result.k,
+                scores_digest=member.scores_hash,
+            )
+            self._check_member_receipt(grant, member.owner, member.receipt, json_hash(statement))
+        return result
+
+    def _check_household(
+        self, grant: Grant, grant_id: int, company: str, coordinator: str, owners: list[str]
+    ) -> None:
+        expected = [m.owner for m in grant.members]
+        if grant_id != grant.id or not _same_address(company, self.address):
+            raise HouseholdReceiptInvalid(f"the answer is not for grant {grant.id} of this "
+                                          "company")
+        if len(owners) != len(expected) or not all(
+            _same_address(a, b) for a, b in zip(owners, expected, strict=True)
+        ):
+            raise HouseholdReceiptInvalid("the answer does not carry exactly one part per "
+                                          "member of the grant")
+        if not any(_same_address(coordinator, owner) for owner in expected):
+            raise HouseholdReceiptInvalid("the coordinating vault is not a member of the grant")
+
+    def _check_member_receipt(
+        self, grant: Grant, owner: str, receipt: Receipt, computed: bytes
+    ) -> None:
+        if receipt.content_hash.lower() != "0x" + computed.hex():
+            raise HouseholdReceiptInvalid(
+                f"member {owner}'s receipt does not cover what it contributed"
+            )
+        digest = self.ledger.domain.receipt_digest(
+            grant.id, self.address, computed, receipt.issued_at
+        )
+        try:
+            eip712.verify_signer(digest, receipt.signature, owner)
+        except (errors.SignatureInvalid, ValueError):
+            raise HouseholdReceiptInvalid(
+                f"member {owner}'s receipt is not signed by that member"
+            ) from None
+
 
 def _endpoints_of(grant: Grant) -> list[str]:
     """The vaults that must have synced a grant before it is used: every member's."""
@@ -891,8 +1032,11 @@ class Company:
                 return
             time.sleep(self._poll_interval)
 
-    def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
-        """Fetch ``scopes`` (default: all granted) and verify the owner's receipt."""
+    def fetch(
+        self, grant: Grant, scopes: Sequence[str] | None = None
+    ) -> Release | HouseholdRelease:
+        """Fetch ``scopes`` (default: all granted) and verify the owner's receipt (under a
+        group grant: every member's, :class:`HouseholdRelease`)."""
         if grant.endpoint is None:
             raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
         url = _join(grant.endpoint, "/v1/release")
@@ -902,6 +1046,8 @@ class Company:
             raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
         if response.status_code != 200:
             raise refusal(response.status_code, _json_or_none(response))
+        if grant.members:
+            return self._core.verify_household_release(grant, _json_or_none(response))
         return self._core.verify_release(grant, _json_or_none(response))
 
     def match(
@@ -911,9 +1057,11 @@ class Company:
         k: int = 10,
         *,
         scopes: Sequence[str] | None = None,
-    ) -> MatchResult:
+    ) -> MatchResult | HouseholdMatch:
         """Have the owner's vault rank ``candidates`` (20-1,000, DESIGN.md "Match
-        protocol") for the person; the best ``k`` come back, with a verified receipt."""
+        protocol") for the person; the best ``k`` come back, with a verified receipt (under
+        a group grant: ranked for the household, every member's receipt verified,
+        :class:`HouseholdMatch`)."""
         if grant.endpoint is None:
             raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
         url = _join(grant.endpoint, "/v1/match")
@@ -925,6 +1073,10 @@ class Company:
         if response.status_code != 200:
             raise refusal(response.status_code, _json_or_none(response))
         ids = {str(c["id"]) for c in body["candidates"]}
+        if grant.members:
+            return self._core.verify_household_match(
+                grant, _json_or_none(response), listed_hash, ids
+            )
         return self._core.verify_match(grant, _json_or_none(response), listed_hash, ids)
 
     def cancel(self, request: AccessRequest) -> str:
@@ -1078,7 +1230,9 @@ class AsyncCompany:
                 return
             await asyncio.sleep(self._poll_interval)
 
-    async def fetch(self, grant: Grant, scopes: Sequence[str] | None = None) -> Release:
+    async def fetch(
+        self, grant: Grant, scopes: Sequence[str] | None = None
+    ) -> Release | HouseholdRelease:
         """One release, under the concurrency bound, retried on transient 429/503."""
         if grant.endpoint is None:
             raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
@@ -1096,6 +1250,8 @@ class AsyncCompany:
                         f"no answer from {url} ({type(error).__name__})"
                     ) from None
             if response.status_code == 200:
+                if grant.members:
+                    return self._core.verify_household_release(grant, _json_or_none(response))
                 return self._core.verify_release(grant, _json_or_none(response))
             refused = refusal(response.status_code, _json_or_none(response))
             if not refused.retryable or attempt >= self._max_attempts:
@@ -1117,7 +1273,7 @@ class AsyncCompany:
         k: int = 10,
         *,
         scopes: Sequence[str] | None = None,
-    ) -> MatchResult:
+    ) -> MatchResult | HouseholdMatch:
         """:meth:`Company.match` under the concurrency bound, retried like :meth:`fetch`."""
         if grant.endpoint is None:
             raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
@@ -1135,6 +1291,10 @@ class AsyncCompany:
                     ) from None
             if response.status_code == 200:
                 ids = {str(c["id"]) for c in body["candidates"]}
+                if grant.members:
+                    return self._core.verify_household_match(
+                        grant, _json_or_none(response), listed_hash, ids
+                    )
                 return self._core.verify_match(
                     grant, _json_or_none(response), listed_hash, ids
                 )
@@ -1145,11 +1305,11 @@ class AsyncCompany:
 
     async def match_many(
         self, grants: Iterable[Grant], candidates: Candidates, k: int = 10
-    ) -> list[MatchResult | ClientError]:
+    ) -> list[MatchResult | HouseholdMatch | ClientError]:
         """The same list ranked by every grant's vault concurrently; results in the grants'
         order, a :class:`ClientError` in place of each match that failed."""
 
-        async def one(grant: Grant) -> MatchResult | ClientError:
+        async def one(grant: Grant) -> MatchResult | HouseholdMatch | ClientError:
             try:
                 return await self.match(grant, candidates, k)
             except ClientError as error:
@@ -1159,11 +1319,11 @@ class AsyncCompany:
 
     async def fetch_many(
         self, grants: Iterable[Grant], scopes: Sequence[str] | None = None
-    ) -> list[Release | ClientError]:
+    ) -> list[Release | HouseholdRelease | ClientError]:
         """Fetch from every grant's vault concurrently; results in the grants' order, a
         :class:`ClientError` in place of each release that failed."""
 
-        async def one(grant: Grant) -> Release | ClientError:
+        async def one(grant: Grant) -> Release | HouseholdRelease | ClientError:
             try:
                 return await self.fetch(grant, scopes)
             except ClientError as error:
