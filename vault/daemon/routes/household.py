@@ -4,22 +4,40 @@ under a group grant, and this vault answers with its member's part (answered by
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import pydantic_core
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from vault.daemon.deps import household_service
 from vault.daemon.routes._errors import errors_for
+from vault.daemon.routes.match import _inlined
 from vault.household import CONTRIBUTION_PATH, ContributionRequest
 from vault.wire import MatchRequest, ReleaseRequest
 
 router = APIRouter(tags=["household"])
 
+
+# The body's schema only: the route reads ``request`` as a JSON value (a match list is
+# hashed as sent) and validates it as the model ``kind`` names, which these spell out.
+class _ReleaseForward(ContributionRequest):
+    kind: Literal["release"]
+    request: ReleaseRequest  # type: ignore[assignment]
+
+
+class _MatchForward(ContributionRequest):
+    kind: Literal["match"]
+    request: MatchRequest  # type: ignore[assignment]
+
+
 _REQUEST_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": ContributionRequest.model_json_schema()}},
+    "content": {"application/json": {"schema": _inlined(TypeAdapter(
+        Annotated[_ReleaseForward | _MatchForward, Field(discriminator="kind")]
+    ).json_schema())}},
 }
 
 
