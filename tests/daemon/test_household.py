@@ -6,6 +6,7 @@ leaves with every member's receipt — or nothing does."""
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
 from vault import chain as chains
 from vault import client, crypto, match, scopes
+from vault.cli._format import request_table, short_address
 from vault.client import Company
 from vault.eth import eip712
 from vault.household import CONTRIBUTION_PATH, ContributionRequest, MemberRelease
 from vault.identity import Event, EventKind
 from vault.store import Vault
+from vault.wire import RequestPublic
 
 from .conftest import MUSIC, PASS, Clock, Served, daemon_settings, running
 
@@ -107,6 +111,13 @@ def _members(served: Served, request_id: int) -> list[tuple[str, bool, int]]:
     return [(m["owner"], m["approved"], m["share_wei"]) for m in response.json()["members"]]
 
 
+def _shown(request: dict[str, Any]) -> str:
+    """The request as `vault requests` prints it."""
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(request_table(RequestPublic.model_validate(request)))
+    return console.export_text()
+
+
 def _approved_by_both(company: Company, household: tuple[Served, Served]) -> client.Grant:
     first, second = household
     owners = [first.vault.owner_address, second.vault.owner_address]
@@ -145,6 +156,7 @@ def test_a_household_grant_is_approved_by_each_member_and_relayed_by_the_sdk(
         assert shown["price_wei"] == shares[owners.index(served.vault.owner_address)]
         for owner in owners:
             assert owner in shown["consent_statement"]
+        assert "0 of 2 so far" in _shown(shown)
         approved = served.owner_post(f"/v1/owner/requests/{request.id}/approve",
                                      {"submit": False})
         assert approved.status_code == 200, approved.text
@@ -159,8 +171,13 @@ def test_a_household_grant_is_approved_by_each_member_and_relayed_by_the_sdk(
         assert _members(served, request.id) == [
             (owners[0], True, shares[0]), (owners[1], True, shares[1]),
         ]
-        assert served.owner_get(f"/v1/owner/requests/{request.id}").json()[
-            "status"] == "active"
+        shown = served.owner_get(f"/v1/owner/requests/{request.id}").json()
+        assert shown["status"] == "active"
+        # `vault requests` says who approved so far, and each member's share.
+        table = _shown(shown)
+        you = owners.index(served.vault.owner_address)
+        assert "2 of 2 so far" in table and f"{short_address(owners[you])} (you)" in table
+        assert short_address(owners[1 - you]) in table
         # Each index follows the other member's endpoint: the coordinator finds it there.
         other = owners[1 - owners.index(served.vault.owner_address)]
         endpoint = served.daemon.index.endpoint_of(other)

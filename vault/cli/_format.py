@@ -132,6 +132,10 @@ def request_table(request: RequestPublic) -> Table:
             f"{'approved' if m.approved else 'not yet'} · {format_eth(m.share_wei)}"
             for m in request.members
         ))
+        approved = [f"{short_address(m.owner)}{' (you)' if m.owner == request.owner else ''}"
+                    for m in request.members if m.approved]
+        table.add_row("approved", f"{len(approved)} of {len(request.members)} so far"
+                      + (": " + ", ".join(approved) if approved else ""))
     else:
         table.add_row("price", format_eth(request.price_wei))
     table.add_row("per day", format_eth(request.price_per_day_wei))
