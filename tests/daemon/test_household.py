@@ -354,7 +354,8 @@ def test_a_member_offline_means_no_household_answer(
                                   {"endpoint": f"http://127.0.0.1:{silent.getsockname()[1]}"})
         assert moved.status_code == 200, moved.text
         first.sync()
-        with pytest.raises(client.HouseholdUnavailable, match="did not answer in time"):
+        late = f"member {second.vault.owner_address}'s vault did not answer in time"
+        with pytest.raises(client.HouseholdUnavailable, match=late):
             company.match(grant, catalogue(), k=5)
         with pytest.raises(client.HouseholdUnavailable):
             company.fetch(grant, MUSIC)

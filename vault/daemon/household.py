@@ -249,15 +249,17 @@ class HouseholdService:
                 issued_at=moment, signature="0x" + signed.receipt_signature.hex(),
             ).model_dump()
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as http:
-            asked = {owner: _ask(http, endpoints[owner], bodies[owner]) for owner in others}
-            try:
-                answers = await asyncio.wait_for(
-                    asyncio.gather(*asked.values(), return_exceptions=True), self._timeout
-                )
-            except TimeoutError:
-                raise _unavailable("a member", "did not answer in time") from None
+            asked = {owner: asyncio.ensure_future(_ask(http, endpoints[owner], bodies[owner]))
+                     for owner in others}
+            _, late = await asyncio.wait(asked.values(), timeout=self._timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*asked.values(), return_exceptions=True)
         found: dict[str, Any] = {}
-        for owner, outcome in zip(others, answers, strict=True):
+        for owner, task in asked.items():
+            if task in late:
+                raise _unavailable(owner, "did not answer in time")
+            outcome = task.exception() or task.result()
             if isinstance(outcome, errors.ReleaseRefused):
                 raise errors.ReleaseRefused(
                     outcome.code,
