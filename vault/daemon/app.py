@@ -51,6 +51,7 @@ def create_app(
         try:
             yield
         finally:
+            await daemon.household.aclose()
             await daemon.signatures.stop()
             with contextlib.suppress(Exception):
                 daemon.stop()

@@ -115,9 +115,18 @@ class HouseholdService:
         self._endpoints = endpoints
         self._timeout = timeout_seconds
         self._transport = transport
+        # One client for the daemon's life: a new one costs ~90 ms (its TLS context) and
+        # loses the members' keep-alive connections.
+        self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"HouseholdService(owner={self._releases.owner})"
+
+    async def aclose(self) -> None:
+        """Close the connections to the other members' vaults (the daemon is stopping)."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def coordinates(self, grant_id: int) -> bool:
         """Whether a company's request under ``grant_id`` is a household's (a group grant on
@@ -248,13 +257,14 @@ class HouseholdService:
                 kind="release" if kind == "release" else "match", request=request,
                 issued_at=moment, signature="0x" + signed.receipt_signature.hex(),
             ).model_dump()
-        async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as http:
-            asked = {owner: asyncio.ensure_future(_ask(http, endpoints[owner], bodies[owner]))
-                     for owner in others}
-            _, late = await asyncio.wait(asked.values(), timeout=self._timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*asked.values(), return_exceptions=True)
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+        asked = {owner: asyncio.ensure_future(_ask(self._http, endpoints[owner], bodies[owner]))
+                 for owner in others}
+        _, late = await asyncio.wait(asked.values(), timeout=self._timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*asked.values(), return_exceptions=True)
         found: dict[str, Any] = {}
         for owner, task in asked.items():
             if task in late:
