@@ -6,6 +6,7 @@ leaves with every member's receipt — or nothing does."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import socket
 from collections.abc import Iterator
@@ -185,7 +186,8 @@ def test_a_household_grant_is_approved_by_each_member_and_relayed_by_the_sdk(
 
 
 def test_a_household_match_ranks_first_what_both_like(
-    household: tuple[Served, Served], company: Company,
+    household: tuple[Served, Served], company: Company, anvil: chains.AnvilNode,
+    anvil_chain: chains.RpcChain,
 ) -> None:
     first, second = household
     owners = [first.vault.owner_address, second.vault.owner_address]
@@ -226,6 +228,17 @@ def test_a_household_match_ranks_first_what_both_like(
     assert isinstance(release, client.HouseholdRelease)
     assert [m.owner for m in release.members] == owners
     assert all(set(m.preferences) == set(MUSIC) for m in release.members)
+
+    # The async client verifies the same way.
+    async def concurrently() -> list[Any]:
+        async with client.AsyncCompany(anvil.accounts[2], anvil_chain,
+                                       anvil_chain.ledger_address) as many:
+            return [*await many.fetch_many([grant], MUSIC),
+                    *await many.match_many([grant], listed, k=5)]
+
+    fetched, matched = asyncio.run(concurrently())
+    assert isinstance(fetched, client.HouseholdRelease)
+    assert isinstance(matched, client.HouseholdMatch) and matched.ranking[0] == BOTH
 
 
 def test_a_tampered_household_answer_fails_the_sdk(
