@@ -91,6 +91,7 @@ class _Own:
     release: Answer | None = None
     scores: dict[str, float] = field(default_factory=dict)
     seed: bytes = b""
+    listed: bytes = b""  # a match's candidates hash
 
 
 class HouseholdService:
@@ -106,7 +107,6 @@ class HouseholdService:
         desk: MatchDesk,
         endpoints: EndpointBook,
         timeout_seconds: float,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._releases = releases
         self._matches = matches
@@ -114,7 +114,6 @@ class HouseholdService:
         self._desk = desk
         self._endpoints = endpoints
         self._timeout = timeout_seconds
-        self._transport = transport
         # One client for the daemon's life: a new one costs ~90 ms (its TLS context) and
         # loses the members' keep-alive connections.
         self._http: httpx.AsyncClient | None = None
@@ -176,9 +175,10 @@ class HouseholdService:
         self._check_flood()
         try:
             own = await self._match_part(body, candidates, attempt, now=now, coordinator=None)
-            listed = match.candidates_hash(candidates)
+            listed = own.listed
             digest = _match_digest(rs.domain, body, listed)
-            request = {**body.model_dump(mode="json"), "candidates": candidates}
+            request = {**body.model_dump(mode="json", exclude={"candidates"}),
+                       "candidates": candidates}
             answers = await self._forward(
                 own.grant, "match", request, digest, body.signature, now=now
             )
@@ -258,7 +258,7 @@ class HouseholdService:
                 issued_at=moment, signature="0x" + signed.receipt_signature.hex(),
             ).model_dump()
         if self._http is None:
-            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+            self._http = httpx.AsyncClient(timeout=self._timeout)
         asked = {owner: asyncio.ensure_future(_ask(self._http, endpoints[owner], bodies[owner]))
                  for owner in others}
         _, late = await asyncio.wait(asked.values(), timeout=self._timeout)
@@ -479,7 +479,7 @@ class HouseholdService:
             grant, admitted, statement_hex,
             ReceiptPublic(content_hash=statement_hex, issued_at=moment,
                           signature="0x" + verified.receipt_signature.hex()),
-            scores=scores, seed=seed,
+            scores=scores, seed=seed, listed=listed,
         )
 
     def _check_member(self, grant: Grant, coordinator: str | None) -> None:
