@@ -246,6 +246,20 @@ class ImportSummary:
 
 
 @dataclass(frozen=True)
+class ForgetSummary:
+    """What a forget deleted (or, as a plan, would delete): counts and fact names only."""
+
+    events: int = 0
+    #: Events deleted per source (importer names and "manual": public vocabulary).
+    events_by_source: dict[str, int] = field(default_factory=dict)
+    facts: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.events and not self.facts
+
+
+@dataclass(frozen=True)
 class VaultStats:
     """Counts only; safe to print (no personal value)."""
 
@@ -365,6 +379,13 @@ class _Manifest:
             self.events += 1
             self.last_event = max(self.last_event, event_id)
         self.event_digest = digest.hex()
+
+    def recount_events(self, keys: _IntegrityKeys, ids: Iterable[int]) -> None:
+        """The digest and count over ``ids`` (ascending) after a forget deleted events on
+        purpose; ``last_event`` stays, so a forgotten event's id is never handed out again
+        (an old copy of its row put back then shows as not written by the vault)."""
+        self.events, self.event_digest = 0, bytes(32).hex()
+        self.add_events(keys, ids)
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
@@ -702,10 +723,7 @@ class Vault:
             except ValueError as error:
                 raise errors.InputError(str(error)) from None
             put.secret(_TAUGHT, json.dumps(taught, sort_keys=True).encode())
-            aggregates, summary, _, _ = self._rebuild(put)
-            put.secret(_AGGREGATES, aggregates.to_json())
-            put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
-            put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+            self._rederive(put)
 
     def taught_genres(self) -> dict[str, dict[str, str]]:
         with self._read() as conn:
@@ -728,6 +746,122 @@ class Vault:
             raise ValueError(f"unknown secret {name!r}")
         with self._read() as conn:
             return self._secret_value(conn, f"secret:{name}")
+
+    # -- forget ------------------------------------------------------------------------
+
+    def forget_source(self, source: str, *, dry_run: bool = False) -> ForgetSummary:
+        """Delete every event imported from ``source`` (an importer's name, or "manual");
+        with ``dry_run``, only count them. A scan, since an event's source is sealed inside
+        it; one that no longer opens is quarantined by the rebuild, as `vault repair` does."""
+
+        def chosen(conn: Connection) -> list[tuple[int, str]]:
+            found: list[tuple[int, str]] = []
+            cursor = 0
+            while batch := conn.exec_driver_sql(
+                "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (cursor, BATCH),
+            ).all():
+                cursor = batch[-1][0]
+                for row_id, payload in batch:
+                    try:
+                        event = _event_from(self._keyring.open(
+                            payload, table="events", row=row_id, column="payload"))
+                    except (errors.InvalidToken, ValueError, TypeError):
+                        continue
+                    if event.source == source:
+                        found.append((row_id, source))
+            return found
+
+        return self._forget(chosen, lambda conn: [], dry_run=dry_run, nothing=errors.NotFound(
+            f"no events from the source {source!r} are stored",
+            hint="`vault stats` lists the sources stored (events_by_source)"))
+
+    def forget_records(
+        self, records: Iterable[Event | Fact], *, what: str, dry_run: bool = False
+    ) -> ForgetSummary:
+        """Delete what importing ``records`` (``what``: a file read again) stored: each
+        event stored with the same canonical bytes, found by its dedupe key, and each fact
+        whose stored value is still the record's (one set since is the owner's, and stays)."""
+        sources: dict[bytes, str] = {}
+        facts: dict[str, Any] = {}
+        for record in records:
+            if isinstance(record, Fact):
+                facts[record.name] = record.value
+            elif isinstance(record, Event):
+                sources[self._keyring.current.mac(record.canonical())] = record.source
+            else:
+                raise TypeError(f"not an Event or Fact: {type(record).__name__}")
+
+        def chosen(conn: Connection) -> list[tuple[int, str]]:
+            found: list[tuple[int, str]] = []
+            keys = iter(sources)
+            while batch := list(islice(keys, BATCH)):
+                found += [(row.id, sources[bytes(row.dedupe)]) for row in conn.execute(
+                    select(_EVENTS.c.id, _EVENTS.c.dedupe).where(_EVENTS.c.dedupe.in_(batch)))]
+            return sorted(found)
+
+        return self._forget(
+            chosen, lambda conn: [n for n, v in self._facts(conn).items()
+                                  if n in facts and facts[n] == v],
+            dry_run=dry_run, nothing=errors.NotFound(
+                f"nothing in {what} is stored (never imported, or already forgotten)"))
+
+    def forget_fact(self, name: str, *, dry_run: bool = False) -> ForgetSummary:
+        """Delete one declared fact (InputError for a name that is not a fact)."""
+        if name not in FACT_NAMES:
+            raise errors.InputError(
+                f"unknown fact {name!r}; known facts: {', '.join(sorted(FACT_NAMES))}")
+        return self._forget(lambda conn: [], lambda conn: list(conn.execute(
+            select(_FACTS.c.name).where(_FACTS.c.name == name)).scalars()),
+                            dry_run=dry_run, nothing=errors.NotFound(
+                                f"the fact {name!r} is not set",
+                                hint="`vault facts list` shows the facts set"))
+
+    def _forget(
+        self,
+        events: Callable[[Connection], list[tuple[int, str]]],
+        facts: Callable[[Connection], list[str]],
+        *,
+        dry_run: bool,
+        nothing: errors.NotFound,
+    ) -> ForgetSummary:
+        """Delete the chosen events — (id, source) — and facts, rebuild what the events
+        determine and re-derive, in ONE transaction; then checkpoint the WAL, so the
+        deleted rows' pages (zeroed by ``secure_delete``) leave it too. ``nothing`` is
+        raised, and nothing written, when nothing was chosen."""
+        if len(self._keyring.versions()) > 1:
+            raise errors.VaultStateError(
+                "a data-key rotation is unfinished (events are found by their dedupe keys)",
+                hint="run `vault rotate-key` to finish it, then forget again")
+
+        def plan(conn: Connection) -> tuple[list[int], ForgetSummary]:
+            chosen = events(conn)
+            by_source: dict[str, int] = {}
+            for _, source in chosen:
+                by_source[source] = by_source.get(source, 0) + 1
+            return [row_id for row_id, _ in chosen], ForgetSummary(
+                events=len(chosen), events_by_source=dict(sorted(by_source.items())),
+                facts=tuple(sorted(facts(conn))))
+
+        if dry_run:
+            with self._read() as conn:
+                summary = plan(conn)[1]
+            if summary.empty:
+                raise nothing
+            return summary
+        with self._writing() as put:
+            ids, summary = plan(put.conn)
+            if summary.empty:
+                raise nothing  # rolls the transaction back: not even the manifest is rewritten
+            if ids:
+                put.forget_events(ids)
+            for name in summary.facts:
+                put.forget_fact(name)
+            self._rederive(put)
+            crash_point("forget-before-commit")
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return summary
 
     # -- inspection --------------------------------------------------------------------
 
@@ -870,15 +1004,21 @@ class Vault:
         keys — and quarantine events that no longer open, in ONE transaction (a crash
         leaves the vault as it was). What only a backup can bring back is reported."""
         with self._writing() as put:
-            aggregates, summary, quarantined, fixed = self._rebuild(put)
-            put.secret(_AGGREGATES, aggregates.to_json())
-            put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
-            put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+            quarantined, fixed = self._rederive(put)
             crash_point("repair-before-commit")
         still = tuple(d for d in self.check() if d.problem != QUARANTINED)
         return RepairSummary(rebuilt=(_AGGREGATES, _SUMMARY, "derived"),
                              quarantined=quarantined, dedupe_keys_fixed=fixed,
                              still_damaged=still)
+
+    def _rederive(self, put: _Writer) -> tuple[tuple[int, ...], int]:
+        """Aggregates, summary and derived values rebuilt from every event that opens and
+        written: (quarantined ids, dedupe keys fixed)."""
+        aggregates, summary, quarantined, fixed = self._rebuild(put)
+        put.secret(_AGGREGATES, aggregates.to_json())
+        put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
+        put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+        return quarantined, fixed
 
     def _rebuild(
         self, put: _Writer
@@ -1176,6 +1316,17 @@ class _Writer:
             "SELECT id, key_version, dedupe, payload, ? FROM events WHERE id = ?",
             (now, event_id))
         self.conn.exec_driver_sql("DELETE FROM events WHERE id = ?", (event_id,))
+
+    def forget_events(self, ids: list[int]) -> None:
+        """Delete events on purpose and re-key the manifest's event digest to what stays."""
+        self.conn.exec_driver_sql("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+        self.manifest.recount_events(self._keys, self.conn.exec_driver_sql(
+            "SELECT id FROM events UNION ALL SELECT id FROM quarantine ORDER BY id"
+        ).scalars())
+
+    def forget_fact(self, name: str) -> None:
+        self.conn.execute(sqlalchemy.delete(_FACTS).where(_FACTS.c.name == name))
+        self.manifest.rows.get("facts", {}).pop(name, None)
 
     def finish(self) -> None:
         self.manifest.generation = self._version
