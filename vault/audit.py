@@ -106,6 +106,9 @@ REFUSAL_SUMMARY = "refusal_summary"
 #: present, is the time before which no request is answered: the backup did not carry the
 #: log, so the nonces answered before it are unknown (THREATS row 35).
 RESTORE = "restore"
+#: The owner deleted records (`vault forget`); ``detail`` holds what kind and how many
+#: (per source, fact names), never a value or a file's path.
+FORGET = "forget"
 RELEASED = "released"
 REFUSED = "refused"
 OK = "ok"
