@@ -24,7 +24,8 @@ Someone with the files but not the passphrase can still delete or roll back rows
 :meth:`Vault.check` then names them: an older ciphertext put back opens only as its old
 version, a deleted row or event is missing from the manifest's picture, and the manifest
 itself cannot be re-MACed. The access log's chain is keyed from the same secret
-(:meth:`Vault.access_log_key`).
+(:meth:`Vault.access_log_key`). The owner's own deletions (``forget_*``) go through the
+same writer, which re-keys the event digest to what stays (docs/encryption.md).
 
 Damage is contained (THREATS row 3): a value that fails to open stops only what needs it.
 Values that are functions of the events (the aggregates, the summary, the derived values)

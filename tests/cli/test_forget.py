@@ -149,3 +149,17 @@ def test_what_is_not_stored_is_one_line_and_changes_nothing(
     assert message in refused.stderr
     assert stats(cli)["events"] == 321
     assert forget_entries(home) == []
+
+
+def test_a_forget_killed_before_its_commit_leaves_the_vault_as_it_was(
+    cli: Cli, home: Path
+) -> None:
+    ok(cli("import", str(SPOTIFY)))
+    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_PASSPHRASE": PASS,
+           "VAULT_TEST_CRASH_AFTER": "forget-before-commit"}
+    killed = subprocess.run([VAULT, "forget", "source", "spotify", "--yes"], env=env,
+                            capture_output=True, timeout=120)
+    assert killed.returncode == -9
+    assert stats(cli)["events"] == 321
+    assert "Every sealed value opens" in ok(cli("check"))
+    assert forget_entries(home) == []
