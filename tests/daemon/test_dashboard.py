@@ -14,6 +14,7 @@ import pytest
 
 from vault import audit, ledger, scopes
 from vault.daemon.disclosures import Recomputer
+from vault.daemon.routes.dashboard import HTMX
 from vault.daemon.sessions import COOKIE_NAME
 
 from .conftest import MUSIC, Served
@@ -92,18 +93,30 @@ def test_signing_out_ends_the_session(daemon: Served) -> None:
 
 def test_every_dashboard_response_carries_the_csp_and_no_store(daemon: Served) -> None:
     with signed_in(daemon) as browser:
-        for path in ["/", "/requests", "/grants", "/companies", "/log",
-                     "/static/dashboard.css", "/login"]:
+        for path in ["/", "/requests", "/grants", "/companies", "/log", "/data", "/terms",
+                     "/static/dashboard.css", "/static/dashboard.js", f"/static/{HTMX}",
+                     "/login"]:
             response = browser.get(path)
-            csp = response.headers["content-security-policy"]
-            assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
-            assert "script-src" not in csp  # no script at all: default-src 'none' covers it
-            assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+            directives = dict(
+                d.strip().split(" ", 1) for d in
+                response.headers["content-security-policy"].split(";"))
+            assert directives["default-src"] == "'none'"
+            # Scripts and their requests from this origin only: nothing inline, no eval.
+            assert directives["script-src"] == "'self'" == directives["connect-src"]
+            assert directives["style-src"] == "'self'"
+            assert directives["frame-ancestors"] == "'none'"
+            assert directives["form-action"] == "'self'"
             assert response.headers["cache-control"] == "no-store"
             assert response.headers["referrer-policy"] == "same-origin"
             assert response.headers["x-content-type-options"] == "nosniff"
-        page = browser.get("/").text
-        assert "<script" not in page and " style=" not in page
+        for path in ("/", "/data", "/terms"):
+            page = browser.get(path).text
+            # No inline style or handler (htmx's hx-on would need eval, which is off).
+            assert not re.search(r"<[^>]*\s(style|on\w+|hx-on[\w:-]*)=", page)
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+            assert [attrs for attrs, body in scripts if body.strip()] == []
+            assert sorted(re.search(r'src="([^"]+)"', a).group(1) for a, _ in scripts) == [
+                "/static/dashboard.js", f"/static/{HTMX}"]
         assert browser.get("/static/../app.py").status_code == 404
 
 

@@ -75,7 +75,9 @@ def create_app(
         GuardMiddleware,
         allowed_hosts=allowed_hosts(settings.host, allow_remote=settings.allow_remote),
         max_body=settings.max_body_bytes,
-        route_max_body=dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH),
-                                     match.MATCH_BODY_BYTES),
+        route_max_body={
+            **dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH), match.MATCH_BODY_BYTES),
+            dashboard.UPLOAD_PATH: dashboard.UPLOAD_BODY_BYTES,
+        },
     )
     return app
