@@ -166,7 +166,7 @@ def export_backup(records: RecordsDep, body: ExportBody) -> Any:
     return _answer(lambda: records.export_backup(_absolute(body.path), body.passphrase))
 
 
-@router.post("/forget", response_model=ForgetPublic)
+@router.post("/forget", response_model=ForgetPublic, responses=errors_for(404))
 def forget(records: RecordsDep, body: ForgetBody) -> Any:
     def run() -> ForgetPublic:
         name = str(_absolute(body.name)) if body.target == "file" else body.name
