@@ -157,6 +157,90 @@ def test_approve_asks_then_submits_and_a_second_approve_is_refused(owner: Owner)
     assert owner.json("grants")[0]["status"] == "active"
 
 
+def test_a_signed_request_waits_for_relay_and_approving_again_signs_nothing(
+    owner: Owner,
+) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+        first = owner.json("approve", str(request.id), "--yes")
+        assert first["already_signed"] is False
+        listed = owner.json("requests")
+        assert [r["id"] for r in listed] == [request.id]  # still pending on the ledger
+        assert listed[0]["awaiting_relay"] is True
+        assert listed[0]["approval_expires_at"] == first["deadline"]
+        shown = owner.run("requests").stdout
+        assert "signed — waiting for the company to relay" in shown
+        assert "what approving means" not in shown  # nothing left to decide
+        again = owner.run("approve", str(request.id))  # no question: nothing new is signed
+        assert again.stdout.startswith(f"Request {request.id} is already signed")
+        assert "nothing new was signed" in again.stdout and "Approve request" not in again.stdout
+        repeated = owner.json("approve", str(request.id), "--yes")
+        assert repeated == {**first, "already_signed": True}
+        approvals = [e for e in owner.json("log") if e["kind"] == "approve"]
+        assert len(approvals) == 1  # one signature logged, one on offer
+    # The company relays the one signature (what its SDK does through the vault's route).
+    owner.chain.client(sender=company.address).approve_by_sig(
+        request.id, first["deadline"], bytes.fromhex(first["signature"][2:])
+    )
+    listed = owner.json("requests", "--status", "all")
+    assert listed[0]["status"] == "active" and listed[0]["awaiting_relay"] is False
+    assert listed[0]["approval_expires_at"] is None
+
+
+def test_an_approval_that_expired_unrelayed_is_signed_anew(owner: Owner) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+    short = {"VAULT_APPROVAL_TTL_SECONDS": "60"}
+    first = json.loads(owner.run("approve", str(request.id), "--yes", "--json", env=short).stdout)
+    owner.anvil.rpc("evm_increaseTime", 120)  # the ledger's clock passes the deadline
+    owner.anvil.rpc("evm_mine")
+    listed = owner.json("requests")[0]
+    assert listed["awaiting_relay"] is False
+    assert listed["approval_expires_at"] == first["deadline"]
+    assert "your signature expired unrelayed" in owner.run("requests").stdout
+    again = owner.json("approve", str(request.id), "--yes")
+    assert again["already_signed"] is False and again["signature"] != first["signature"]
+    assert again["deadline"] > first["deadline"]
+    assert owner.json("requests")[0]["awaiting_relay"] is True
+
+
+def test_a_denied_request_shows_no_approval_panel(owner: Owner) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+        denying = owner.run("deny", str(request.id), "--yes")
+        assert "what approving means" not in denying.stdout
+    shown = owner.run("requests", "--status", "all").stdout
+    assert f"request {request.id} · denied" in shown
+    assert "what approving means" not in shown
+
+
+def test_a_company_name_is_shown_beside_its_address_with_its_history(owner: Owner) -> None:
+    with owner.company() as company, owner.company(2) as impostor:
+        company.describe("\u202eAcme\x1b  Audio\u200b\x07", "https://acme.example")
+        earlier = owner.request(company)
+        owner.run("deny", str(earlier.id), "--yes")
+        granted = owner.request(company)
+        owner.run("approve", str(granted.id), "--yes", "--submit")
+        owner.run("revoke", str(granted.id), "--yes")
+        latest = owner.request(company)
+        # A name that reads as another account's address is never shown as a name.
+        impostor.describe(f"{company.address[:6]}…{company.address[-4:]}", "")
+        theirs = owner.request(impostor)
+    listed = {r["id"]: r for r in owner.json("requests")}
+    assert listed[latest.id]["company_name"] == "Acme Audio"  # control characters gone
+    assert listed[latest.id]["company_url"] == "https://acme.example"
+    assert listed[latest.id]["company_history"] == {
+        "requests": 2, "granted": 1, "revoked": 1, "denied": 1,
+    }
+    assert listed[theirs.id]["company_name"] is None
+    shown = owner.run("requests").stdout
+    assert f"Acme Audio ({company.address})" in shown and "\x1b" not in shown
+    assert "2 earlier requests: 1 granted, 1 denied by you, 1 revoked by you" in shown
+    assert "first request from this company" in shown  # the impostor's
+    grants = owner.run("grants").stdout
+    assert "Acme" in grants and f"({company.address[:6]}…{company.address[-4:]})" in grants
+
+
 def test_unknown_request_is_exit_10_and_nothing_changes(owner: Owner) -> None:
     before = owner.json("log")
     for command in ("approve", "deny", "revoke"):

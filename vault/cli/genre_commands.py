@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json
 from vault.cli._records import open_records
 from vault.cli.store_commands import coverage_line
@@ -59,9 +59,9 @@ def list_genres(home: HomeOption = None, json_output: JsonOption = False) -> Non
     if json_output:
         print_json(genres.model_dump())
         return
-    table = Table("for", "name", "genre")
+    listing = _format.Listing("genres you taught", ["for", "name", "genre"])
     for kind, names in sorted(genres.taught.items()):
         for name, genre in sorted(names.items()):
-            table.add_row(kind, name, genre)
-    console.print(table)
+            listing.add_row(kind, name, genre)
+    console.print(listing)
     console.print(coverage_line(genres.coverage), markup=False)

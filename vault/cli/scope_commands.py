@@ -8,9 +8,9 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vault import scopes
+from vault.cli import _format
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -36,12 +36,10 @@ def list_scopes(json_output: JsonOption = False) -> None:
             for entry, figure in zip(scopes.CATALOG, figures.values(), strict=True)
         ])
         return
-    table = Table(title=f"Scope catalog v{scopes.CATALOG_VERSION}",
-                  caption=f"catalog hash 0x{scopes.catalog_hash().hex()}")
-    table.add_column("bit", justify="right")
-    table.add_column("name", no_wrap=True)
-    for column in ("description", "sensitivity", "noisy (ε)", "transform"):
-        table.add_column(column, overflow="fold")
+    table = _format.Listing(f"Scope catalog v{scopes.CATALOG_VERSION}",
+                            ["bit", "name", "description", "sensitivity", "noisy (ε)",
+                             "transform"], right=("bit",),
+                            caption=f"catalog hash 0x{scopes.catalog_hash().hex()}")
     for entry in scopes.CATALOG:
         figure = figures[entry.name]
         noisy = f"yes ({figure.epsilon_per_answer:.1f})" if figure is not None else "no"

@@ -324,6 +324,12 @@ class LedgerClient:
     def publish_endpoint(self, url: str, terms_hash: bytes) -> TxOutcome:
         return self._transact(self.contract.functions.publishEndpoint(url, as_bytes32(terms_hash)))
 
+    def describe_company(self, name: str, url: str) -> TxOutcome:
+        """Publish the sender's name and URL (``CompanyDescribed``); the contract refuses a
+        name outside 1-64 bytes or a URL over 256 (``InvalidCompanyName``,
+        ``CompanyUrlTooLong``)."""
+        return self._transact(self.contract.functions.describeCompany(name, url))
+
     # ----------------------------------------------------------------- views
 
     def get_request(self, request_id: int) -> Grant:

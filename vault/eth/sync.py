@@ -8,9 +8,9 @@ event above it, rebuilds the requests those events touched from the events that 
 syncs forward again (THREATS row 18).
 
 **One owner.** An index follows one owner's requests: the logs are asked for by the owner's
-indexed topic (plus the endpoints of the owner and of the companies that asked them), so a
-vault's sync cost grows with its own requests, not with the chain's, and a request addressed
-to anyone else never enters it (THREATS row 31).
+indexed topic (plus the endpoints of the owner and of the companies that asked them, and
+those companies' names), so a vault's sync cost grows with its own requests, not with the
+chain's, and a request addressed to anyone else never enters it (THREATS row 31).
 
 **No single node's word.** Logs are what one node says. Before a grant can be used it is
 confirmed by a contract read (``getRequest`` and ``groupMembers``, batched) at the synced
@@ -252,19 +252,22 @@ class LedgerSync:
 
     def _logs(self, start: int, end: int) -> list[LedgerEvent] | None:
         """This owner's decoded ledger events of blocks ``start..end`` in chain order, with
-        the endpoints published by the owner and the companies that asked them; ``None``
-        when the node answers a query with an error (typically: too many results).
+        the endpoints published by the owner and the companies that asked them, and those
+        companies' names; ``None`` when the node answers a query with an error (typically:
+        too many results).
 
-        A company seen for the first time in this range may have published its endpoint
-        before it: its endpoints are read from ``start_block`` on.
+        A company seen for the first time in this range may have published its endpoint and
+        name before it: those are read from ``start_block`` on.
         """
         requests = self._get_logs(start, end, [None, None, self._owner_topic])
         if requests is None:
             return None
         known = self.index.companies()
         new = {to_checksum_address(e.args["company"]) for e in requests
-               if e.name == "AccessRequested"} - known
-        published = "0x" + codec().event_topics["EndpointPublished"].hex()
+               if e.name in ("AccessRequested", "GroupAccessRequested")} - known
+        # Endpoints and companies' names: both are indexed by the account that published them.
+        published = ["0x" + codec().event_topics[name].hex()
+                     for name in ("EndpointPublished", "CompanyDescribed")]
         endpoints = self._get_logs(
             start, end, [published, sorted({self._owner_topic} | {_topic_of(c) for c in known})]
         )
