@@ -585,7 +585,7 @@ def test_a_real_refusal_and_a_closed_request_name_the_status(served: Served) -> 
             company.fetch(grant)
         assert str(revoked.value) == (
             f"Revoked: the vault refused (403 revoked): {revoked.value.detail} — "
-            "the owner revoked this grant; the unearned part of the price is refunded")
+            "the unearned part of the price is credited back: withdraw() takes it")
         pending = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
         company.cancel(pending)
         with pytest.raises(client.RequestClosed) as closed:

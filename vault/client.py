@@ -253,7 +253,7 @@ class CatalogMismatch(VaultRefused):
 
 class Revoked(VaultRefused):
     code = Code.REVOKED
-    hint = "the owner revoked this grant; the unearned part of the price is refunded"
+    hint = "the unearned part of the price is credited back: withdraw() takes it"
 
 
 class Expired(VaultRefused):
