@@ -425,6 +425,26 @@ def test_claim_many_and_endpoint(embedded_chain: EmbeddedChain) -> None:
     }
 
 
+def test_describe_company_emits_its_name_and_refuses_bad_lengths_before_sending(
+    embedded_chain: EmbeddedChain,
+) -> None:
+    chain = embedded_chain
+    company = chain.client(chain.accounts[2])
+    described = company.describe_company("Acme Audio", "https://acme.example").event(
+        "CompanyDescribed").args
+    assert described == {"company": chain.accounts[2], "name": "Acme Audio",
+                         "url": "https://acme.example"}
+    block = chain.w3.eth.block_number
+    with pytest.raises(errors.ContractReverted) as caught:
+        company.describe_company("", "")
+    assert (caught.value.name, caught.value.args_by_name) == (
+        "InvalidCompanyName", {"length": 0, "maximum": 64})
+    with pytest.raises(errors.ContractReverted) as caught:
+        company.describe_company("Acme", "https://" + "a" * 249)
+    assert caught.value.name == "CompanyUrlTooLong"
+    assert chain.w3.eth.block_number == block  # refused at the gas estimate: nothing mined
+
+
 def test_group_request_lifecycle_through_the_client(embedded_chain: EmbeddedChain) -> None:
     """Issue 18: one id for two owners; each approves for themself (one by a Python-signed
     approval relayed by the company); a revoke settles both shares and refunds the rest."""
