@@ -241,7 +241,7 @@ def test_rules_are_added_removed_and_never_shared_scopes_set(daemon: Served) -> 
                              data={"csrf": token, "rule-never:mood.current": "on"})
         assert never.status_code == 303
         page = browser.get("/terms").text
-        assert "music for a fee" in page and "at most 10 releases" in page
+        assert "music for a fee" in page and "<dt>Releases</dt><dd>at most 10</dd>" in page
         [rule] = daemon.daemon.owner.rules().rules
         assert (rule.scopes, rule.min_price_per_day_wei, rule.companies_allow) == (
             ["preferences.music"], 10**15, None)
