@@ -1,10 +1,11 @@
 """Every CLI table at 80 columns never cuts a value (issue 14: "6/1" for 6/100).
 
 Each listing runs as the real `vault` command in a subprocess with ``COLUMNS=80`` against a
-vault on the session's anvil with requests, grants, a denial, a revoke, terms, rules and
-taught genres; its ``--json`` twin says what the command knows, and every word of every
-value must appear whole in the table, on lines no wider than 80 columns. Times show as local
-dates (``TZ`` is set to a zone with a half-hour offset, so a UTC rendering cannot pass).
+vault on the session's anvil with requests, grants (one with 6 of its 100 releases served
+by a real `vault serve` over HTTP), a denial, a revoke, terms, rules and taught genres; its
+``--json`` twin says what the command knows, and every word of every value must appear whole
+in the table, on lines no wider than 80 columns. Times show as local dates (``TZ`` is set to
+a zone with a half-hour offset, so a UTC rendering cannot pass).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +29,7 @@ from rich.console import Console
 from vault import chain as chains
 from vault import client, crypto, ledger
 from vault.cli._format import Listing
+from vault.daemon import runtime
 from vault.eth.units import format_eth
 from vault.importers import importer_for, sample_exports
 from vault.store import Vault
@@ -61,6 +64,36 @@ class Owner:
 
     def shown(self, *args: str) -> Shown:
         return Shown(self.vault(*args), json.loads(self.vault(*args, "--json")))
+
+
+def serve_releases(owner: Owner, company: client.Company, request: client.AccessRequest,
+                   count: int) -> None:
+    """Run a real `vault serve` while ``company`` fetches ``count`` releases under the grant
+    ``request`` became; stop it again (the listings then read the vault in process)."""
+    server = subprocess.Popen([VAULT, "serve", "--port", str(chains.free_port())],
+                              env={**os.environ, **owner.env,
+                                   "VAULT_SYNC_INTERVAL_SECONDS": "0.1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        published = runtime.read(owner.home)
+        while published is None or published.pid != server.pid:
+            assert server.poll() is None and time.monotonic() < deadline, "no daemon"
+            time.sleep(0.1)
+            published = runtime.read(owner.home)
+        grant = company.wait_for_grant(request, timeout=30).model_copy(
+            update={"endpoint": published.url})
+        served = 0
+        while served < count:
+            try:
+                company.fetch(grant)
+                served += 1
+            except (client.NotGranted, client.VaultLedgerUnavailable):
+                assert time.monotonic() < deadline, "the daemon never saw the grant"
+                time.sleep(0.1)  # its index has not reached the approval yet
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def words(values: Iterable[Any]) -> set[str]:
@@ -115,8 +148,9 @@ def owner(anvil: chains.AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> 
             "weekly concert picks near you, chosen from what you play most; nothing else",
             max_releases=12,
         )
-    for grant in (kept, ended):
-        made.vault("approve", str(grant.id), "--yes", "--submit")
+        for grant in (kept, ended):
+            made.vault("approve", str(grant.id), "--yes", "--submit")
+        serve_releases(made, company, kept, 6)
     made.vault("revoke", str(ended.id), "--yes")
     made.vault("deny", str(denied.id), "--yes")
     anvil.rpc("evm_increaseTime", DAY)  # the grant earns a day's share
@@ -153,6 +187,7 @@ def test_requests_show_every_field_whole(owner: Owner) -> None:
 def test_grants_show_releases_and_dates_whole(owner: Owner) -> None:
     shown = owner.shown("grants")
     assert len(shown.known) == 2
+    assert "6/100" in shown.text.split()  # the issue's "6/1"
     for grant in shown.known:
         limit = grant["max_releases"] or "∞"
         assert_whole(shown, [
@@ -172,9 +207,15 @@ def test_earnings_show_every_amount_whole(owner: Owner) -> None:
                              format_eth(grant["claimable_wei"])])
 
 
-def test_privacy_fits(owner: Owner) -> None:
+def test_privacy_shows_each_company_whole(owner: Owner) -> None:
     shown = owner.shown("privacy")
-    assert_whole(shown, [f"{company['company'][:6]}…" for company in shown.known["companies"]])
+    assert len(shown.known["companies"]) == 1
+    for company in shown.known["companies"]:
+        assert_whole(shown, [
+            "Acme Audio", f"{company['company'][:6]}…", company["releases"],
+            len(company["epochs"]), len(company["scopes"]), company["entries_revealed"],
+            f"{company['epsilon_spent']:.1f}",
+        ])
 
 
 def test_the_log_shows_every_entry_whole(owner: Owner) -> None:

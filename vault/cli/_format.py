@@ -341,7 +341,8 @@ def log_table(entries: list[LogEntryPublic]) -> Listing:
     return listing
 
 
-def privacy_table(report: PrivacyPublic) -> Listing:
+def privacy_table(report: PrivacyPublic, names: dict[str, str | None]) -> Listing:
+    """Each company (by its published name too, from ``names``) and its privacy budget."""
     budget = f"ε {report.budget_epsilon:g} per company" if report.budget_epsilon else "no cap"
     listing = Listing(f"Privacy budget: {budget}",
                       ["company", "releases", "weeks", "scopes", "entries", "ε spent", "ε left"],
@@ -349,7 +350,8 @@ def privacy_table(report: PrivacyPublic) -> Listing:
     for company in report.companies:
         left = company.epsilon_remaining
         listing.add_row(
-            short_address(company.company), str(company.releases), str(len(company.epochs)),
+            company_label(company.company, names.get(company.company)),
+            str(company.releases), str(len(company.epochs)),
             str(len(company.scopes)), str(company.entries_revealed),
             f"{company.epsilon_spent:.1f}", "-" if left is None else f"{left:.1f}",
         )

@@ -18,10 +18,13 @@ def privacy(
     noisy entries and what remains. An entry a company already has costs nothing again."""
     with owner_backend(home, require_daemon=daemon) as backend:
         found = backend.privacy()
-    if json_output:
-        print_json(as_json(found))
-        return
-    table = _format.privacy_table(found)
+        if json_output:
+            print_json(as_json(found))
+            return
+        # Every company that received something asked first: its request carries its name.
+        names = {r.company: r.company_name for r in backend.requests("all")} if (
+            found.companies) else {}
+    table = _format.privacy_table(found, names)
     if found.companies:
         console.print(table)
     else:
