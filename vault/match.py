@@ -39,21 +39,23 @@ No I/O and no clock reads: ``now`` is a parameter.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import hmac
-import json
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, NotRequired
+
+import pydantic_core
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from vault import derive, privacy
-from vault.canonical import canonical_json, keccak256
+from vault.canonical import canonical_json, json_hash, keccak256
 from vault.identity import Event, EventKind
+from vault.wire import HEX32, HEX65, JSON_SAFE_MAX, MatchKind, MatchScope
 
 SCORER = "match-v1"
 CONTENT, HISTORY = "match.content", "match.history"
@@ -63,6 +65,7 @@ KINDS = ("movie", "series", "video", "track", "album", "artist", "product", "oth
 #: The fields each tier reads; the noise seed is the hash of exactly these.
 CONTENT_FIELDS = ("id", "kind", "genres", "tags", "prior")
 HISTORY_FIELDS = (*CONTENT_FIELDS, "title", "similar")
+_CONTENT_FIELDS_SORTED = tuple(sorted(CONTENT_FIELDS))
 
 #: The profile scopes match.content reads, by the candidate kinds they speak to.
 PROFILE_SCOPES = ("preferences.music", "preferences.video", "interests.topics")
@@ -92,9 +95,16 @@ MAX_REFS = 5_000
 MAX_REF_CHARS = 200
 _YEAR = re.compile(r"\s*[(\[]\s*\d{4}\s*[)\]]\s*$")
 _NOT_WORD = re.compile(r"[^\w]+")
+# normalise_many's: the year before each separator, runs of spaces, and ASCII's non-word
+# characters (\w in ASCII: letters, digits, "_") as spaces, the separator kept.
+_YEAR_EACH = re.compile(r"[(\[]\s*\d{4}\s*[)\]]\s*(?=\x00|\Z)")
+_SPACES = re.compile(rb"  +")
+_ASCII_NOT_WORD = bytes(
+    byte if byte == 0 or chr(byte).isalnum() or byte == ord("_") else ord(" ")
+    for byte in range(256)
+)
 _DAY = 86_400
 _UNIT = float(1 << 64)
-_SAFE_INTEGER = (1 << 53) - 1
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -105,6 +115,20 @@ def normalise(text: Any) -> str:
         return ""
     folded = unicodedata.normalize("NFKC", text[: MAX_REF_CHARS * 2]).casefold()
     return _NOT_WORD.sub(" ", _YEAR.sub("", folded)).strip()[:MAX_REF_CHARS]
+
+
+def normalise_many(texts: Sequence[str]) -> list[str]:
+    """``[normalise(t) for t in texts]``, for the strings of a whole list at once: a
+    1,000-candidate list holds up to 51,000 of them, mostly never seen before."""
+    joined = "\x00".join(texts)
+    if (not joined.isascii() or joined.count("\x00") != len(texts) - 1
+            or max(map(len, texts), default=0) > MAX_REF_CHARS):
+        return [normalise(text) for text in texts]
+    # ASCII only: NFKC changes nothing and case-folding is lower-casing. The year regex
+    # leaves the spaces before it, which the collapsing and stripping remove as
+    # normalise's own year regex does.
+    folded = _YEAR_EACH.sub("", joined.lower()).encode().translate(_ASCII_NOT_WORD)
+    return [part.strip() for part in _SPACES.sub(b" ", folded).decode().split("\x00")]
 
 
 # --- the person's history -----------------------------------------------------------------
@@ -212,43 +236,107 @@ def person(
     return Person(profile, affinities, disliked)
 
 
-# --- scoring --------------------------------------------------------------------------------
+# --- the request as the scorer reads it ------------------------------------------------
 
 
-def candidates_hash(candidates: Sequence[Mapping[str, Any]]) -> bytes:
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Reference(TypedDict):
+    """A ``similar`` reference with its weight (a bare string means weight 1)."""
+
+    ref: Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
+    weight: Annotated[float, Field(ge=0, le=1)]
+
+
+_Word = Annotated[str, Field(max_length=40)]
+
+
+# Its keys are declared in sorted order, and a validated dict keeps the declared order: a
+# validated list is written in RFC 8785's key order as it is (:func:`candidates_hash`).
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Candidate(TypedDict):
+    """One of a company's candidates as :data:`REQUEST` validates it: plain dicts holding
+    exactly the fields sent (strict, so the vault scores the JSON the company hashed and
+    signed); the same constraints as :class:`vault.wire.MatchCandidate`, which documents
+    them (``tests/test_match.py`` checks that the two accept and refuse alike)."""
+
+    genres: NotRequired[Annotated[list[_Word], Field(max_length=10)]]
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: NotRequired[MatchKind | None]
+    prior: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    similar: NotRequired[Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)] | Reference],
+        Field(max_length=50),
+    ]]
+    tags: NotRequired[Annotated[list[_Word], Field(max_length=20)]]
+    title: NotRequired[Annotated[str, Field(max_length=MAX_REF_CHARS)] | None]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Request(TypedDict):
+    """A ``POST /v1/match`` body (:class:`vault.wire.MatchRequest`, whose schema the route
+    publishes). The list's size and ``k`` are the service's checks (400 ``list_size``)."""
+
+    grant_id: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
+    scopes: Annotated[list[MatchScope], Field(min_length=1, max_length=2)]
+    k: int
+    candidates: list[Candidate]
+    nonce: Annotated[str, Field(pattern=HEX32)]
+    issued_at: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
+    signature: Annotated[str, Field(pattern=HEX65)]
+
+
+#: Parses and validates a body in one pass (pydantic-core, which refuses deep nesting
+#: itself), into plain dicts and lists: no object per candidate or reference.
+REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
+
+
+def read_request(raw: bytes) -> Request:
+    """The validated body (:class:`pydantic.ValidationError` when it is not one)."""
+    return REQUEST.validate_json(raw)
+
+
+def candidates_hash(candidates: Sequence[Candidate]) -> bytes:
     """keccak256 of the RFC 8785 JSON of the candidates as sent (the ``Match`` type's
-    ``candidatesHash``); ``candidates`` as :class:`vault.wire.MatchCandidate` validates
-    them."""
-    # An RFC 8785 array is its canonical items joined by commas. A validated candidate's
-    # keys are ASCII and its only numbers are ``prior`` and the weights, so when those are
-    # written alike (canonical_json's rule) json.dumps gives its RFC 8785 bytes; any other
-    # item takes the exact encoder.
-    parts = []
-    for candidate in candidates:
-        encoded = None
-        if _numbers_written_alike(candidate):
-            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate
-                encoded = json.dumps(candidate, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False, allow_nan=False).encode()
-        parts.append(encoded if encoded is not None else canonical_json(candidate))
-    return keccak256(b"[" + b",".join(parts) + b"]")
+    ``candidatesHash``); ``candidates`` as :func:`read_request` validates them."""
+    # A validated candidate's keys come in sorted order (see Candidate), and pydantic-core
+    # writes its strings as RFC 8785 does (UTF-8, the same escapes; the parser refuses lone
+    # surrogates) and its numbers too, prior and weights in [0, 1], unless integral or
+    # below 1e-4 ("1.0", "5e-5"): those candidates are written one by one.
+    if all(map(_written_alike, candidates)):
+        return keccak256(pydantic_core.to_json(candidates))
+    return keccak256(b"[" + b",".join(map(_rfc8785, candidates)) + b"]")
 
 
-def _number_written_alike(value: Any) -> bool:
-    if value is None or type(value) is str:
-        return True
-    if type(value) is int:
-        return bool(-_SAFE_INTEGER <= value <= _SAFE_INTEGER)
-    return type(value) is float and not value.is_integer() and 1e-4 <= abs(value) < 1e16
-
-
-def _numbers_written_alike(candidate: Mapping[str, Any]) -> bool:
-    if not _number_written_alike(candidate.get("prior")):
-        return False
-    return all(
-        type(item) is not dict or _number_written_alike(item.get("weight"))
-        for item in candidate.get("similar") or ()
+def _written_alike(candidate: Candidate) -> bool:
+    prior = candidate.get("prior")
+    return (prior is None or 1e-4 <= prior < 1) and all(
+        isinstance(item, str) or 1e-4 <= item["weight"] < 1
+        for item in candidate.get("similar", ())
     )
+
+
+def _rfc8785(candidate: Candidate) -> bytes:
+    """One validated candidate's RFC 8785 bytes."""
+    if _written_alike(candidate):
+        return pydantic_core.to_json(candidate)
+    numbers = [candidate.get("prior"), *(item["weight"] for item in candidate.get("similar", ())
+                                        if not isinstance(item, str))]
+    if any(number is not None and 0 < number < 1e-4 for number in numbers):
+        return canonical_json(candidate)
+    # Only 0 and 1 are left, which RFC 8785 writes as the integers they are.
+    written: dict[str, Any] = dict(candidate)
+    if "prior" in written and written["prior"] is not None:
+        written["prior"] = int(written["prior"]) if written["prior"] in (0, 1) else written["prior"]
+    if "similar" in written:
+        written["similar"] = [
+            item if isinstance(item, str) or 1e-4 <= item["weight"] < 1
+            else {"ref": item["ref"], "weight": int(item["weight"])}
+            for item in candidate.get("similar", ())
+        ]
+    return pydantic_core.to_json(written)
+
+
+# --- scoring --------------------------------------------------------------------------------
 
 
 def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | None) -> bytes:
@@ -256,25 +344,39 @@ def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | No
     ignores draws the same noise, so it gets the same ranking. match.history reads every
     field there is, so its seed is the candidates hash itself (``listed`` when known)."""
     if tier == HISTORY:
-        return listed if listed is not None else candidates_hash(candidates)
-    return candidates_hash([{k: c[k] for k in CONTENT_FIELDS if k in c} for c in candidates])
+        return listed if listed is not None else json_hash(list(candidates))
+    # Built in sorted key order, of fields that hold no object: candidates_hash's input.
+    read: list[Any] = [{k: c[k] for k in _CONTENT_FIELDS_SORTED if k in c} for c in candidates]
+    return candidates_hash(read)
 
 
 def _known_references(
-    candidate: Mapping[str, Any], affinities: Mapping[str, tuple[float, str, int]]
-) -> dict[str, float]:
-    """The candidate's title (weight 1) and ``similar`` references that the history knows,
-    normalised, each once with its largest weight (most references are unknown to it, so
-    only the known ones are kept)."""
-    known: dict[str, float] = {}
-    title = candidate.get("title")
-    if title is not None and normalise(title) in affinities:
-        known[normalise(title)] = 1.0
-    for item in candidate.get("similar") or ():
-        ref, weight = (item, 1.0) if type(item) is str else (item["ref"], item["weight"])
-        key = normalise(ref)
-        if key in affinities and weight > known.get(key, 0.0):
-            known[key] = float(weight)
+    candidates: Sequence[Mapping[str, Any]], affinities: Mapping[str, tuple[float, str, int]]
+) -> list[dict[str, float]]:
+    """Per candidate, its title (weight 1) and ``similar`` references that the history
+    knows, normalised, each once with its largest weight. Most references are unknown to
+    it, so the whole list's are normalised at once and only the known ones kept."""
+    texts: list[str] = []
+    for candidate in candidates:
+        title = candidate.get("title")
+        texts.append(title if type(title) is str else "")
+        texts.extend([item if type(item) is str else item["ref"]
+                      for item in candidate.get("similar") or ()])
+    keys = normalise_many(texts)
+    known: list[dict[str, float]] = []
+    at = 0
+    for candidate in candidates:
+        similar = candidate.get("similar") or ()
+        found: dict[str, float] = {}
+        if keys[at] in affinities:  # the title
+            found[keys[at]] = 1.0
+        for item, key in zip(similar, keys[at + 1:at + 1 + len(similar)], strict=True):
+            if key in affinities:
+                weight = 1.0 if type(item) is str else float(item["weight"])
+                if weight > found.get(key, 0.0):
+                    found[key] = weight
+        known.append(found)
+        at += 1 + len(similar)
     return known
 
 
@@ -301,9 +403,25 @@ def _terms(word: str) -> tuple[tuple[str, str], ...]:
 
 def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
     """One candidate's score under ``tier``."""
-    domains = _PROFILE_OF_KIND.get(candidate.get("kind") or "", _ALL_PROFILES)
+    known = _known_references([candidate], who.affinities)[0] if tier == HISTORY else {}
+    return _scored(candidate, known, _content(*_content_key(candidate), who), who)
+
+
+#: What the content score reads of a candidate: its kind, genres and tags.
+_ContentKey = tuple[str, tuple[str, ...]]
+
+
+def _content_key(candidate: Mapping[str, Any]) -> _ContentKey:
+    return (candidate.get("kind") or "",
+            (*(candidate.get("genres") or ()), *(candidate.get("tags") or ())))
+
+
+def _content(kind: str, words: tuple[str, ...], who: Person) -> tuple[float, tuple[str, ...]]:
+    """The content score of a candidate of ``kind`` with these genres and tags, and the
+    profile terms it matched."""
+    domains = _PROFILE_OF_KIND.get(kind, _ALL_PROFILES)
     matched: dict[str, float] = {}
-    for word in [*(candidate.get("genres") or ()), *(candidate.get("tags") or ())]:
+    for word in words:
         if who.dislikes and normalise(word) in who.dislikes:
             continue
         for domain, term in _terms(word):
@@ -311,17 +429,21 @@ def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
                 weight = who.profile.get(domain, {}).get(term, 0.0)
                 if weight > matched.get(term, 0.0):
                     matched[term] = weight
-    content = min(1.0, sum(matched.values()))
+    return min(1.0, sum(matched.values())), tuple(t for t, w in matched.items() if w > 0)
+
+
+def _scored(candidate: Mapping[str, Any], known: Mapping[str, float],
+            content: tuple[float, tuple[str, ...]], who: Person) -> Scored:
+    """A candidate's score from its ``known`` references (:func:`_known_references`) and
+    its ``content`` part (:func:`_content`)."""
     history = 0.0
     refs: list[tuple[str, int]] = []
-    if tier == HISTORY:
-        for key, weight in _known_references(candidate, who.affinities).items():
-            found = who.affinities[key]
-            history += weight * found[0]
-            refs.append((found[1], found[2]))
-    prior = float(candidate.get("prior") or 0.0)
-    return Scored(str(candidate["id"]), content, prior, history,
-                  tuple(t for t, w in matched.items() if w > 0), tuple(refs))
+    for key, weight in known.items():
+        found = who.affinities[key]
+        history += weight * found[0]
+        refs.append((found[1], found[2]))
+    return Scored(candidate["id"], content[0], float(candidate.get("prior") or 0.0), history,
+                  content[1], tuple(refs))
 
 
 def epsilon(tier: str, k: int) -> float:
@@ -331,7 +453,7 @@ def epsilon(tier: str, k: int) -> float:
 
 
 def _uniform(secret: bytes, seed: bytes, candidate_id: str) -> float:
-    digest = hmac.new(secret, seed + candidate_id.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, seed + candidate_id.encode(), "sha256")
     return (int.from_bytes(digest[:8], "big") + 0.5) / _UNIT
 
 
@@ -369,9 +491,17 @@ def rank(
         + privacy.epoch_of(now).to_bytes(8, "big") + _seed(candidates, tier, listed)
     )
     scale = GUMBEL_SCALE if tier == HISTORY else _TIE_BREAK_SCALE
+    known = (_known_references(candidates, who.affinities) if tier == HISTORY
+             else [{} for _ in candidates])
+    # Lists repeat their genre and tag combinations: each is scored once.
+    contents: dict[_ContentKey, tuple[float, tuple[str, ...]]] = {}
     noisy: list[tuple[float, Scored]] = []
-    for candidate in candidates:
-        scored = score(candidate, who, tier=tier)
+    for candidate, references in zip(candidates, known, strict=True):
+        key = _content_key(candidate)
+        content = contents.get(key)
+        if content is None:
+            content = contents[key] = _content(*key, who)
+        scored = _scored(candidate, references, content, who)
         gumbel = -math.log(-math.log(_uniform(secret, seed, scored.id)))
         noisy.append((scored.total + scale * gumbel, scored))
     noisy.sort(key=lambda pair: (-pair[0], pair[1].id))
