@@ -149,6 +149,9 @@ def test_the_owner_decides_watches_and_sees_what_a_company_learned(
         sync_api.expect(page.get_by_text(PURPOSE, exact=True).first).to_be_visible()
         page.screenshot(path=shots / "requests-wide.png", full_page=True)
         page.get_by_role("button", name=re.compile(r"^Approve")).click()
+        # htmx opens the confirmation inside the request's card, and focus moves to it.
+        sync_api.expect(page.locator(".confirm h1")).to_be_focused()
+        assert page.url == url + "/requests"
         page.get_by_label(re.compile("send the approval to the ledger myself")).check()
         page.screenshot(path=shots / "confirm-approve-wide.png", full_page=True)
         page.get_by_role("button", name="Confirm").click()
@@ -221,7 +224,7 @@ def test_the_owner_decides_watches_and_sees_what_a_company_learned(
             small.screenshot(path=shots / f"{name}-narrow.png", full_page=True)
 
         small.goto(url + f"/grants/{request.id}/revoke")
-        small.screenshot(path=shots / "confirm-revoke-narrow.png", full_page=True)
+        small.screenshot(path=shots / "confirm-revoke-ended-narrow.png", full_page=True)
 
         signed_out = browser.new_context().new_page()
         for path in ("/grants", "/data", "/terms"):

@@ -53,6 +53,16 @@
     }
   });
 
+  // After a partial update, move the keyboard focus (and a screen reader) to what changed:
+  // the confirmation that opened, else the page's notice, else its heading.
+  document.addEventListener("htmx:afterSettle", function () {
+    var target = document.querySelector(".confirm h1") ||
+      document.querySelector("main .notice") || document.querySelector("main h1");
+    if (!target) return;
+    target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
   document.addEventListener("htmx:sendError", function (event) {
     var form = uploadForm(event);
     if (form) say(form, "The upload did not reach the vault: is the daemon still running?");
