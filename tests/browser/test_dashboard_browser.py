@@ -285,6 +285,15 @@ def owner_edits_data_and_terms(page: Any, url: str, tmp_path: Path, shots: Path)
     assert spotify_count(bare) == before + 30
     plain.close()
 
+    page.goto(url + "/data")
+    moods = int(page.locator("#count-csv").inner_text())
+    page.get_by_role("link", name="Forget csv…").click()
+    page.screenshot(path=shots / "confirm-forget-wide.png", full_page=True)
+    page.get_by_role("button", name=f"Forget {moods} records").click()
+    sync_api.expect(page.get_by_role("status").filter(has_text="Forgotten")).to_contain_text(
+        f"Forgotten: {moods} records from csv")
+    sync_api.expect(page.locator("#count-csv")).to_have_count(0)
+
     page.goto(url + "/terms")
     page.get_by_text("Edit your terms").click()
     page.get_by_label("Floor price per day (ETH)").fill("0.0005")

@@ -20,7 +20,8 @@ from vault.daemon.sessions import COOKIE_NAME
 from .conftest import MUSIC, Served
 
 PAGES = ["/", "/requests", "/grants", "/companies", "/log", "/requests/1/approve",
-         "/grants/1/revoke"]
+         "/requests/1/deny", "/grants/1/revoke", "/data", "/data/forget?source=jsonl",
+         "/terms"]
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 
 

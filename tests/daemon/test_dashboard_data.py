@@ -27,7 +27,7 @@ from .conftest import Clock, Served, daemon_settings, running
 from .test_dashboard import csrf_of, signed_in
 
 IMPORT_PATH = "/dashboard/data/import"
-FORMS = ["/dashboard/terms", "/dashboard/terms/publish", "/dashboard/rules",
+FORMS = ["/dashboard/data/forget", "/dashboard/terms", "/dashboard/terms/publish", "/dashboard/rules",
          "/dashboard/rules/remove", "/dashboard/rules/never"]
 
 
@@ -175,6 +175,37 @@ def test_uploads_are_refused_without_session_csrf_same_origin_or_a_whole_form(
     assert counts(daemon) == before
 
 
+def test_forgetting_a_source_asks_first_then_deletes_logs_and_reaches_releases(
+    daemon: Served,
+) -> None:
+    grant_id = daemon.grant(names=["shopping.price_band"])
+    assert daemon.release(grant_id, ["shopping.price_band"]).json()["preferences"][
+        "shopping.price_band"]["status"] == "ok"
+    purchases = counts(daemon)["jsonl"]
+    with signed_in(daemon) as browser:
+        assert 'href="/data/forget?source=jsonl"' in browser.get("/data").text
+        confirm = browser.get("/data/forget", params={"source": "jsonl"})
+        assert f"Forget {purchases} records</button>" in confirm.text
+        assert counts(daemon)["jsonl"] == purchases  # asking deletes nothing
+        done = browser.post("/dashboard/data/forget",
+                            data={"csrf": csrf_of(confirm), "source": "jsonl"})
+        assert done.status_code == 200
+        assert f"Forgotten: {purchases} records from <code>jsonl</code>" in done.text
+        assert 'id="count-jsonl"' not in done.text
+        again = browser.post("/dashboard/data/forget",
+                             data={"csrf": csrf_of(confirm), "source": "jsonl"})
+        assert again.status_code == 404 and alert(again).startswith("Nothing was forgotten: ")
+        assert browser.get("/data/forget", params={"source": "nowhere"}).status_code == 404
+        refused = browser.post("/dashboard/data/forget", data={"source": "csv"})
+        assert refused.status_code == 403
+    assert "jsonl" not in counts(daemon) and "csv" in counts(daemon)
+    # The purchases fed the price band: within the cache's lifetime it is gone already.
+    assert daemon.release(grant_id, ["shopping.price_band"]).json()["preferences"][
+        "shopping.price_band"]["status"] == "insufficient_data"
+    [logged] = daemon.daemon.audit.entries(limit=10, kind=audit.FORGET)
+    assert logged.detail["events"] == purchases
+
+
 def test_the_vendored_htmx_is_the_pinned_file() -> None:
     vendored = resources.files("vault.daemon").joinpath("static", HTMX).read_bytes()
     assert hashlib.sha256(vendored).hexdigest() == HTMX_SHA256
@@ -316,10 +347,10 @@ def test_publishing_without_eth_for_gas_says_so_in_one_line(unfunded: Served) ->
 
 
 @pytest.mark.parametrize("path", FORMS)
-def test_every_terms_form_is_refused_without_session_csrf_or_same_origin(
+def test_every_terms_and_forget_form_is_refused_without_session_csrf_or_same_origin(
     daemon: Served, path: str
 ) -> None:
-    before = (daemon.daemon.owner.terms(), daemon.daemon.owner.rules())
+    before = (daemon.daemon.owner.terms(), daemon.daemon.owner.rules(), counts(daemon))
     assert httpx.post(daemon.base + path, data={"csrf": "x"}).status_code == 401
     with signed_in(daemon) as browser:
         token = csrf_of(browser.get("/terms"))
@@ -330,4 +361,4 @@ def test_every_terms_form_is_refused_without_session_csrf_or_same_origin(
         cross = browser.post(path, data=terms_form(token),
                              headers={"Sec-Fetch-Site": "cross-site"})
         assert cross.status_code == 403
-    assert (daemon.daemon.owner.terms(), daemon.daemon.owner.rules()) == before
+    assert (daemon.daemon.owner.terms(), daemon.daemon.owner.rules(), counts(daemon)) == before

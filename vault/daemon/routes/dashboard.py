@@ -60,7 +60,7 @@ from vault.owner.state import (
     WITHDRAW,
 )
 from vault.policy import Rule, RuleSet, auto_approval
-from vault.records import RecordsService
+from vault.records import ForgetPublic, RecordsService
 from vault.scopes import catalog_hash
 from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, Terms, code_of
 
@@ -551,8 +551,8 @@ def _last_imports(owner: OwnerService) -> dict[str, float]:
 
 
 def _data_page(request: Request, records: RecordsService, owner: OwnerService, *,
-               status: int = 200, report: ImportReport | None = None, error: str = ""
-               ) -> Response:
+               status: int = 200, report: ImportReport | None = None,
+               forgotten: ForgetPublic | None = None, error: str = "") -> Response:
     names = [entry.name for entry in scopes.CATALOG]
     now = int(owner.state.clock())
     released = records.preview(names, released=True, now=now)
@@ -564,7 +564,8 @@ def _data_page(request: Request, records: RecordsService, owner: OwnerService, *
     return render(
         request, "data.html", status=status, stats=records.stats(), previews=previews,
         coverage=released["coverage"], last_import=_last_imports(owner), report=report,
-        error=error, kinds=KINDS, max_bytes=UPLOAD_MAX_BYTES, upload_path=UPLOAD_PATH,
+        forgotten=forgotten, error=error, kinds=KINDS, max_bytes=UPLOAD_MAX_BYTES,
+        upload_path=UPLOAD_PATH,
     )
 
 
@@ -609,8 +610,38 @@ async def import_upload(request: Request, records: RecordsDep, owner: OwnerDep) 
     except errors.VaultError as error:
         status = (Code.TOO_LARGE.status if isinstance(error, uploads.UploadTooLarge)
                   else code_of(error).status)
-        return _data_page(request, records, owner, status=status, error=_sentence(error))
+        return _data_page(request, records, owner, status=status,
+                          error=f"Nothing was imported: {_sentence(error)}")
     return _data_page(request, records, owner, report=report)
+
+
+SourceName = Annotated[str, Query(min_length=1, max_length=100)]
+
+
+@router.get("/data/forget")
+async def confirm_forget(
+    request: Request, records: RecordsDep, _: SessionDep, source: SourceName
+) -> Response:
+    try:
+        would = records.forget("source", source, dry_run=True)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return render(request, "confirm_forget.html", source=source, would=would)
+
+
+@router.post(FORM_PREFIX + "data/forget")
+async def forget_source(
+    request: Request, records: RecordsDep, owner: OwnerDep, form: FormDep
+) -> Response:
+    """`vault forget source NAME`: the same RecordsService call (logged, re-derived, the
+    DerivedCache cleared)."""
+    try:
+        forgotten = await run_in_threadpool(
+            lambda: records.forget("source", form.get("source", ""), dry_run=False))
+    except errors.VaultError as error:
+        return _data_page(request, records, owner, status=code_of(error).status,
+                          error=f"Nothing was forgotten: {_sentence(error)}")
+    return _data_page(request, records, owner, forgotten=forgotten)
 
 
 # --- Terms and rules -------------------------------------------------------------------------
