@@ -27,8 +27,8 @@ from .conftest import Clock, Served, daemon_settings, running
 from .test_dashboard import csrf_of, signed_in
 
 IMPORT_PATH = "/dashboard/data/import"
-FORMS = ["/dashboard/data/forget", "/dashboard/terms", "/dashboard/terms/publish", "/dashboard/rules",
-         "/dashboard/rules/remove", "/dashboard/rules/never"]
+FORMS = ["/dashboard/data/forget", "/dashboard/terms", "/dashboard/terms/publish",
+         "/dashboard/rules", "/dashboard/rules/remove", "/dashboard/rules/never"]
 
 
 def spotify_export(plays: int, *, artist: str = "Nina Simone") -> bytes:
