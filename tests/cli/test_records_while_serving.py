@@ -107,6 +107,15 @@ def spotify_zip(folder: Path) -> Path:
     return path
 
 
+def related_to_radiohead(tmp_path: Path) -> Path:
+    """A company's list of 20 in which one candidate is related to an artist of the sample
+    Spotify history (46 plays of Radiohead)."""
+    path = tmp_path / "candidates.json"
+    candidates = [{"id": f"film-{n}", "similar": [f"Nobody Plays This {n}"]} for n in range(19)]
+    path.write_text(json.dumps([{"id": "fan-pick", "similar": ["Radiohead"]}, *candidates]))
+    return path
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -186,6 +195,8 @@ def test_forget_while_serving_reaches_the_next_release_and_is_logged_by_the_daem
                 update={"endpoint": published.url})
             ok(owner.cli("import", str(SAMPLES / "StreamingHistory_music_0.json")))
             assert company.fetch(grant).preferences["preferences.music"]["status"] == "ok"
+            fan_pick = related_to_radiohead(tmp_path)
+            assert "you played" in ok(owner.cli("match", "preview", str(fan_pick), "--daemon"))
 
             # No passphrase: only the daemon can have answered. The plan, then the deletion.
             declined = owner.cli("forget", "source", "spotify")  # stdin closed: "no"
@@ -194,9 +205,12 @@ def test_forget_while_serving_reaches_the_next_release_and_is_logged_by_the_daem
             done = json.loads(ok(owner.cli("forget", "source", "spotify", "--yes", "--json")))
             assert done["events_by_source"] == {"spotify": 321}
 
-            # At once, not after the daemon's 5 s cache: the forget cleared it.
+            # At once, not after the daemon's 5 s cache: the forget cleared it. Matches read
+            # the history afresh too (not after their 10-minute cache of it).
             after = company.fetch(grant).preferences["preferences.music"]
             assert after["status"] == "insufficient_data"
+            assert "you played" not in ok(owner.cli("match", "preview", str(fan_pick),
+                                                    "--daemon"))
 
         missing = owner.cli("forget", "source", "spotify", "--yes")
         assert missing.returncode == 10 and missing.stderr.count("\n") == 1

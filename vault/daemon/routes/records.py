@@ -2,8 +2,9 @@
 `vault` command works while `vault serve` holds the vault: import, mood, facts, genres,
 stats, check, preview, backup and forget (:class:`vault.records.RecordsService`).
 
-Writes clear the daemon's DerivedCache: the next release carries what was just imported,
-and no longer what was just forgotten (a forget is logged in the daemon's access log).
+Writes tell the daemon (``Daemon.records_changed``): the next release and the next match
+carry what was just imported, and no longer what was just forgotten (a forget is logged in
+the daemon's access log).
 Errors answer :class:`vault.wire.ErrorPublic` with ``vault_error`` naming the error class,
 so the CLI exits exactly as it would without a daemon. An import names a file on this machine: the
 daemon runs as the owner and reads it as the CLI would (the path is made absolute by the
@@ -90,7 +91,7 @@ class ExportBody(_Body):
 def records_service(daemon: DaemonDep) -> RecordsService:
     if not isinstance(daemon.vault, Vault):
         raise errors.VaultStateError("this daemon holds no vault store")
-    return RecordsService(daemon.vault, changed=daemon.derived.clear, log=daemon.audit)
+    return RecordsService(daemon.vault, changed=daemon.records_changed, log=daemon.audit)
 
 
 RecordsDep = Annotated[RecordsService, Depends(records_service)]
