@@ -203,10 +203,18 @@ def test_the_owner_decides_watches_and_sees_what_a_company_learned(
         page.get_by_role("button", name=f"Revoke grant #{request.id}").click()
         sync_api.expect(page.locator("#keep")).to_contain_text("ETH")
         page.screenshot(path=shots / "confirm-revoke-wide.png", full_page=True)
-        page.get_by_role("button", name="Revoke now").click()
-        sync_api.expect(page.get_by_role("status")).to_contain_text(
+        # Revoked from a second tab while this confirmation is open: this one's form is
+        # stale, and the refusal replaces the page's main part.
+        other = context.new_page()
+        other.goto(url + f"/grants/{request.id}/revoke")
+        other.get_by_role("button", name="Revoke now").click()
+        sync_api.expect(other.get_by_role("status")).to_contain_text(
             f"You revoked grant #{request.id}")
+        other.close()
         assert anvil_chain.client().get_request(request.id).status is ledger.Status.REVOKED
+        page.get_by_role("button", name="Revoke now").click()
+        sync_api.expect(page.get_by_role("heading", name="Nothing was changed")).to_be_visible()
+        sync_api.expect(page.get_by_role("alert")).to_contain_text("not an active grant")
 
         owner_edits_data_and_terms(page, url, tmp_path, shots)
         refuses_the_new_forms(page, url, browser)

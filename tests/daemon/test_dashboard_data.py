@@ -241,6 +241,15 @@ def test_editing_the_terms_saves_logs_and_shows_them(daemon: Served) -> None:
     assert [e.kind for e in daemon.daemon.audit.entries(limit=5, kind="terms")] == ["terms"]
 
 
+def test_a_long_accented_note_fits_the_form(daemon: Served) -> None:
+    note = "é" * 2000  # 12,000 bytes once url-encoded
+    with signed_in(daemon) as browser:
+        token = csrf_of(browser.get("/terms"))
+        done = browser.post("/dashboard/terms", data=terms_form(token, note=note))
+    assert done.status_code == 303
+    assert daemon.daemon.owner.terms().note == note
+
+
 @pytest.mark.parametrize(("changes", "said"), [
     ({"min_price_per_day": "cheap"}, "The floor price 'cheap' is not an amount in ETH"),
     ({"min_price_per_day": "0.0000000000000000001"}, "finer than 1 wei"),

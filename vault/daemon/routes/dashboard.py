@@ -7,7 +7,11 @@ Signing in: ``vault open`` proves the daemon's identity, then asks the owner rou
 ``/dashboard/`` — the only paths where the guard lets a form body through — carrying the
 session's CSRF token, from this origin (``Origin`` / ``Sec-Fetch-Site`` checked when sent).
 Every dashboard response carries a Content-Security-Policy with no inline script or style,
-and is never cached, framed or sent on as a referrer.
+and is never cached, framed or sent on as a referrer. The only scripts are the vendored
+htmx and ``static/dashboard.js``; every page and form works without them (htmx turns the
+forms into partial updates). The one multipart form is My data's upload
+(:mod:`vault.daemon.uploads`), imported by the same :class:`vault.records.RecordsService`
+as `vault import`.
 
 Everything a company wrote (its purpose, its endpoint) reaches the page only through
 Jinja2's autoescaping.
@@ -67,7 +71,9 @@ from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, Terms,
 LOG_PAGE_SIZE = 50
 #: The log page reads at most this many newest entries to filter and page through.
 LOG_WINDOW = 10_000
-MAX_FORM_BYTES = 4096
+#: A form body, url-encoded: the terms form with a 2,000-character accented note fits (the
+#: guard's default body limit is the same).
+MAX_FORM_BYTES = 16 * 1024
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -385,12 +391,6 @@ def requests_page(
     )
 
 
-def _split(grant: Grant, now: float) -> tuple[int, int]:
-    """What revoking ``grant`` at ``now`` would give the owner and refund the company."""
-    earned = earnings_chart.earned_at(grant, now)
-    return earned, grant.price - earned
-
-
 @router.get("/grants")
 def grants_page(
     request: Request, owner: OwnerDep, _: SessionDep, revoked: int | None = None
@@ -404,8 +404,10 @@ def grants_page(
 
 
 def _revoke_split(owner: OwnerService, request_id: int) -> dict[str, Any]:
-    keep, refund = _split(owner.state.get(request_id), _ledger_now(owner))
-    return {"keep": keep, "refund": refund}
+    """What revoking the grant now would leave the owner and refund the company."""
+    grant = owner.state.get(request_id)
+    earned = earnings_chart.earned_at(grant, _ledger_now(owner))
+    return {"keep": earned, "refund": grant.price - earned}
 
 
 @dataclass(frozen=True)
