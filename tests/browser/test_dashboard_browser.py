@@ -272,10 +272,19 @@ def owner_edits_data_and_terms(page: Any, url: str, tmp_path: Path, shots: Path)
     sync_api.expect(page.get_by_role("alert")).to_contain_text("Nothing was imported:")
     assert spotify_count(page) == before and page.url == url + "/data"
 
+    # What the progress bar showed while the file went up (read after dashboard.js set it).
+    page.evaluate("""window.progressShown = [];
+        document.addEventListener("htmx:xhr:progress", () => {
+            const bar = document.querySelector("progress.upload-progress");
+            window.progressShown.push([bar.hidden, bar.value, bar.max]);
+        });""")
     page.get_by_label("Export file").set_input_files(str(export))
     page.get_by_role("button", name="Import").click()
     sync_api.expect(page.get_by_role("status").filter(has_text="Imported")).to_contain_text(
         "Imported 25 new records")
+    shown = page.evaluate("window.progressShown")
+    assert shown and all(not hidden for hidden, _, _ in shown), shown
+    assert any(value == total > export.stat().st_size for _, value, total in shown), shown
     assert spotify_count(page) == before + 25
     assert page.url == url + "/data"  # htmx swapped the page's main; nothing reloaded
     page.screenshot(path=shots / "data-imported-wide.png", full_page=True)
