@@ -146,9 +146,13 @@ def test_forms_are_refused_without_csrf_from_another_origin_or_as_json(daemon: S
 def test_the_guard_lets_forms_reach_dashboard_actions_only(daemon: Served) -> None:
     """Company and owner routes stay JSON-only (THREATS row 37)."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    for path in ("/v1/release", "/v1/identity", "/v1/owner/requests/1/approve"):
-        refused = daemon.post(path, content=b"a=b", headers=form)
-        assert (refused.status_code, refused.json()["error"]) == (415, "unsupported_media_type")
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    for path in ("/v1/release", "/v1/identity", "/v1/owner/requests/1/approve",
+                 "/v1/owner/records/import"):
+        for headers in (form, multipart):
+            refused = daemon.post(path, content=b"a=b", headers=headers)
+            assert (refused.status_code, refused.json()["error"]) == (
+                415, "unsupported_media_type")
     refused = daemon.post("/dashboard/logout", content=b"a=b",
                           headers={"Content-Type": "text/plain"})
     assert refused.status_code == 415
