@@ -46,18 +46,18 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, NotRequired, cast
 
 import pydantic_core
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from vault import derive, privacy
-from vault.canonical import canonical_json, json_hash, keccak256
+from vault.canonical import canonical_json, keccak256
 from vault.identity import Event, EventKind
 from vault.wire import HEX32, HEX65, JSON_SAFE_MAX, MatchKind, MatchScope
 
-SCORER = "match-v1"
+SCORER = "match-v2"
 CONTENT, HISTORY = "match.content", "match.history"
 SCOPES = (CONTENT, HISTORY)
 MIN_CANDIDATES, MAX_CANDIDATES, MAX_K = 20, 1000, 10
@@ -79,12 +79,15 @@ _ALL_PROFILES = ("music", "video", "topic")
 
 CONTENT_WEIGHT = 1.0
 PRIOR_WEIGHT = 0.5
-SATURATION = 20
+#: Uses from which a reference counts fully, by kind: a film is watched once, an artist, a
+#: track, an album, a series or a channel that the person likes comes back again and again.
+SATURATION = {"title": 1, "artist": 20, "track": 20, "album": 20, "series": 20, "channel": 20}
 HALF_LIFE_DAYS = 180.0
 #: Scale of the Gumbel noise on match.history scores (each history reference moves a score
-#: by at most 1, upwards only): ε = 1 / scale per pick. 0.3 keeps HR@10 above 90 % of a
-#: centralised item-kNN's in scripts/eval_match.py; 0.5 fell to 72 %.
-GUMBEL_SCALE = 0.3
+#: by at most 1, upwards only): ε = 1 / scale per pick, 20 for a match of 10. Chosen on
+#: scripts/eval_match.py's dev seed: 92 % of a centralised item-kNN's HR@10 (0.3, ε 33.3,
+#: gave 97 %); reported on its held-out seed in docs/match.md.
+GUMBEL_SCALE = 0.5
 #: The content tier's tie-break: far below any difference of two distinct scores' weights.
 _TIE_BREAK_SCALE = 1e-6
 
@@ -119,7 +122,26 @@ def normalise(text: Any) -> str:
 
 def normalise_many(texts: Sequence[str]) -> list[str]:
     """``[normalise(t) for t in texts]``, for the strings of a whole list at once: a
-    1,000-candidate list holds up to 51,000 of them, mostly never seen before."""
+    1,000-candidate list holds up to 51,000 of them. A company sends its catalogue's
+    strings again and again, so the last :data:`_NORMALISED_MAX` are remembered, and the
+    new ones are normalised together."""
+    found = [_NORMALISED.get(text) for text in texts]
+    fresh = [text for text, key in zip(texts, found, strict=True) if key is None]
+    if not fresh:
+        return cast(list[str], found)  # every one remembered
+    keys = _normalise_together(fresh)
+    if len(_NORMALISED) + len(fresh) > _NORMALISED_MAX:
+        _NORMALISED.clear()
+    _NORMALISED.update(zip(fresh, keys, strict=True))
+    new = iter(keys)
+    return [key if key is not None else next(new) for key in found]
+
+
+_NORMALISED: dict[str, str] = {}
+_NORMALISED_MAX = 1 << 17
+
+
+def _normalise_together(texts: list[str]) -> list[str]:
     joined = "\x00".join(texts)
     if (not joined.isascii() or joined.count("\x00") != len(texts) - 1
             or max(map(len, texts), default=0) > MAX_REF_CHARS):
@@ -172,16 +194,16 @@ class History:
             table.update(kept[:MAX_REFS])
 
     def affinity(self, kind: str, key: str, *, now: float) -> float:
-        """How much the person is into ``key`` as a ``kind``: 0 if never seen, else 0.5
-        for one use rising to 1 at :data:`SATURATION` uses, times a recency factor in
-        (0.5, 1]; at most 1."""
+        """How much the person is into ``key`` as a ``kind``: 0 if never seen, else 1 from
+        :data:`SATURATION` uses on, below that 0.5 for one use rising with the log of the
+        uses, times a recency factor in (0.5, 1]; at most 1, the most one reference may
+        move a score by (the ε's sensitivity), so a film seen last week uses all of it."""
         entry = self.refs[kind].get(key)
         if entry is None:
             return 0.0
         uses, last = entry
-        # One use counts half, :data:`SATURATION` uses fully: a film is watched once, a
-        # favourite song played a hundred times.
-        saturated = min(1.0, 0.5 + 0.5 * math.log(uses) / math.log(SATURATION))
+        full = SATURATION[kind]
+        saturated = 1.0 if uses >= full else 0.5 + 0.5 * math.log(uses) / math.log(full)
         age_days = max(0.0, now - last) / _DAY
         recency: float = 0.5 + 0.5 * math.exp2(-age_days / HALF_LIFE_DAYS)
         return saturated * recency
@@ -290,6 +312,11 @@ class Request(TypedDict):
 REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
 
 
+#: The same candidates, validated from Python values (the owner's preview, the eval): the
+#: dicts in the declared key order.
+_CANDIDATES: TypeAdapter[list[Candidate]] = TypeAdapter(list[Candidate])
+
+
 def read_request(raw: bytes) -> Request:
     """The validated body (:class:`pydantic.ValidationError` when it is not one)."""
     return REQUEST.validate_json(raw)
@@ -344,7 +371,9 @@ def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | No
     ignores draws the same noise, so it gets the same ranking. match.history reads every
     field there is, so its seed is the candidates hash itself (``listed`` when known)."""
     if tier == HISTORY:
-        return listed if listed is not None else json_hash(list(candidates))
+        if listed is not None:
+            return listed
+        return candidates_hash(_CANDIDATES.validate_python(candidates))
     # Built in sorted key order, of fields that hold no object: candidates_hash's input.
     read: list[Any] = [{k: c[k] for k in _CONTENT_FIELDS_SORTED if k in c} for c in candidates]
     return candidates_hash(read)
