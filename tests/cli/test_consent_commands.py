@@ -27,6 +27,7 @@ from vault import chain as chains
 from vault import client, crypto, ledger
 from vault.cli import app
 from vault.config import Settings
+from vault.daemon import runtime
 from vault.importers import importer_for, sample_exports
 from vault.store import Vault
 
@@ -103,7 +104,8 @@ def serving(owner: Owner) -> Iterator[Any]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started:
+    # The runtime file is written just after `started` turns true: the CLI finds it by that.
+    while runtime.read(owner.home) is None:
         assert thread.is_alive() and time.monotonic() < deadline
         time.sleep(0.01)
     try:
@@ -361,6 +363,28 @@ def test_the_whole_consent_story_through_the_daemon(owner: Owner, serving: Any) 
     kinds = [e["kind"] for e in owner.json("log")]
     assert {"approve", "revoke", "release"} <= set(kinds)
     assert owner.json("log", "verify")["ok"]
+
+
+def test_through_the_daemon_a_signed_request_waits_and_the_company_relays_that_signature(
+    owner: Owner, serving: Any
+) -> None:
+    owner.run("terms", "publish", "--daemon")
+    with owner.company() as company:
+        company.describe("Acme Audio", "")
+        request = owner.request(company)
+        wait_until(lambda: owner.json("requests"))
+        first = owner.json("approve", str(request.id), "--yes", "--daemon")
+        listed = owner.json("requests", "--daemon")[0]  # the owner route's RequestPublic
+        assert listed["awaiting_relay"] and listed["approval_expires_at"] == first["deadline"]
+        assert listed["company_name"] == "Acme Audio"
+        again = owner.json("approve", str(request.id), "--daemon")
+        assert again == {**first, "already_signed": True}
+        grant = company.wait_for_grant(request, timeout=20)  # fetched from the vault's route
+        assert grant.relay_tx_hash is not None
+        relayed = owner.chain.w3.eth.get_transaction(grant.relay_tx_hash)
+        assert first["signature"][2:] in relayed["input"].hex()  # the one signature
+    wait_until(lambda: not owner.json("requests", "--daemon"))
+    assert owner.json("grants", "--daemon")[0]["awaiting_relay"] is False
 
 
 # --------------------------------------------------------------------------- subprocesses
