@@ -101,6 +101,10 @@ class Demo:
         self.owner = ""
         self.accounts = chains.anvil_dev_accounts()
         self.started = time.monotonic()
+        #: Seconds per kind of step, printed at the end: where the time went.
+        self.spent: dict[str, list[float]] = {
+            "vault commands": [], "company steps": [], "waits for the chain": [],
+            "waits for the daemon": []}
 
     # ----------------------------------------------------------------- helpers
 
@@ -122,8 +126,10 @@ class Demo:
     def run(self, *args: str, expect: int = 0, show: bool = True,
             tail: int | None = None) -> str:
         """Run ``vault ARGS`` in its own process; its output, or StepFailed."""
+        began = time.monotonic()
         done = subprocess.run([*self.vault, *args], env=self.env, capture_output=True,
                               text=True, timeout=90, check=False)
+        self.spent["vault commands"].append(time.monotonic() - began)
         output = done.stdout + done.stderr
         if show:
             self._show("vault " + " ".join(args), output, tail=tail)
@@ -152,11 +158,13 @@ class Demo:
         if name not in self.ready:
             self.start_company(name, account)
         process = self.ready.pop(name)
+        began = time.monotonic()
         try:
             output, _ = process.communicate(shlex.join(args) + "\n", timeout=90)
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
+        self.spent["company steps"].append(time.monotonic() - began)
         if again:
             self.start_company(name, account)
         self._show(f"python scripts/company.py {args[0]}  (company {name}, SDK only)", output)
@@ -172,11 +180,18 @@ class Demo:
         return int(self.rpc("eth_getBalance", address, "latest"), 16)
 
     def wait_for(self, what: str, condition: Any, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
         while not condition():
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out waiting for {what}")
             time.sleep(0.1)
+        self.spent["waits for the daemon"].append(time.monotonic() - began)
+
+    def where_the_time_went(self, elapsed: float) -> str:
+        parts = [f"{len(times)} {kind} {sum(times):.1f} s" for kind, times in self.spent.items()]
+        rest = elapsed - sum(sum(times) for times in self.spent.values())
+        return "where the time went: " + ", ".join(parts) + f", the rest {rest:.1f} s"
 
     # ----------------------------------------------------------------- the story
 
@@ -205,7 +220,9 @@ class Demo:
         self.chapter(3, "A local chain with the consent ledger",
                      "anvil on 127.0.0.1, the ConsentLedger contract deployed on it "
                      "(started in the background during the imports).")
+        began = time.monotonic()
         output, _ = devnet.communicate(timeout=90)
+        self.spent["waits for the chain"].append(time.monotonic() - began)
         self._show("vault " + " ".join(devnet_args), output)
         if devnet.returncode != 0:
             raise StepFailed(f"`vault devnet up` exited {devnet.returncode}")
@@ -384,6 +401,7 @@ def main() -> int:
         return 1
     console.print(Text(f"Demo complete in {elapsed:.1f} s; nothing left running.",
                        style="bold green"))
+    console.print(Text(demo.where_the_time_went(elapsed), style="dim"))
     return 0
 
 

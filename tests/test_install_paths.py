@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +27,6 @@ from vault import _entry
 from vault import chain as chains
 
 ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -81,6 +80,36 @@ def test_the_entry_point_knows_every_module_of_the_owner_extra() -> None:
     assert project["scripts"]["vault"] == "vault._entry:main"
 
 
+def test_the_entry_point_without_the_owner_side_says_so_in_one_line() -> None:
+    """The console script's code with the owner extra's modules made unimportable (the
+    fresh-venv test below installs for real)."""
+    program = textwrap.dedent(f"""
+        import sys
+        BLOCKED = {_entry.OWNER_MODULES!r}
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError("No module named " + name, name=name)
+                return None
+        sys.meta_path.insert(0, Block())
+        import importlib.util
+        found = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, package=None: (
+            None if name in BLOCKED else found(name, package))
+        sys.argv = ["vault", "--help"]
+        from vault._entry import main
+        main()
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == _entry.OWNER_SIDE_MISSING and done.stdout == ""
+    assert _one_line(done.stderr) == (
+        "vault: the owner side is not installed (cryptography, sqlmodel, fastapi, … missing) "
+        "— run pip install '.[owner]' in the vault checkout (the SDK, vault.client, needs "
+        "none of it)")
+
+
+@pytest.mark.slow
 def test_sdk_only_then_owner_install(fresh: FreshEnv) -> None:
     """`pip install .`: the SDK imports, and `vault` says in one line how to get the owner
     side (exit 20). Then `pip install '.[owner]'`: the same `vault` is the owner's CLI."""
@@ -112,6 +141,7 @@ def test_sdk_only_then_owner_install(fresh: FreshEnv) -> None:
         assert variable in line
 
 
+@pytest.mark.slow
 @pytest.mark.chain
 def test_the_owner_install_on_another_node_needs_the_four_variables(
     fresh: FreshEnv, anvil_chain: chains.RpcChain

@@ -4,8 +4,7 @@ saying how to get it when it is not.
 `pip install .` installs the company SDK alone (pyproject.toml's base dependencies), yet
 ships this script; without the ``owner`` extra, importing the CLI would end in a
 ``ModuleNotFoundError`` traceback. It lives outside ``vault.cli``, whose ``__init__`` imports
-Typer, and finds the extra's modules without importing them, so the owner's start-up pays
-for a few path lookups only.
+Typer, and costs the owner's start-up nothing: only a failed import looks further.
 """
 
 from __future__ import annotations
@@ -26,13 +25,15 @@ def missing_owner_modules() -> list[str]:
 
 
 def main() -> None:
-    missing = missing_owner_modules()
-    if missing:
+    try:
+        from vault.cli import main as cli_main
+    except ModuleNotFoundError as error:
+        missing = missing_owner_modules()
+        if not missing or (error.name or "").split(".")[0] not in OWNER_MODULES:
+            raise
         named = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
         print(f"vault: the owner side is not installed ({named} missing) — run "
               "pip install '.[owner]' in the vault checkout (the SDK, vault.client, needs "
               "none of it)", file=sys.stderr)
-        raise SystemExit(OWNER_SIDE_MISSING)
-    from vault.cli import main as cli_main
-
+        raise SystemExit(OWNER_SIDE_MISSING) from None
     cli_main()
