@@ -243,6 +243,23 @@ def test_a_company_name_is_shown_beside_its_address_with_its_history(owner: Owne
     assert "Acme" in grants and f"({company.address[:6]}…{company.address[-4:]})" in grants
 
 
+@pytest.mark.parametrize(("published", "shown"), [
+    ("Acme Audio", "Acme Audio"),
+    ("\u202eoidua emca", "oidua emca"),  # a bidi override is removed, not obeyed
+    ("Acme\u200b\x1b[2J\tAudio\n", "Acme[2J Audio"),  # escapes cut, whitespace one space
+    ("A" * 64, "A" * 39 + "…"),  # capped at 40 characters
+    ("Pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8", None),  # reads as an address
+    ("Acme (0x7099…79C8)", None),
+    ("\uff10\uff58\uff17\uff10\uff19\uff19 Bank", None),  # full-width "0x7099" (NFKC)
+    ("\x00\u200d ", None),  # nothing visible left
+])
+def test_a_published_name_is_shown_only_as_harmless_text(published: str, shown: str | None
+                                                        ) -> None:
+    from vault.owner.views import shown_name
+
+    assert shown_name(published) == shown
+
+
 def test_unknown_request_is_exit_10_and_nothing_changes(owner: Owner) -> None:
     before = owner.json("log")
     for command in ("approve", "deny", "revoke"):

@@ -31,7 +31,8 @@ _ADDRESS_LIKE = re.compile(r"0x[0-9a-f]{4}", re.IGNORECASE)
 def _visible(text: str, limit: int) -> str:
     """``text`` with every control and format character (escapes, bidi overrides,
     zero-width joiners) removed, runs of whitespace made one space, cut to ``limit``."""
-    kept = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    # Tabs and line breaks are control characters too: they become spaces, not nothing.
+    kept = "".join(c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
     kept = " ".join(kept.split())
     return kept if len(kept) <= limit else kept[: limit - 1] + "…"
 
