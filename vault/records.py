@@ -26,7 +26,7 @@ from vault import audit, errors, privacy, scopes, wire
 from vault.importers.exports import ImportReport, import_export, opened_export
 
 if TYPE_CHECKING:
-    from vault.store import ForgetSummary, Vault
+    from vault.store import Vault
 
 #: What `vault forget` deletes: every event of one source, what one file stored, one fact.
 ForgetTarget = Literal["source", "file", "fact"]
@@ -78,9 +78,16 @@ class RecordsService:
     def import_export(
         self, path: Path, *, kind: str | None, profile: str | None, all_profiles: bool
     ) -> ImportReport:
+        """Import the file or ZIP at ``path`` in one transaction, and log it (sources and
+        counts only)."""
         report = import_export(self._vault, path, kind=kind, profile=profile,
                                all_profiles=all_profiles)
         self._changed()
+        self._record(audit.IMPORT, {
+            "sources": sorted({file.kind for file in report.files}),
+            "new_events": report.new_events, "duplicate_events": report.duplicate_events,
+            "facts": report.facts,
+        })
         return report
 
     def record_mood(self, mood: str, *, at: int | None) -> None:
@@ -146,17 +153,19 @@ class RecordsService:
                     dry_run=dry_run)
         if not dry_run:
             self._changed()
-            self._log_forget(target, summary)
+            self._record(audit.FORGET, {
+                "target": target, "events": summary.events,
+                "events_by_source": summary.events_by_source, "facts": list(summary.facts),
+            })
         return ForgetPublic(target=target, done=not dry_run, events=summary.events,
                             events_by_source=summary.events_by_source,
                             facts=list(summary.facts))
 
-    def _log_forget(self, target: ForgetTarget, summary: ForgetSummary) -> None:
-        entry = audit.NewEntry(
-            at=round(time.time(), 3), kind=audit.FORGET, outcome=audit.OK,
-            detail={"target": target, "events": summary.events,
-                    "events_by_source": summary.events_by_source,
-                    "facts": list(summary.facts)})
+    def _record(self, kind: str, detail: dict[str, Any]) -> None:
+        """Append an owner action to the access log: the daemon's own log when it runs (one
+        writer per log file), else the vault's log opened for this one entry."""
+        entry = audit.NewEntry(at=round(time.time(), 3), kind=kind, outcome=audit.OK,
+                               detail=detail)
         if self._log is not None:
             self._log.append_sync(entry)
             return

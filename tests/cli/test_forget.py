@@ -54,11 +54,11 @@ def stats(cli: Cli) -> dict[str, object]:
     return figures
 
 
-def forget_entries(home: Path) -> list[audit.Entry]:
+def logged(home: Path, kind: str) -> list[audit.Entry]:
     with Vault.open(home, PASS) as vault:
         log = audit.AuditLog.in_home(home, key=vault.access_log_key())
         try:
-            return log.entries(kind=audit.FORGET)
+            return log.entries(kind=kind)
         finally:
             log.close()
 
@@ -88,9 +88,14 @@ def test_forget_a_source_asks_with_counts_then_deletes_rederives_and_logs(
     assert preview["coverage"]["listens"] == 0
     assert "Every sealed value opens" in ok(cli("check"))
 
-    [entry] = forget_entries(home)
+    [entry] = logged(home, audit.FORGET)
     assert (entry.outcome, entry.detail) == ("ok", {
         "target": "source", "events": 321, "events_by_source": {"spotify": 321}, "facts": []})
+    # Imports are logged too: sources and counts only.
+    imports = [e.detail for e in logged(home, audit.IMPORT)]
+    assert [d["sources"] for d in imports] == [["profile"], ["spotify"], ["youtube"]]
+    assert imports[2] == {"sources": ["youtube"], "new_events": 92, "duplicate_events": 0,
+                          "facts": 0}
 
 
 def test_a_forgotten_file_imports_again_and_a_later_backup_does_not_hold_it(
@@ -119,7 +124,7 @@ def test_a_forgotten_file_imports_again_and_a_later_backup_does_not_hold_it(
     restored = tmp_path / "restored"
     ok(cli("restore", str(backup), where=restored))
     assert stats(lambda *a: cli(*a, where=restored))["events"] == 0
-    entries = forget_entries(home)
+    entries = logged(home, audit.FORGET)
     assert [e.detail["target"] for e in entries] == ["file", "file"]
     assert all(str(SAMPLES) not in json.dumps(e.detail) for e in entries)  # never the path
 
@@ -148,7 +153,7 @@ def test_what_is_not_stored_is_one_line_and_changes_nothing(
     assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
     assert message in refused.stderr
     assert stats(cli)["events"] == 321
-    assert forget_entries(home) == []
+    assert logged(home, audit.FORGET) == []
 
 
 def test_a_forget_killed_before_its_commit_leaves_the_vault_as_it_was(
@@ -162,4 +167,4 @@ def test_a_forget_killed_before_its_commit_leaves_the_vault_as_it_was(
     assert killed.returncode == -9
     assert stats(cli)["events"] == 321
     assert "Every sealed value opens" in ok(cli("check"))
-    assert forget_entries(home) == []
+    assert logged(home, audit.FORGET) == []

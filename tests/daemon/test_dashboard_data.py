@@ -19,7 +19,7 @@ import pytest
 
 from vault import audit, scopes
 from vault import chain as chains
-from vault.daemon.routes.dashboard import HTMX, HTMX_SHA256, IMPORT, UPLOAD_MAX_BYTES
+from vault.daemon.routes.dashboard import HTMX, HTMX_SHA256, UPLOAD_MAX_BYTES
 from vault.records import RecordsService
 from vault.store import Vault
 
@@ -96,12 +96,12 @@ def test_an_upload_imports_logs_and_reaches_the_next_release_at_once(daemon: Ser
     # Within the DerivedCache's lifetime: only its clearing lets the new mood through.
     after = daemon.release(grant_id, ["mood.current"]).json()["preferences"]
     assert after["mood.current"] == {"status": "ok", "mood": "calm"}
-    logged = daemon.daemon.audit.entries(limit=100, kind=IMPORT)
+    logged = daemon.daemon.audit.entries(limit=100, kind=audit.IMPORT)
     assert [e.detail["sources"] for e in logged] == [["csv"], ["spotify"], ["spotify"]]
     assert all(e.outcome == audit.OK for e in logged)
     with signed_in(daemon) as browser:
         row = re.search(r'id="count-spotify">.*?</tr>', browser.get("/data").text).group(0)
-    assert "UTC" in row  # its last import here
+    assert "UTC" in row  # its last import
 
 
 @pytest.mark.parametrize(("name", "content", "fields", "said"), [
@@ -125,7 +125,7 @@ def test_a_malformed_or_mislabelled_export_stores_nothing_and_says_why(
     assert line.startswith("Nothing was imported: ") and said in line, line
     assert "\n" not in line and "Traceback" not in refused.text and ".upload-" not in line
     assert counts(daemon) == before
-    assert daemon.daemon.audit.entries(limit=10, kind=IMPORT) == []
+    assert daemon.daemon.audit.entries(limit=10, kind=audit.IMPORT) == []
     assert not list(daemon.vault.home.glob(".upload-*"))  # the private copy is gone
 
 

@@ -526,7 +526,8 @@ def log_page(
         company=company, grant=grant, verification=owner.verify_log(),
         kinds=sorted({audit.RELEASE, audit.CONSENT_RECEIPT, audit.TERMINATION_RECEIPT,
                       audit.REFUSAL_SUMMARY, audit.RESTORE, APPROVE, AUTO_APPROVE, DENY,
-                      REVOKE, CLAIM, WITHDRAW, TERMS, RULES, PUBLISH, IMPORT}),
+                      REVOKE, CLAIM, WITHDRAW, TERMS, RULES, PUBLISH, audit.IMPORT,
+                      audit.FORGET}),
         at_most=LOG_WINDOW,
     )
 
@@ -538,15 +539,13 @@ UPLOAD_PATH = FORM_PREFIX + "data/import"
 UPLOAD_MAX_BYTES = 32 * 1024 * 1024
 #: The guard's limit for the upload's whole body: the file and the form's few short fields.
 UPLOAD_BODY_BYTES = UPLOAD_MAX_BYTES + 64 * 1024
-#: The access log's word for an export imported through the dashboard (counts only).
-IMPORT = "import"
 _SAFE_NAME = re.compile(r"[^\w.\- ]")
 
 
 def _last_imports(owner: OwnerService) -> dict[str, float]:
-    """When each source last got an import through the dashboard (from the access log)."""
+    """When each source last got an import, here or by `vault import` (from the access log)."""
     last: dict[str, float] = {}
-    for entry in owner.state.audit.entries(limit=LOG_WINDOW, kind=IMPORT):
+    for entry in owner.state.audit.entries(limit=LOG_WINDOW, kind=audit.IMPORT):
         for source in entry.detail.get("sources", ()):
             last[source] = max(last.get(source, 0.0), entry.at)
     return last
@@ -592,16 +591,10 @@ def _import_upload(records: RecordsService, owner: OwnerService, upload: uploads
         path = Path(folder) / (name.lstrip(".") or "upload")
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
             out.write(upload.content)
-        report = records.import_export(
+        return records.import_export(
             path, kind=kind, profile=upload.fields.get("profile", "").strip() or None,
             all_profiles=upload.fields.get("all_profiles") == "on",
         )
-    owner.state.record(IMPORT, detail={
-        "sources": sorted({file.kind for file in report.files}),
-        "new_events": report.new_events, "duplicate_events": report.duplicate_events,
-        "facts": report.facts,
-    })
-    return report
 
 
 @router.post(UPLOAD_PATH)
