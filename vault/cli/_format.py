@@ -146,9 +146,9 @@ def parse_duration(text: str) -> int:
 
 Cell = str | Text
 
-#: A cell of padding either side of each column but the outer edges; ``SIMPLE_HEAD``
-#: without edges draws one character between columns.
-_PADDING = 2
+#: Between two columns: a cell of padding on each side and ``SIMPLE_HEAD``'s one-character
+#: rule (no padding or rule at the outer edges).
+_GUTTER = 3
 
 
 def _words(cell: Text) -> int:
@@ -187,7 +187,7 @@ class Listing:
         columns = list(zip(*([Text(h) for h in self.headings], *self.rows), strict=True))
         narrowest = [max(map(_words, column)) for column in columns]
         widest = [max(map(_lines, column)) for column in columns]
-        room = options.max_width - (len(columns) - 1) - _PADDING * (len(columns) - 1)
+        room = options.max_width - _GUTTER * (len(columns) - 1)
         if sum(narrowest) > room:
             yield from self._stacked()
             return
