@@ -59,14 +59,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
 from vault import audit, crypto, derive, errors, match
-from vault._files import crash_point, create_private_file, ensure_private_dir, write_atomically
+from vault._files import (
+    LOCK_NAME,
+    crash_point,
+    create_private_file,
+    ensure_private_dir,
+    write_atomically,
+)
 from vault.identity import FACT_NAMES, Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME, Keyfile
 from vault.scopes import MOODS
 from vault.scopes import scope as catalog_entry
 
 DB_NAME = "vault.db"
-LOCK_NAME = "vault.lock"
 BACKUPS_NAME = "backups.json"
 #: Rows sealed + inserted per executemany; one transaction still covers the whole import.
 BATCH = 2_000
