@@ -123,7 +123,7 @@ def test_match_signed_with_ethers_verifies_in_python() -> None:
 
 
 _text = st.text(st.characters(codec="utf-8"), max_size=12)
-_unit = st.one_of(st.sampled_from([0, 1, 0.0, 1.0, 5e-05, 1e-4, 0.5]),
+_unit = st.one_of(st.sampled_from([0, 1, 0.0, 1.0, 1e-06, 2.5e-06, 5e-05, 1e-4, 0.5]),
                   st.floats(0, 1, allow_nan=False))
 _candidate = st.fixed_dictionaries(
     {"id": st.text(min_size=1, max_size=8)},

@@ -327,40 +327,29 @@ def candidates_hash(candidates: Sequence[Candidate]) -> bytes:
     ``candidatesHash``); ``candidates`` as :func:`read_request` validates them."""
     # A validated candidate's keys come in sorted order (see Candidate), and pydantic-core
     # writes its strings as RFC 8785 does (UTF-8, the same escapes; the parser refuses lone
-    # surrogates) and its numbers too, prior and weights in [0, 1], unless integral or
-    # below 1e-4 ("1.0", "5e-5"): those candidates are written one by one.
-    if all(map(_written_alike, candidates)):
-        return keccak256(pydantic_core.to_json(candidates))
-    return keccak256(b"[" + b",".join(map(_rfc8785, candidates)) + b"]")
+    # surrogates), and its numbers, prior and weights in [0, 1], too but for two forms,
+    # rewritten here: "0.0" / "1.0" for the integers RFC 8785 writes "0" / "1", and an
+    # exponent ("2.5e-6") where it may write a decimal. Inside a string a quote is always
+    # escaped, so '"weight":' is only ever a key, and its value a number.
+    written = pydantic_core.to_json(candidates)
+    for whole, integer in _WHOLE:
+        written = written.replace(whole, integer)
+    if b"e-" in written:
+        written = _EXPONENT.sub(_as_rfc8785, written)
+    return keccak256(written)
 
 
-def _written_alike(candidate: Candidate) -> bool:
-    prior = candidate.get("prior")
-    return (prior is None or 1e-4 <= prior < 1) and all(
-        isinstance(item, str) or 1e-4 <= item["weight"] < 1
-        for item in candidate.get("similar", ())
-    )
+#: A weight is its dict's last key; a prior is followed by another key or ends the dict.
+_WHOLE = (
+    (b'"weight":0.0}', b'"weight":0}'), (b'"weight":1.0}', b'"weight":1}'),
+    (b'"prior":0.0,', b'"prior":0,'), (b'"prior":1.0,', b'"prior":1,'),
+    (b'"prior":0.0}', b'"prior":0}'), (b'"prior":1.0}', b'"prior":1}'),
+)
+_EXPONENT = re.compile(rb'("(?:prior|weight)":)([0-9.]+e-[0-9]+)')
 
 
-def _rfc8785(candidate: Candidate) -> bytes:
-    """One validated candidate's RFC 8785 bytes."""
-    if _written_alike(candidate):
-        return pydantic_core.to_json(candidate)
-    numbers = [candidate.get("prior"), *(item["weight"] for item in candidate.get("similar", ())
-                                        if not isinstance(item, str))]
-    if any(number is not None and 0 < number < 1e-4 for number in numbers):
-        return canonical_json(candidate)
-    # Only 0 and 1 are left, which RFC 8785 writes as the integers they are.
-    written: dict[str, Any] = dict(candidate)
-    if "prior" in written and written["prior"] is not None:
-        written["prior"] = int(written["prior"]) if written["prior"] in (0, 1) else written["prior"]
-    if "similar" in written:
-        written["similar"] = [
-            item if isinstance(item, str) or 1e-4 <= item["weight"] < 1
-            else {"ref": item["ref"], "weight": int(item["weight"])}
-            for item in candidate.get("similar", ())
-        ]
-    return pydantic_core.to_json(written)
+def _as_rfc8785(number: re.Match[bytes]) -> bytes:
+    return number[1] + canonical_json(float(number[2]))
 
 
 # --- scoring --------------------------------------------------------------------------------
