@@ -314,6 +314,14 @@ class CompanyHistoryPublic(_Out):
     revoked: int = Field(default=0, description="of those, grants the owner revoked")
     denied: int = Field(default=0, description="of those, denied by the owner")
 
+    def in_words(self) -> str:
+        """One sentence for the owner (the CLI's request table, the dashboard)."""
+        if not self.requests:
+            return "first request from this company"
+        return (f"{self.requests} earlier request{'s' if self.requests != 1 else ''}: "
+                f"{self.granted} granted, {self.denied} denied by you, "
+                f"{self.revoked} revoked by you")
+
 
 class RequestPublic(_Out):
     id: int

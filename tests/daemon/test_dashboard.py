@@ -177,6 +177,27 @@ def test_a_pending_request_shows_its_escaped_purpose_statement_and_the_rules_ver
     assert "would not approve it" in page  # no rules yet
 
 
+def test_a_signed_request_waits_for_its_relay_and_a_company_shows_its_published_name(
+    daemon: Served,
+) -> None:
+    company = daemon.chain.client(sender=daemon.chain.accounts[1])
+    daemon.on_chain(lambda: company.describe_company("<b>Acme</b> Audio", "https://acme.example"))
+    request_id = daemon.request()
+    daemon.sync()
+    signed = daemon.owner_post(f"/v1/owner/requests/{request_id}/approve", {"submit": False})
+    assert signed.status_code == 200, signed.text
+    with signed_in(daemon) as browser:
+        page = browser.get("/requests").text
+    card = page.split(f'id="request-{request_id}"')[1].split("</article>")[0]
+    assert "Signed — waiting for the company to relay your approval" in card
+    assert f"Approve request #{request_id}" not in card  # approving again signs nothing new
+    assert f"Deny request #{request_id}" in card  # the owner's no still wins
+    # The company's own words, escaped, never without its address.
+    assert "&lt;b&gt;Acme&lt;/b&gt; Audio</strong> <code class=\"address\">" in card
+    assert daemon.chain.accounts[1] in card
+    assert "first request from this company" in card
+
+
 def test_approve_then_revoke_through_the_forms(daemon: Served) -> None:
     request_id = daemon.request(purpose="playlist suggestions")
     daemon.sync()

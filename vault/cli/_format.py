@@ -240,17 +240,6 @@ def request_state(request: RequestPublic, *, now: float) -> str:
     return request.status
 
 
-def history_line(request: RequestPublic) -> str:
-    """The company's other requests to this owner on this ledger, in one sentence."""
-    history = request.company_history
-    if not history.requests:
-        return "first request from this company"
-    counts = [f"{history.granted} granted", f"{history.denied} denied by you",
-              f"{history.revoked} revoked by you"]
-    return (f"{history.requests} earlier request{'s' if history.requests != 1 else ''}: "
-            + ", ".join(counts))
-
-
 def request_table(request: RequestPublic, *, now: float) -> Table:
     """One request as a two-column table: nothing truncated, readable in 80 columns."""
     table = Table(title=f"request {request.id} · {request_state(request, now=now)}",
@@ -263,7 +252,7 @@ def request_table(request: RequestPublic, *, now: float) -> Table:
     if request.company_endpoint:
         company.append("\nvault endpoint ").append_text(untrusted(request.company_endpoint))
     table.add_row("company", company)
-    table.add_row("history", history_line(request))
+    table.add_row("history", request.company_history.in_words())
     wants = [f"{words} ({name})" for words, name in
              zip(scopes_in_words(request.scopes), request.scopes, strict=True)]
     table.add_row("wants", "\n".join(wants))
