@@ -847,3 +847,15 @@ def test_node_urls_are_redacted() -> None:
     with pytest.raises(errors.LedgerUnavailable) as caught:
         ledger.call_node(dead, lambda: dead.eth.block_number)
     assert "SECRETKEY" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+
+
+def test_an_unfunded_sender_on_the_embedded_chain_gets_no_eth_for_gas(
+    embedded_chain: EmbeddedChain,
+) -> None:
+    """eth-tester words it its own way ("cannot afford txn gas"); the owner reads the same
+    one line as on a node, naming the account to fund."""
+    poor = Account.create()
+    with pytest.raises(errors.InsufficientFunds) as refused:
+        embedded_chain.client(sender=poor).describe_company("Acme", "")
+    assert str(refused.value).startswith(f"no ETH for gas: {poor.address} holds 0")
+    assert refused.value.hint == f"send ETH to {poor.address}, then try again"

@@ -111,7 +111,12 @@ def call_node(w3: Web3, action: Callable[[], _T]) -> _T:
             else f"the ledger node at {endpoint_of(w3)} failed"
         ) from None
     except Exception as error:
-        # eth-tester raises its own TransactionFailed for reverts in estimate/call.
+        # eth-tester (the embedded chain) raises its own errors: a ValidationError for a
+        # sender that cannot pay the gas, TransactionFailed for reverts in estimate/call.
+        if type(error).__name__ == "ValidationError" and "cannot afford txn gas" in str(error):
+            raise errors.InsufficientFunds(
+                "no ETH for gas: the sending account cannot pay for this transaction"
+            ) from None
         if type(error).__name__ == "TransactionFailed":
             data = revert_data(error)
             if data is not None:
