@@ -49,11 +49,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
@@ -66,10 +64,14 @@ from vault._files import (
     ensure_private_dir,
     write_atomically,
 )
+from vault.eth.eip712 import address_of
 from vault.identity import FACT_NAMES, Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME, Keyfile
 from vault.scopes import MOODS
 from vault.scopes import scope as catalog_entry
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 DB_NAME = "vault.db"
 BACKUPS_NAME = "backups.json"
@@ -209,7 +211,7 @@ def _add_integrity(conn: Connection, keyring: crypto.Keyring) -> None:
         return  # a new vault: `Vault.create` writes every row and the manifest
     owner_key = keyring.open(owner_token, table="secrets", row=_OWNER_KEY, column="value")
     integrity = crypto.SecretKey.generate()
-    manifest = _Manifest(owner=Account.from_key(owner_key).address, log=_LOG_PENDING)
+    manifest = _Manifest(owner=address_of(owner_key), log=_LOG_PENDING)
     ids = conn.exec_driver_sql("SELECT id FROM events ORDER BY id").scalars().all()
     keys = _IntegrityKeys(integrity)
     manifest.add_events(keys, ids)
@@ -460,8 +462,7 @@ class Vault:
         with self._read() as conn:
             self._integrity = self._integrity_keys(conn)
             try:
-                self.owner_address = Account.from_key(
-                    self._secret_value(conn, _OWNER_KEY)).address
+                self.owner_address = address_of(self._secret_value(conn, _OWNER_KEY))
             except errors.CorruptFile:
                 manifest = _Manifest.read_unverified(conn)
                 self.owner_address = manifest.owner if manifest else "unknown"
@@ -501,6 +502,8 @@ class Vault:
             keyfile, keyring, kek = Keyfile.create(passphrase, kdf or crypto.KDF_DEFAULT)
             os.close(create_private_file(home / DB_NAME))
             engine = _engine(home / DB_NAME)
+            from eth_account import Account  # only here and for signing: it loads py_ecc
+
             owner = Account.create()
             integrity = crypto.SecretKey.generate()
             with _transaction(engine, write=True) as conn:
@@ -585,6 +588,8 @@ class Vault:
         """The owner's Ethereum account, for signing approvals and receipts."""
         with self._read() as conn:
             key = self._secret_value(conn, _OWNER_KEY)
+        from eth_account import Account
+
         account: LocalAccount = Account.from_key(key)
         return account
 
