@@ -56,4 +56,5 @@ def _command_modules_loaded_by(argv: list[str]) -> list[str]:
 
 def test_help_loads_no_command_module_and_a_command_loads_only_its_own() -> None:
     assert _command_modules_loaded_by(["--help"]) == []
+    assert _command_modules_loaded_by(["scopes", "--json"]) == ["vault.cli.scope_commands"]
     assert _command_modules_loaded_by(["log", "--help"]) == ["vault.cli.log_commands"]

@@ -15,7 +15,6 @@ import typer
 from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json
 from vault.cli._records import open_records
-from vault.cli.store_commands import coverage_line
 
 app = new_app("Your own genres for artists, channels and series (they feed preferences).")
 
@@ -35,7 +34,7 @@ def set_genre(
     with open_records(home) as records:
         genres = records.teach_genre(kind, name, genre)
     console.print(f"{name} is {genre} now.", markup=False)
-    console.print(coverage_line(genres.coverage), markup=False)
+    console.print(_format.coverage_line(genres.coverage), markup=False)
 
 
 @app.command("unset")
@@ -48,7 +47,7 @@ def unset_genre(
     with open_records(home) as records:
         genres = records.teach_genre(kind, name, None)
     console.print(f"Forgot the genre of {name}.", markup=False)
-    console.print(coverage_line(genres.coverage), markup=False)
+    console.print(_format.coverage_line(genres.coverage), markup=False)
 
 
 @app.command("list")
@@ -64,4 +63,4 @@ def list_genres(home: HomeOption = None, json_output: JsonOption = False) -> Non
         for name, genre in sorted(names.items()):
             listing.add_row(kind, name, genre)
     console.print(listing)
-    console.print(coverage_line(genres.coverage), markup=False)
+    console.print(_format.coverage_line(genres.coverage), markup=False)

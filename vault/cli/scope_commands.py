@@ -18,7 +18,6 @@ from vault.cli._common import (
     new_app,
     print_json,
 )
-from vault.cli.store_commands import coverage_line
 
 app = new_app()
 
@@ -82,4 +81,4 @@ def preview(
         facts = ", ".join(row["basis"]["facts"]) or "none"
         events = ", ".join(f"{n} {kind}" for kind, n in row["basis"]["events"].items()) or "none"
         console.print(f"  from:  facts: {facts}; events: {events}", markup=False)
-    console.print("\n" + coverage_line(report["coverage"]), markup=False)
+    console.print("\n" + _format.coverage_line(report["coverage"]), markup=False)

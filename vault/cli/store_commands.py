@@ -180,28 +180,12 @@ def _print_report(path: Path, report: ImportReport) -> None:
         for ignored in report.ignored:
             console.print(f"  {ignored.name}: {ignored.reason}", markup=False, soft_wrap=True)
     coverage = report.coverage
-    console.print(coverage_line(coverage.model_dump()), markup=False)
+    console.print(_format.coverage_line(coverage.model_dump()), markup=False)
     if report.quarantined:
         err_console.print(
             f"warning: the event counts did not open and were rebuilt; "
             f"{report.quarantined} damaged event(s) quarantined — see `vault check`",
             markup=False)
-
-
-def coverage_line(coverage: dict[str, int]) -> str:
-    """"Genres: 52% of 84 listens, 90% of 40 views" and how to teach more."""
-    parts = [f"{_share(coverage[f'{what}_with_genre'], coverage[what])} of "
-             f"{coverage[what]} {what}" for what in ("listens", "views") if coverage[what]]
-    if not parts:
-        return "Genres: no listens or views yet."
-    line = "Genres known for " + ", ".join(parts) + "."
-    if any(coverage[f"{what}_with_genre"] < coverage[what] for what in ("listens", "views")):
-        line += " Teach the rest with `vault genres set`."
-    return line
-
-
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part // whole}%" if whole else "0%"
 
 
 def _parse_fact(name: str, text: str) -> Any:
