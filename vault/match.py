@@ -138,7 +138,7 @@ def normalise_many(texts: Sequence[str]) -> list[str]:
 
 
 _NORMALISED: dict[str, str] = {}
-_NORMALISED_MAX = 1 << 17
+_NORMALISED_MAX = 1 << 16
 
 
 def _normalise_together(texts: list[str]) -> list[str]:

@@ -62,7 +62,7 @@ class MatchService:
         :meth:`ReleaseService.release`."""
         rs = self._releases
         candidates = body["candidates"]
-        # What the owner's checks of a list read (its length and ids) as their type says.
+        # The owner's checks of a list take plain dicts; they read its length and ids.
         listed_dicts = cast(list[dict[str, Any]], candidates)
         grant_id, k, nonce, issued_at = (
             body["grant_id"], body["k"], body["nonce"], body["issued_at"]
