@@ -464,6 +464,10 @@ class LogEntryPublic(_Out):
     reason: str | None
     content_hash: str | None
     entry_hash: str
+    note: str | None = Field(
+        default=None,
+        description="what an import or a forget did, in counts (never a value or a path)",
+    )
 
 
 class VerifyPublic(_Out):

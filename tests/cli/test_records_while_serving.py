@@ -219,3 +219,8 @@ def test_forget_while_serving_reaches_the_next_release_and_is_logged_by_the_daem
         assert "Every sealed value opens" in ok(owner.cli("check"))
         entries = json.loads(ok(owner.cli("log", "--json", "--limit", "100")))
         assert [e["kind"] for e in entries].count("forget") == 2
+        notes = [e["note"] for e in entries if e["kind"] in ("import", "forget")]
+        assert notes == ["321 new, 0 already stored (spotify)", "321 events (spotify 321)",
+                         "0 events, facts city"]
+        shown = ok(owner.cli("log", "--limit", "100"))  # 80 columns: the note wraps
+        assert "forget:" in shown and "(spotify" in shown and "facts city" in shown

@@ -322,6 +322,8 @@ def log_table(entries: list[LogEntryPublic]) -> Listing:
         what = entry.kind.replace("_", " ")
         if entry.grant_id is not None:
             what += f" #{entry.grant_id}"
+        if entry.note:
+            what += f": {entry.note}"
         outcome = entry.outcome + (f" ({entry.reason})" if entry.reason else "")
         listing.add_row(
             str(entry.seq), format_time(entry.at), what, short_address(entry.company),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 from vault import audit, errors, policy, scopes
 from vault.eth import units
@@ -206,9 +208,25 @@ def log_entries(log: audit.AuditLog, limit: int = 100) -> list[LogEntryPublic]:
             seq=e.seq, at=e.at, kind=e.kind, grant_id=e.grant_id, company=e.company,
             scopes=list(e.scopes), outcome=e.outcome, reason=e.reason,
             content_hash=e.content_hash, entry_hash="0x" + e.entry_hash.hex(),
+            note=_records_note(e.kind, e.detail),
         )
         for e in log.entries(limit=limit)
     ]
+
+
+def _records_note(kind: str, detail: Mapping[str, Any]) -> str | None:
+    """An import's or a forget's counts in words: "30 new, 2 already stored (spotify)"."""
+    facts = detail.get("facts")
+    if kind == audit.IMPORT:
+        words = (f"{detail.get('new_events', 0)} new, {detail.get('duplicate_events', 0)} "
+                 f"already stored ({', '.join(detail.get('sources', ())) or 'no events'})")
+        return words + (f", {facts} facts" if facts else "")
+    if kind == audit.FORGET:
+        by_source = ", ".join(f"{source} {n}"
+                              for source, n in detail.get("events_by_source", {}).items())
+        words = f"{detail.get('events', 0)} events" + (f" ({by_source})" if by_source else "")
+        return words + (f", facts {', '.join(facts)}" if facts else "")
+    return None
 
 
 def verify_log(log: audit.AuditLog) -> VerifyPublic:
