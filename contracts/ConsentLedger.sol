@@ -23,6 +23,11 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     uint256 private constant _MIN_OWNERS = 2;
     uint256 private constant _MAX_OWNERS = 6;
 
+    /// @dev The longest company name and URL {describeCompany} accepts, in bytes: enough for
+    /// any trading name and address, short enough that no log entry floods a vault's screen.
+    uint256 private constant _MAX_NAME_BYTES = 64;
+    uint256 private constant _MAX_URL_BYTES = 256;
+
     /// @dev One owner of a group request and the wei of its share it has claimed: one slot.
     struct Member {
         address account;
@@ -315,6 +320,17 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     /// @inheritdoc IConsentLedger
     function publishEndpoint(string calldata url, bytes32 termsHash) external {
         emit EndpointPublished(msg.sender, url, termsHash);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function describeCompany(string calldata name, string calldata url) external {
+        uint256 nameLength = bytes(name).length;
+        if (nameLength == 0 || nameLength > _MAX_NAME_BYTES) {
+            revert InvalidCompanyName(nameLength, _MAX_NAME_BYTES);
+        }
+        uint256 urlLength = bytes(url).length;
+        if (urlLength > _MAX_URL_BYTES) revert CompanyUrlTooLong(urlLength, _MAX_URL_BYTES);
+        emit CompanyDescribed(msg.sender, name, url);
     }
 
     // ---------------------------------------------------------------- views

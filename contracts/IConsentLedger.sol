@@ -171,6 +171,15 @@ interface IConsentLedger {
     /// @notice `account` announced where its vault answers and the hash of its terms.
     event EndpointPublished(address indexed account, string url, bytes32 termsHash);
 
+    /**
+     * @notice `company` published the name it goes by and a web address. Nothing checks
+     * either: they are the company's own words, which vaults show beside its address, never
+     * instead of it. A later description replaces an earlier one.
+     * @param name 1 to 64 bytes of UTF-8.
+     * @param url At most 256 bytes; empty when the company gives none.
+     */
+    event CompanyDescribed(address indexed company, string name, string url);
+
     /// @notice A request must carry a non-zero payment.
     error ZeroPrice();
     /// @notice The payment does not fit the 96-bit price field.
@@ -246,6 +255,16 @@ interface IConsentLedger {
     /// @param account The account the transfer was to.
     /// @param amount The amount that could not be sent, in wei.
     error TransferFailed(address account, uint256 amount);
+
+    /// @notice A company's name must be 1 to `maximum` bytes long.
+    /// @param length The name's length in bytes.
+    /// @param maximum The longest name allowed, in bytes.
+    error InvalidCompanyName(uint256 length, uint256 maximum);
+
+    /// @notice A company's URL must be at most `maximum` bytes long.
+    /// @param length The URL's length in bytes.
+    /// @param maximum The longest URL allowed, in bytes.
+    error CompanyUrlTooLong(uint256 length, uint256 maximum);
 
     /**
      * @notice Ask `owner` for access to `scopes` for `duration` seconds, paying `msg.value`
@@ -343,6 +362,14 @@ interface IConsentLedger {
 
     /// @notice Announce the caller's vault endpoint `url` and its terms' hash (event only).
     function publishEndpoint(string calldata url, bytes32 termsHash) external;
+
+    /**
+     * @notice Describe the caller, a company, to the owners it asks: the name it goes by and
+     * a web address (event only; see {CompanyDescribed}).
+     * @param name 1 to 64 bytes; reverts with `InvalidCompanyName` otherwise.
+     * @param url At most 256 bytes, may be empty; reverts with `CompanyUrlTooLong` otherwise.
+     */
+    function describeCompany(string calldata name, string calldata url) external;
 
     /**
      * @notice The full stored state of request `id`; reverts with `UnknownRequest` if none.

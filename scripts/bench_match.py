@@ -1,14 +1,14 @@
 """Benchmark POST /v1/match beside POST /v1/release on a real daemon over loopback.
 
-The daemon serves a vault with Ada's sample exports plus 5,000 plays and views of 500
-artists and 1,000 films (so the history summary has a realistic size), on the embedded
-chain, with matches and the privacy budget uncapped. Grants for ``match.history`` are
-injected into the ledger index as bench_release does. A separate load process pre-signs
-every request (ten different lists per size, rotated, each candidate with genres, a prior
-and 20 ``similar`` references, a fifth of them from the person's history) and drives them
-over keep-alive connections, 1 and 16 in flight; release is measured in the same run.
-The goals (issue 16): 100 candidates p50 ≤ 10 ms and 1,000 candidates p50 ≤ 50 ms at one
-in flight; ≥ 200 matches/s of 100 candidates at 16 in flight.
+The daemon is bench_daemon's, its vault holding Ada's sample exports plus 5,000 plays and
+views of 500 artists and 1,000 films (so the history summary has a realistic size), with
+matches and the privacy budget uncapped; grants for ``match.history`` are injected into the
+ledger index. A separate load process pre-signs every request (ten different lists per
+size, rotated, each candidate with genres, a prior and 20 ``similar`` references, a fifth
+of them from the person's history) and drives them over keep-alive connections, 1 and 16
+in flight; release is measured in the same run. The goals (issue 16): 100 candidates p50
+≤ 10 ms and 1,000 candidates p50 ≤ 50 ms at one in flight; ≥ 200 matches/s of 100
+candidates at 16 in flight.
 
     .venv/bin/python scripts/bench_match.py [--serial 300] [--requests 3000]
 """
@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import random
 import secrets
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_release import SCOPES, _drive, _request, inject_grants
+from bench_daemon import (
+    RELEASE_SCOPES,
+    BenchDaemon,
+    http_request,
+    in_load_process,
+    measure,
+    print_figures,
+    sign_release,
+)
 
 MATCH = ["match.history"]
 ARTISTS = [f"Artist {i}" for i in range(500)]
@@ -50,43 +55,38 @@ def candidates(size: int, rng: random.Random) -> list[dict[str, Any]]:
     return listed
 
 
-def load_process(job: dict[str, Any], results: Any) -> None:
-    import asyncio
-
-    from vault import ledger, match, scopes
+def sign_match(job: dict[str, Any], grant_id: int, listed: list[dict[str, Any]],
+               listed_hash: bytes) -> bytes:
+    from vault import ledger, scopes
     from vault.eth import eip712
 
-    domain = ledger.Domain(job["chain_id"], job["ledger"])
-    key = bytes.fromhex(job["company_key"])
+    nonce = "0x" + secrets.token_hex(32)
+    issued_at = int(time.time())
+    signature = eip712.sign_match(
+        bytes.fromhex(job["company_key"]), ledger.Domain(job["chain_id"], job["ledger"]),
+        grant_id, scopes.bitmap(MATCH), listed_hash, 10, nonce, issued_at)
+    body = {"grant_id": grant_id, "scopes": MATCH, "k": 10, "candidates": listed,
+            "nonce": nonce, "issued_at": issued_at, "signature": "0x" + signature.hex()}
+    return http_request("POST", "/v1/match", json.dumps(body).encode())
+
+
+def load_process(job: dict[str, Any], results: Any) -> None:
+    from vault.canonical import json_hash
+
     rng = random.Random(7)
     lists = {size: [candidates(size, rng) for _ in range(10)] for size in (100, 1000)}
+    hashes = {size: [json_hash(listed) for listed in lists[size]] for size in lists}
+    grants = job["match_grants"]
     figures = {}
     for name, kind, size, concurrency, count in job["runs"]:
         warm = max(concurrency * 4, 16)
-        payloads = []
-        for i in range(count + warm):
-            nonce = "0x" + secrets.token_hex(32)
-            issued_at = int(time.time())
-            if kind == "release":
-                grant_id = job["release_grant"]
-                signature = ledger.sign_release(key, domain, grant_id, scopes.bitmap(SCOPES),
-                                                nonce, issued_at)
-                body = {"grant_id": grant_id, "scopes": SCOPES, "nonce": nonce,
-                        "issued_at": issued_at, "signature": "0x" + signature.hex()}
-                path = "/v1/release"
-            else:
-                grant_id = job["match_grants"][i % len(job["match_grants"])]
-                listed = lists[size][i % 10]
-                signature = eip712.sign_match(
-                    key, domain, grant_id, scopes.bitmap(MATCH), match.candidates_hash(listed),
-                    10, nonce, issued_at)
-                body = {"grant_id": grant_id, "scopes": MATCH, "k": 10, "candidates": listed,
-                        "nonce": nonce, "issued_at": issued_at,
-                        "signature": "0x" + signature.hex()}
-                path = "/v1/match"
-            payloads.append(_request("POST", path, json.dumps(body).encode()))
-        asyncio.run(_drive(job["port"], payloads[:warm], concurrency))
-        figures[name] = asyncio.run(_drive(job["port"], payloads[warm:], concurrency))
+        payloads = [
+            sign_release(job, job["release_grant"]) if kind == "release"
+            else sign_match(job, grants[i % len(grants)], lists[size][i % 10],
+                            hashes[size][i % 10])
+            for i in range(count + warm)
+        ]
+        figures[name] = measure(job["port"], payloads, concurrency=concurrency, warm=warm)
     results.put(figures)
 
 
@@ -96,59 +96,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="per measurement (16)")
     args = parser.parse_args()
 
-    import uvicorn
-
-    from vault import crypto, scopes
-    from vault.chain import EmbeddedChain, free_port
-    from vault.config import Settings
-    from vault.daemon.app import create_app
     from vault.identity import Event, EventKind
-    from vault.importers import importer_for, sample_exports
-    from vault.store import Vault
 
-    home = Path(tempfile.mkdtemp(prefix="bench-match-"))
-    vault = Vault.create(home, "bench", kdf=crypto.KDF_MINIMUM)
-    for kind, path in sample_exports():
-        with path.open("rb") as stream:
-            vault.import_records(list(importer_for(kind).parse(stream, filename=path.name)))
     rng = random.Random(1)
     now = int(time.time())
-    vault.import_records([
+    history = [
         Event(EventKind.PLAY, now - i * 600, "bench",
               {"artist": rng.choice(ARTISTS), "track": f"Track {i % 900}", "ms_played": 180_000})
         for i in range(3000)
     ] + [Event(EventKind.VIEW, now - i * 900, "bench", {"title": rng.choice(FILMS)})
-         for i in range(2000)])
-    chain = EmbeddedChain()
-    company = chain.accounts[1]
-    port = free_port()
-    settings = Settings(home=home, chain="embedded", port=port, sync_interval_seconds=3600,
-                        max_index_lag_seconds=3600, request_skew_seconds=3600,
-                        company_releases_per_day=0, privacy_budget=0)
-    app = create_app(settings, vault=vault, chain=chain)
-    daemon = app.state.daemon
-    terms = daemon.owner.terms()
-    daemon.owner.set_terms(terms.model_copy(update={"matches_per_epoch": 1_000_000}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-
-    client = chain.client(sender=company)
-    with daemon.owner.state.chain_lock:
-        real = client.request_access(vault.owner_address, scopes.bitmap(SCOPES), 30 * 86_400,
-                                     price=10**15, catalog_hash=scopes.catalog_hash(),
-                                     purpose="bench")
-    daemon.sync_round()
-    approval = daemon.owner.approve(real, submit=False)
-    with daemon.owner.state.chain_lock:
-        client.approve_by_sig(real, approval.deadline, bytes.fromhex(approval.signature[2:]))
-    daemon.sync_round()
-    match_grants = inject_grants(daemon, count=10, first_id=real + 1, company=company,
-                                 names=MATCH)
-
+         for i in range(2000)]
+    bench = BenchDaemon(names=RELEASE_SCOPES, extra_events=history,
+                        matches_per_epoch=1_000_000)
+    match_grants = bench.inject_grants(count=10, first_id=bench.grant_id + 1, names=MATCH)
     runs = [
         ("release c1", "release", 0, 1, args.serial),
         ("match 100 c1", "match", 100, 1, args.serial),
@@ -156,19 +116,9 @@ def main() -> None:
         ("release c16", "release", 0, 16, args.requests),
         ("match 100 c16", "match", 100, 16, args.requests),
     ]
-    job = {"port": port, "chain_id": chain.chain_id, "ledger": chain.ledger_address,
-           "company_key": chain.dev_keys[1].hex(), "release_grant": real,
-           "match_grants": match_grants, "runs": runs}
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    process = context.Process(target=load_process, args=(job, results))
-    process.start()
-    figures: dict[str, Any] = results.get()
-    process.join()
-
-    print(f"{'measurement':20} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}")
-    for name, f in figures.items():
-        print(f"{name:20} {f['rps']:9.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['non_200']:8d}")
+    figures = in_load_process(load_process, bench.job(
+        release_grant=bench.grant_id, match_grants=match_grants, runs=runs))
+    print_figures(figures)
     goals = [
         ("100 candidates p50 ≤ 10 ms", figures["match 100 c1"]["p50_ms"] <= 10),
         ("1,000 candidates p50 ≤ 50 ms", figures["match 1000 c1"]["p50_ms"] <= 50),
@@ -176,10 +126,8 @@ def main() -> None:
     ]
     for goal, met in goals:
         print(f"{goal}: {'met' if met else 'NOT met'}")
-    print(f"audit log verifies: {daemon.audit.verify().ok}")
-    server.should_exit = True
-    thread.join()
-    vault.close()
+    print(f"audit log verifies: {bench.daemon.audit.verify().ok}")
+    bench.close()
 
 
 if __name__ == "__main__":

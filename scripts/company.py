@@ -11,6 +11,10 @@ the grant (relaying the owner's signed approval), fetches the granted scopes and
 the owner's receipt; ``withdraw`` takes back refunds. The key comes from the environment,
 never the command line. Exit codes: 0 done, 3 the vault refused (the error code is
 printed), 4 the receipt did not verify, 5 any other SDK error.
+
+With ``--await-command`` first, the command and its arguments are read as one line from
+standard input: the demo starts the process (and its second of imports) while the owner's
+steps run, and hands it its command when the story reaches it. End of input: exit 0.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -100,7 +105,12 @@ def withdraw(args: argparse.Namespace) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--await-command"]:
+        command = sys.stdin.readline()
+        if not command.strip():
+            return 0
+        argv = argv[1:] + shlex.split(command)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rpc", required=True)
     parser.add_argument("--ledger", required=True)
@@ -118,7 +128,7 @@ def main() -> int:
     fetching.add_argument("--state", required=True)
     fetching.add_argument("--timeout", type=float, default=30.0)
     commands.add_parser("withdraw")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     action = {"request": request, "fetch": fetch, "withdraw": withdraw}[args.command]
     try:
         return action(args)
@@ -134,4 +144,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

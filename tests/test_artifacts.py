@@ -23,16 +23,21 @@ FUNCTIONS = {
     "requestAccess", "approve", "approveBySig", "deny", "cancel", "revoke", "claim", "claimMany",
     "withdraw", "publishEndpoint", "getRequest", "requestCount", "isActive", "covers", "earned",
     "claimable", "owed", "escrowHeld", "domainSeparator", "APPROVAL_TYPEHASH", "eip712Domain",
+    "requestGroupAccess", "groupMembers", "describeCompany",
 }  # fmt: skip
 EVENTS = {
     "AccessRequested", "AccessApproved", "AccessDenied", "RequestCancelled", "AccessRevoked",
-    "EarningsClaimed", "Withdrawn", "EndpointPublished",
+    "EarningsClaimed", "Withdrawn", "EndpointPublished", "GroupAccessRequested",
+    "GroupMemberApproved", "GroupAccessApproved", "GroupAccessDenied", "GroupAccessRevoked",
+    "CompanyDescribed",
 }  # fmt: skip
 ERRORS = {
     "ZeroPrice", "PriceTooLarge", "ZeroDuration", "EmptyScopes", "InvalidOwner", "SelfRequest",
     "UnknownRequest", "NotRequestOwner", "NotRequestCompany", "RequestNotPending",
     "GrantNotActive", "GrantExpired", "ApprovalDeadlinePassed", "InvalidApprovalSignature",
-    "NothingToClaim", "NothingOwed", "TransferFailed",
+    "NothingToClaim", "NothingOwed", "TransferFailed", "AlreadyApproved", "DuplicateOwner",
+    "GroupTooLarge", "GroupTooSmall", "InvalidGroupApprovalSignature", "InvalidCompanyName",
+    "CompanyUrlTooLong",
 }  # fmt: skip
 
 

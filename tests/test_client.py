@@ -8,6 +8,7 @@ what it knows at each step is deterministic.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
@@ -501,3 +502,195 @@ def test_an_old_copy_of_the_vault_folder_still_enforces_a_revocation(
     finally:
         app.state.daemon.stop()
         vault.close()
+
+
+# --------------------------------------------------------------------------- issue 14: edges
+
+
+def _candidates(count: int = 20) -> list[dict[str, Any]]:
+    return [{"id": f"c-{i}", "title": f"Song {i}", "kind": "track", "genres": ["pop"]}
+            for i in range(count)]
+
+
+def test_a_stored_release_and_match_verify_later_with_verify_receipt(served: Served) -> None:
+    """A release and a match kept as JSON verify later with nothing but the ledger's ids;
+    each edit of what was received, and every other owner, chain or ledger, is refused."""
+    with served.company() as company:
+        grant = served.granted(company, ["preferences.music", "match.content"])
+        stored = company.fetch(grant, ["preferences.music"]).model_dump_json()
+        stored_match = company.match(grant, _candidates(), k=3).model_dump_json()
+    where = {"owner": grant.owner, "chain_id": served.chain.chain_id,
+             "ledger": served.chain.ledger_address}
+    release = client.Release.model_validate_json(stored)
+    ranked = client.MatchResult.model_validate_json(stored_match)
+    client.verify_receipt(release, **where)
+    client.verify_receipt(ranked, **where)
+
+    edited = release.model_copy(update={"preferences": {"preferences.music": {"status": "ok"}}})
+    reordered = ranked.model_copy(update={"ranking": list(reversed(ranked.ranking))})
+    moved = release.model_copy(update={"grant_id": grant.id + 1})
+    for forged in (edited, reordered, moved):
+        with pytest.raises(client.ReceiptInvalid):
+            client.verify_receipt(forged, **where)
+    other_owner = served.chain.accounts[3]
+    for elsewhere in ({"owner": other_owner}, {"chain_id": served.chain.chain_id + 1},
+                      {"ledger": served.chain.accounts[4]}):
+        with pytest.raises(client.ReceiptInvalid):
+            client.verify_receipt(release, **{**where, **elsewhere})
+
+
+def test_a_request_loads_back_from_the_ledger_and_waits_as_made(served: Served) -> None:
+    """`company.request(id)` after a restart: the same AccessRequest (purpose and catalog hash
+    from its event, endpoint from the owner's publication), and the grant follows from it."""
+    with served.company() as company:
+        made = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "playlists",
+                                      max_releases=3)
+    with served.company() as restarted:
+        loaded = restarted.request(made.id)
+        assert loaded == made
+        served.approve(made.id)
+        grant = restarted.wait_for_grant(loaded, timeout=30, vault_synced=False)
+        assert grant.id == made.id and grant.max_releases == 3
+        with pytest.raises(client.UnknownRequest) as unknown:
+            restarted.request(made.id + 1000)
+    assert isinstance(unknown.value, errors.NotFound)
+
+    async def load() -> client.AccessRequest:
+        async with served.async_company() as company:
+            return await company.request(made.id)
+
+    assert asyncio.run(load()) == made
+
+
+_HOSTILE_DETAIL = "no such grant\n\x1b[2J\x1b[31mpay here: evil.example\r"
+
+
+@pytest.mark.parametrize("code", sorted(client._REFUSALS))
+def test_every_refusal_reads_as_one_line_name_what_and_what_to_do(code: str) -> None:
+    cls = client._REFUSALS[code]
+    error = client.refusal(403, {"error": code, "detail": _HOSTILE_DETAIL})
+    shown = str(error)
+    assert shown.startswith(f"{cls.__name__}: the vault refused (403 {code}): no such grant")
+    assert shown.endswith(f" — {cls.hint}") and cls.hint
+    assert cls.hint != client.VaultRefused.hint or cls is client.VaultRefused
+    assert shown.isprintable()  # one line, no terminal escapes from the vault
+    assert error.detail == "no such grant [2J [31mpay here: evil.example"
+
+
+def test_a_real_refusal_and_a_closed_request_name_the_status(served: Served) -> None:
+    with served.company() as company:
+        grant = served.granted(company, ["preferences.music"])
+        served.daemon.owner.revoke(grant.id)
+        with pytest.raises(client.Revoked) as revoked:
+            company.fetch(grant)
+        assert str(revoked.value) == (
+            f"Revoked: the vault refused (403 revoked): {revoked.value.detail} — "
+            "the unearned part of the price is credited back: withdraw() takes it")
+        pending = company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        company.cancel(pending)
+        with pytest.raises(client.RequestClosed) as closed:
+            company.wait_for_grant(pending, timeout=1, vault_synced=False)
+        assert f"request {pending.id} is cancelled" in str(closed.value)
+        with pytest.raises(errors.ContractReverted) as again:
+            company.cancel(pending)
+        assert again.value.name == "RequestNotPending"
+        assert f"RequestNotPending(id={pending.id}, status=cancelled)" in str(again.value)
+
+
+def test_a_company_without_funds_gets_one_typed_error_and_nothing_is_sent(
+    served: Served,
+) -> None:
+    from eth_account import Account
+
+    chain = served.chain
+    poor = Account.create()
+    before = chain.client().request_count()
+    with Company(poor, chain, chain.ledger_address) as company:
+        with pytest.raises(client.InsufficientFunds) as empty:
+            company.request_access(served.owner, MUSIC_AGE, DAY, 10**15, "ads")
+        chain.w3.eth.send_transaction(
+            {"from": chain.accounts[0], "to": poor.address, "value": 10**15}
+        )
+        with pytest.raises(client.InsufficientFunds) as short:
+            company.request_access(served.owner, MUSIC_AGE, DAY, 10**16, "ads")
+    assert chain.client().request_count() == before
+    assert isinstance(empty.value, errors.InsufficientFunds)
+    assert str(empty.value) == (
+        f"InsufficientFunds: {poor.address} holds 0 ETH, too little to pay the price of "
+        f"0.001 ETH and the gas of this request — send ETH to {poor.address}, then try again")
+    assert f"{poor.address} holds 0.001 ETH" in str(short.value)
+    assert "0.01 ETH" in str(short.value)
+
+
+class FlakySync(httpx.BaseTransport):
+    """The real daemon behind ``failures`` transient answers to releases and matches."""
+
+    def __init__(self, *, failures: int, status: int = 503, code: str = "ledger_unavailable",
+                 retry_after: str | None = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.failures = failures
+        self.status = status
+        self.code = code
+        self.headers = {} if retry_after is None else {"Retry-After": retry_after}
+        self.attempts = 0
+        self.nonces: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path not in ("/v1/release", "/v1/match"):
+            return self.inner.handle_request(request)
+        self.attempts += 1
+        self.nonces.add(json.loads(request.content)["nonce"])
+        if self.attempts <= self.failures:
+            return httpx.Response(self.status, headers=self.headers,
+                                  json={"error": self.code, "detail": "busy"})
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "ledger_unavailable"), (429, "rate_limited"),
+                                              (503, "signing_unavailable")])
+def test_sync_fetch_and_match_retry_transient_answers_with_fresh_nonces(
+    served: Served, status: int, code: str
+) -> None:
+    with served.company() as honest:
+        grant = served.granted(honest, ["preferences.music", "match.content"])
+    for call in ("fetch", "match"):
+        flaky = FlakySync(failures=2, status=status, code=code, retry_after="0")
+        with served.company(transport=flaky, backoff_seconds=0.001) as company:
+            if call == "fetch":
+                assert company.fetch(grant).grant_id == grant.id
+            else:
+                assert len(company.match(grant, _candidates(), k=2).ranking) == 2
+        assert flaky.attempts == 3 and len(flaky.nonces) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [(429, "releases_exhausted", client.ReleasesExhausted), (403, "revoked", client.Revoked),
+     (503, "ledger_unavailable", client.VaultLedgerUnavailable)],
+)
+def test_sync_fetch_gives_up_on_permanent_answers_and_after_max_attempts(
+    served: Served, status: int, code: str, cls: type[client.VaultRefused]
+) -> None:
+    with served.company() as honest:
+        grant = served.granted(honest)
+    flaky = FlakySync(failures=10, status=status, code=code)
+    with served.company(transport=flaky, backoff_seconds=0.001, max_attempts=3) as company, \
+            pytest.raises(cls):
+        company.fetch(grant)
+    assert flaky.attempts == (3 if cls.retryable else 1)
+
+
+def test_retry_after_is_respected_and_bounded() -> None:
+    retry = client._Retry(max_attempts=5, backoff=60.0, max_backoff=2.0)
+
+    def answer(**headers: str) -> httpx.Response:
+        return httpx.Response(503, headers=headers, json={"error": "ledger_unavailable"})
+
+    assert retry.delay(1, answer(**{"Retry-After": "1"})) == 1.0
+    assert retry.delay(1, answer(**{"Retry-After": "3600"})) == 2.0
+    assert 1.0 <= retry.delay(1, answer()) <= 2.0  # backoff capped, with jitter
+    with pytest.raises(client.VaultLedgerUnavailable):
+        retry.delay(5, answer())

@@ -425,6 +425,26 @@ def test_claim_many_and_endpoint(embedded_chain: EmbeddedChain) -> None:
     }
 
 
+def test_describe_company_emits_its_name_and_refuses_bad_lengths_before_sending(
+    embedded_chain: EmbeddedChain,
+) -> None:
+    chain = embedded_chain
+    company = chain.client(chain.accounts[2])
+    described = company.describe_company("Acme Audio", "https://acme.example").event(
+        "CompanyDescribed").args
+    assert described == {"company": chain.accounts[2], "name": "Acme Audio",
+                         "url": "https://acme.example"}
+    block = chain.w3.eth.block_number
+    with pytest.raises(errors.ContractReverted) as caught:
+        company.describe_company("", "")
+    assert (caught.value.name, caught.value.args_by_name) == (
+        "InvalidCompanyName", {"length": 0, "maximum": 64})
+    with pytest.raises(errors.ContractReverted) as caught:
+        company.describe_company("Acme", "https://" + "a" * 249)
+    assert caught.value.name == "CompanyUrlTooLong"
+    assert chain.w3.eth.block_number == block  # refused at the gas estimate: nothing mined
+
+
 def test_group_request_lifecycle_through_the_client(embedded_chain: EmbeddedChain) -> None:
     """Issue 18: one id for two owners; each approves for themself (one by a Python-signed
     approval relayed by the company); a revoke settles both shares and refunds the rest."""
@@ -827,3 +847,15 @@ def test_node_urls_are_redacted() -> None:
     with pytest.raises(errors.LedgerUnavailable) as caught:
         ledger.call_node(dead, lambda: dead.eth.block_number)
     assert "SECRETKEY" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+
+
+def test_an_unfunded_sender_on_the_embedded_chain_gets_no_eth_for_gas(
+    embedded_chain: EmbeddedChain,
+) -> None:
+    """eth-tester words it its own way ("cannot afford txn gas"); the owner reads the same
+    one line as on a node, naming the account to fund."""
+    poor = Account.create()
+    with pytest.raises(errors.InsufficientFunds) as refused:
+        embedded_chain.client(sender=poor).describe_company("Acme", "")
+    assert str(refused.value).startswith(f"no ETH for gas: {poor.address} holds 0")
+    assert refused.value.hint == f"send ETH to {poor.address}, then try again"

@@ -323,3 +323,108 @@ def test_stats_and_repr_carry_no_secret(vault: store.Vault) -> None:
     assert "Secretville" not in text and "Artist" not in text
     key = vault._keyring.current.key.reveal()
     assert key.hex() not in text and repr(key) not in text
+
+
+def _views(n: int) -> list[Event]:
+    return [Event(EventKind.VIEW, 1_700_000_000 + i, "youtube",
+                  {"platform": "youtube", "channel": "Veritasium", "title": f"Video {i}"})
+            for i in range(n)]
+
+
+def test_forget_source_deletes_its_events_and_rederives(vault: store.Vault) -> None:
+    vault.import_records([*plays(12), *_views(5), Fact("city", "Lisbon")])
+    before = vault.stats()
+
+    planned = vault.forget_source("spotify", dry_run=True)
+    assert (planned.events, planned.events_by_source) == (12, {"spotify": 12})
+    assert vault.stats().events == before.events  # a plan deletes nothing
+
+    done = vault.forget_source("spotify")
+    assert done == planned
+    after = vault.stats()
+    assert after.events == 5
+    assert after.events_by_kind == {"view": 5} and after.events_by_source == {"youtube": 5}
+    assert vault.genre_coverage()["listens"] == 0
+    assert vault.derived(["preferences.music"])["preferences.music"]["status"] == (
+        "insufficient_data")
+    assert vault.facts() == {"city": "Lisbon"}
+    assert vault.check() == []  # the manifest's event digest counts what stays
+
+
+def test_forget_leaves_no_trace_a_reimport_or_a_new_event_trips_over(
+    vault: store.Vault, home: Path
+) -> None:
+    vault.import_records(plays(6))
+    vault.forget_source("spotify")
+    again = vault.import_records(plays(6))  # the same records import again, as new
+    assert (again.new_events, again.duplicate_events) == (6, 0)
+    assert vault.check() == []
+    with sqlite3.connect(home / store.DB_NAME) as db:  # forgotten ids are not handed out again
+        assert [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")] == list(
+            range(7, 13))
+
+
+def test_an_event_put_back_after_a_forget_is_named_by_check(
+    vault: store.Vault, home: Path
+) -> None:
+    vault.import_records(plays(3))
+    with sqlite3.connect(home / store.DB_NAME) as db:
+        kept = db.execute("SELECT id, key_version, dedupe, payload FROM events").fetchone()
+    vault.forget_source("spotify")
+    with sqlite3.connect(home / store.DB_NAME) as db:
+        db.execute("INSERT INTO events VALUES (?, ?, ?, ?)", kept)
+    assert [(d.table, d.row) for d in vault.check()] == [("events", "*")]
+    assert "digest of event ids does not match" in vault.check()[0].problem
+
+
+def test_forget_records_deletes_what_a_file_stored_and_keeps_changed_facts(
+    vault: store.Vault,
+) -> None:
+    file = [*plays(4), Fact("city", "Lisbon"), Fact("country", "PT")]
+    vault.import_records([*file, *_views(2)])
+    vault.set_fact("city", "Porto")  # the owner's own word since: it stays
+
+    done = vault.forget_records(file, what="profile.toml")
+    assert (done.events, done.events_by_source, done.facts) == (4, {"spotify": 4}, ("country",))
+    assert vault.facts() == {"city": "Porto"}
+    assert vault.stats().events_by_source == {"youtube": 2}
+    assert vault.check() == []
+    with pytest.raises(errors.NotFound, match=r"nothing in profile\.toml is stored"):
+        vault.forget_records(file, what="profile.toml")
+
+
+def test_forget_fact(vault: store.Vault) -> None:
+    vault.import_records([Fact("city", "Lisbon"), Fact("birth_date", "1990-04-01")])
+    assert vault.forget_fact("city", dry_run=True).facts == ("city",)
+    assert vault.forget_fact("city").facts == ("city",)
+    assert vault.facts() == {"birth_date": "1990-04-01"}
+    assert vault.check() == []
+    with pytest.raises(errors.NotFound, match="the fact 'city' is not set"):
+        vault.forget_fact("city")
+    with pytest.raises(errors.InputError, match="unknown fact 'shoe_size'"):
+        vault.forget_fact("shoe_size")
+
+
+def test_forgetting_what_is_not_stored_writes_nothing(vault: store.Vault, home: Path) -> None:
+    vault.import_records(plays(2))
+
+    def manifest() -> bytes:
+        with sqlite3.connect(home / store.DB_NAME) as db:
+            row: tuple[bytes] = db.execute("SELECT manifest FROM integrity").fetchone()
+            return row[0]
+
+    written = manifest()
+    with pytest.raises(errors.NotFound, match="no events from the source 'netflix'"):
+        vault.forget_source("netflix")
+    assert manifest() == written
+
+
+def test_forget_is_all_or_nothing(vault: store.Vault, home: Path) -> None:
+    vault.import_records([*plays(5), Fact("city", "Lisbon")])
+    with sqlite3.connect(home / store.DB_NAME) as db:  # re-deriving reads the facts: it fails
+        db.execute("UPDATE facts SET value = x'00' WHERE name = 'city'")
+    with pytest.raises(errors.CorruptFile, match="the fact 'city' is damaged"):
+        vault.forget_source("spotify")
+    with sqlite3.connect(home / store.DB_NAME) as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (5,)
+    assert [(d.table, d.row) for d in vault.check()] == [("facts", "city")]

@@ -214,6 +214,55 @@ def test_reorg_on_py_evm_drops_the_replaced_approval(
     fresh.close()
 
 
+def test_the_index_learns_names_only_of_companies_that_asked(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    """A company's name, published before or after its first request, is indexed (the last
+    one wins, surviving a reopen); a company that never asked this owner stays unknown."""
+    chain = embedded_chain
+    company, stranger = chain.client(chain.accounts[2]), chain.client(chain.accounts[3])
+    company.describe_company("Acme", "https://acme.example")
+    stranger.describe_company("Nobody asked", "")
+    index = _index(tmp_path, chain)
+    syncer = LedgerSync(chain.w3, index)
+    syncer.sync_once()
+    assert index.name_of(chain.accounts[2]) is None  # no request yet: not followed
+    _request(chain)  # first seen now: its earlier name is read back from the start
+    syncer.sync_once()
+    named = index.name_of(chain.accounts[2].lower())
+    assert named is not None and (named.name, named.url) == ("Acme", "https://acme.example")
+    company.describe_company("Acme Audio", "")
+    syncer.sync_once()
+    assert index.name_of(chain.accounts[2]).name == "Acme Audio"  # type: ignore[union-attr]
+    assert index.name_of(chain.accounts[3]) is None
+    index.close()
+    reopened = _index(tmp_path, chain)
+    assert reopened.name_of(chain.accounts[2]).url == ""  # type: ignore[union-attr]
+    reopened.close()
+
+
+def test_a_reorg_takes_back_a_companys_new_name(
+    tmp_path: Path, embedded_chain: EmbeddedChain
+) -> None:
+    chain = embedded_chain
+    company = chain.client(chain.accounts[2])
+    _request(chain)
+    company.describe_company("Acme", "")
+    index = _index(tmp_path, chain)
+    syncer = LedgerSync(chain.w3, index)
+    syncer.sync_once()
+    snapshot = chain.snapshot()
+    company.describe_company("Your Bank", "https://phish.example")
+    syncer.sync_once()
+    assert index.name_of(chain.accounts[2]).name == "Your Bank"  # type: ignore[union-attr]
+    chain.revert(snapshot)
+    chain.tester.mine_blocks(3)
+    assert syncer.sync_once().reorg_from is not None
+    assert index.name_of(chain.accounts[2]).name == "Acme"  # type: ignore[union-attr]
+    index.close()
+    assert _index(tmp_path, chain).name_of(chain.accounts[2]).name == "Acme"  # type: ignore[union-attr]
+
+
 def test_index_of_another_ledger_is_emptied(tmp_path: Path, embedded_chain: EmbeddedChain) -> None:
     chain = embedded_chain
     _request(chain)

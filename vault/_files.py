@@ -15,6 +15,10 @@ from pathlib import Path
 
 from vault import errors
 
+#: The vault folder's lock file. Here, not in vault.store, so that the CLI's daemon checks
+#: (vault.daemon.runtime) do not load the store's stack (SQLAlchemy, eth-account) to find it.
+LOCK_NAME = "vault.lock"
+
 _passed: Counter[str] = Counter()
 
 

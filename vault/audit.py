@@ -106,6 +106,12 @@ REFUSAL_SUMMARY = "refusal_summary"
 #: present, is the time before which no request is answered: the backup did not carry the
 #: log, so the nonces answered before it are unknown (THREATS row 35).
 RESTORE = "restore"
+#: The owner deleted records (`vault forget`); ``detail`` holds what kind and how many
+#: (per source, fact names), never a value or a file's path.
+FORGET = "forget"
+#: The owner imported an export (`vault import`, the dashboard's upload); ``detail`` holds
+#: the sources and counts, never a value or a file's path.
+IMPORT = "import"
 RELEASED = "released"
 REFUSED = "refused"
 OK = "ok"

@@ -13,14 +13,19 @@ SQLModel, cryptography, Typer, Rich, eth-tester). ``tests/test_client.py`` prove
     grant = company.wait_for_grant(request, timeout=60)
     release = company.fetch(grant)          # receipt already verified
     release.preferences["preferences.music"]
+    # later, from storage, with no client at all:
+    verify_receipt(release, owner=grant.owner, chain_id=chain_id, ledger=ledger_address)
+    request = company.request(request.id)   # a request loaded back from the ledger
 
 Errors. Everything the SDK raises on purpose is a :class:`ClientError` (itself a
-:class:`vault.errors.VaultError`), except ledger failures, which keep their shared types
-(:class:`vault.errors.ContractReverted`, :class:`vault.errors.LedgerUnavailable`). A vault's
-error answer becomes one :class:`VaultRefused` subclass per wire code (``Revoked`` for
-``revoked``, …), carrying ``status``, ``code`` and ``detail``. They live here, not in
-``vault/errors.py``, because only a company ever sees them: the owner's side raises
-``ReleaseRefused(code)`` and the daemon turns that into the wire code this module maps back.
+:class:`vault.errors.VaultError`) whose ``str`` is one line, ``Name: what is wrong — what to
+do``; ledger failures keep their shared types (:class:`vault.errors.ContractReverted`,
+:class:`vault.errors.LedgerUnavailable`), except an account too poor to pay, which is
+:class:`InsufficientFunds` naming the address to fund. A vault's error answer becomes one
+:class:`VaultRefused` subclass per wire code (``Revoked`` for ``revoked``, …), carrying
+``status``, ``error_code`` and ``detail``. They live here, not in ``vault/errors.py``,
+because only a company ever sees them: the owner's side raises ``ReleaseRefused(code)`` and
+the daemon turns that into the wire code this module maps back.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol, TypeAlias
+from typing import Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -43,6 +49,7 @@ from vault import errors, household, scopes
 from vault.canonical import json_hash
 from vault.eth import abi, eip712
 from vault.eth import ledger as eth_ledger
+from vault.eth.units import format_eth
 from vault.grant import Status
 from vault.wire import Code
 
@@ -52,8 +59,10 @@ __all__ = [
     "BadSignature",
     "BodyTooLarge",
     "BudgetExhausted",
+    "CatalogMismatch",
     "ClientError",
     "Company",
+    "DuplicateId",
     "EndpointNotPublished",
     "Expired",
     "ForbiddenHost",
@@ -63,8 +72,11 @@ __all__ = [
     "HouseholdReceiptInvalid",
     "HouseholdRelease",
     "HouseholdUnavailable",
+    "InsufficientFunds",
     "LedgerRefused",
+    "ListSize",
     "Malformed",
+    "MatchResult",
     "Member",
     "MemberMatch",
     "MemberRelease",
@@ -85,6 +97,7 @@ __all__ = [
     "Terms",
     "TermsInvalid",
     "Unauthorized",
+    "UnknownRequest",
     "UnsupportedMediaType",
     "VaultInternalError",
     "VaultLedgerUnavailable",
@@ -92,6 +105,9 @@ __all__ = [
     "VaultSigningUnavailable",
     "VaultUnreachable",
     "WrongCompany",
+    "content_hash",
+    "refusal",
+    "verify_receipt",
 ]
 
 Duration: TypeAlias = int | timedelta
@@ -104,7 +120,15 @@ NO_OWNER = "0x0000000000000000000000000000000000000000"
 
 
 class ClientError(errors.VaultError):
-    """Base of every error the company SDK raises on purpose."""
+    """Base of every error the company SDK raises on purpose.
+
+    ``str(error)`` is one line, ``Name: what is wrong — what to do``, so that a log line or
+    a traceback says both; the parts stay apart as ``error.args[0]`` and ``error.hint``.
+    """
+
+    def __str__(self) -> str:
+        what = f"{type(self).__name__}: {super().__str__()}"
+        return f"{what} — {self.hint}" if self.hint else what
 
 
 class VaultUnreachable(ClientError):
@@ -122,6 +146,8 @@ class EndpointNotPublished(ClientError):
 class TermsInvalid(ClientError):
     """The terms a vault served do not hash to the terms hash it served with them."""
 
+    hint = "do not rely on these terms; ask the owner to publish their terms again"
+
 
 class ReceiptInvalid(ClientError):
     """A release's receipt does not prove that the grant's owner sent these preferences."""
@@ -137,6 +163,8 @@ class HouseholdReceiptInvalid(ReceiptInvalid):
 class RequestClosed(ClientError):
     """The request can no longer become a grant (cancelled, denied, revoked or expired)."""
 
+    hint = "request access again; what the ledger owes you comes back with withdraw()"
+
 
 class GrantTimeout(ClientError):
     """The owner did not approve within the time given to :meth:`Company.wait_for_grant`."""
@@ -144,25 +172,49 @@ class GrantTimeout(ClientError):
     hint = "wait longer, or cancel the request to get the escrow back"
 
 
+class UnknownRequest(ClientError, errors.NotFound):
+    """No request with this id on the ledger (:meth:`Company.request`)."""
+
+    hint = "check the id: the ledger numbers requests from 1, in the order they were made"
+
+
+class InsufficientFunds(ClientError, errors.InsufficientFunds):
+    """The company's account cannot pay a transaction (a price into escrow, gas): nothing
+    was sent. The hint names the address to fund."""
+
+
 class VaultRefused(ClientError):
-    """The vault answered with an error body ``{"error": code, "detail": sentence}``."""
+    """The vault answered with an error body ``{"error": code, "detail": sentence}``.
+
+    ``status`` is the HTTP status, ``error_code`` the wire code and ``detail`` the vault's
+    sentence (one line of printable text: a vault cannot write to the company's terminal).
+    """
 
     code: ClassVar[Code | None] = None
     retryable: ClassVar[bool] = False
+    hint = "an answer this SDK does not know; update the SDK, or retry later"
 
     def __init__(self, status: int, code: str, detail: str) -> None:
+        code, detail = _printable(code), _printable(detail)
         super().__init__(f"the vault refused ({status} {code}): {detail}")
         self.status = status
         self.error_code = code
         self.detail = detail
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line, without control characters (terminal escapes)."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 class Malformed(VaultRefused):
     code = Code.MALFORMED
+    hint = "the vault could not read the request; use the SDK of the vault's version"
 
 
 class BodyTooLarge(VaultRefused):
     code = Code.TOO_LARGE
+    hint = "ask for fewer scopes, or send fewer candidates"
 
 
 class ListSize(VaultRefused):
@@ -172,10 +224,12 @@ class ListSize(VaultRefused):
 
 class DuplicateId(VaultRefused):
     code = Code.DUPLICATE_ID
+    hint = "give every candidate its own id"
 
 
 class BadSignature(VaultRefused):
     code = Code.BAD_SIGNATURE
+    hint = "sign with the account the grant was made to: Company(that_account, …)"
 
 
 class StaleRequest(VaultRefused):
@@ -185,14 +239,17 @@ class StaleRequest(VaultRefused):
 
 class Unauthorized(VaultRefused):
     code = Code.UNAUTHORIZED
+    hint = "this route is not for companies; use fetch(), match() or terms()"
 
 
 class NotGranted(VaultRefused):
     code = Code.NOT_GRANTED
+    hint = "wait for the grant with wait_for_grant(), or request access again"
 
 
 class WrongCompany(VaultRefused):
     code = Code.WRONG_COMPANY
+    hint = "fetch with the account that asked for the grant"
 
 
 class ScopeNotGranted(VaultRefused):
@@ -200,9 +257,14 @@ class ScopeNotGranted(VaultRefused):
     hint = "ask only for scopes in the grant, or request a new grant"
 
 
+class CatalogMismatch(VaultRefused):
+    code = Code.CATALOG_MISMATCH
+    hint = "the vault does not know the grant's scope catalog; request a new grant"
+
+
 class Revoked(VaultRefused):
     code = Code.REVOKED
-    hint = "the owner revoked this grant; the unearned part of the price is refunded"
+    hint = "the unearned part of the price is credited back: withdraw() takes it"
 
 
 class Expired(VaultRefused):
@@ -212,39 +274,48 @@ class Expired(VaultRefused):
 
 class RequestDenied(VaultRefused, RequestClosed):
     code = Code.DENIED
+    hint = "the owner said no; the price is credited back: withdraw() takes it"
 
 
 class ForbiddenHost(VaultRefused):
     code = Code.FORBIDDEN_HOST
+    hint = "call the vault at the endpoint its owner published"
 
 
 class NotFound(VaultRefused, errors.NotFound):
     code = Code.NOT_FOUND
+    hint = "check the id; a vault offers an approval only once its owner approved"
 
 
 class Replayed(VaultRefused):
     code = Code.REPLAYED
+    hint = "send the request again: the SDK signs each one with a fresh nonce"
 
 
 class LedgerRefused(VaultRefused):
     code = Code.LEDGER_REFUSED
+    hint = "the detail names the contract's error"
 
 
 class UnsupportedMediaType(VaultRefused):
     code = Code.UNSUPPORTED_MEDIA_TYPE
+    hint = "send application/json, as the SDK does"
 
 
 class ReleasesExhausted(VaultRefused):
     code = Code.RELEASES_EXHAUSTED
+    hint = "the grant's max_releases are used up; request a new grant"
 
 
 class BudgetExhausted(VaultRefused):
     code = Code.BUDGET_EXHAUSTED
+    hint = "the owner's match or privacy budget for you is spent; waiting will not change it"
 
 
 class RateLimited(VaultRefused):
     code = Code.RATE_LIMITED
     retryable = True
+    hint = "slow down; fetch() and match() retry it themselves up to max_attempts"
 
 
 class VaultLedgerUnavailable(VaultRefused):
@@ -267,6 +338,7 @@ class HouseholdUnavailable(VaultRefused):
 
 class VaultInternalError(VaultRefused):
     code = Code.INTERNAL
+    hint = "the vault failed while answering; retry later, or tell its owner"
 
 
 _REFUSALS: dict[str, type[VaultRefused]] = {
@@ -274,10 +346,10 @@ _REFUSALS: dict[str, type[VaultRefused]] = {
     for cls in (
         Malformed, BodyTooLarge, ListSize, DuplicateId, BadSignature, StaleRequest,
         Unauthorized, NotGranted,
-        WrongCompany, ScopeNotGranted, Revoked, Expired, RequestDenied, ForbiddenHost,
-        NotFound, Replayed, LedgerRefused, UnsupportedMediaType, ReleasesExhausted,
-        BudgetExhausted, RateLimited, VaultLedgerUnavailable, VaultSigningUnavailable,
-        VaultInternalError, HouseholdUnavailable,
+        WrongCompany, ScopeNotGranted, CatalogMismatch, Revoked, Expired, RequestDenied,
+        ForbiddenHost, NotFound, Replayed, LedgerRefused, UnsupportedMediaType,
+        ReleasesExhausted, BudgetExhausted, RateLimited, VaultLedgerUnavailable,
+        VaultSigningUnavailable, VaultInternalError, HouseholdUnavailable,
     )
 }
 
@@ -466,6 +538,46 @@ def content_hash(preferences: Mapping[str, Any]) -> bytes:
     return json_hash(dict(preferences))
 
 
+def verify_receipt(
+    answer: Release | MatchResult, *, owner: str, chain_id: int, ledger: str
+) -> None:
+    """Check the owner's receipt on a release or a match, as fetched or as stored long after.
+
+    The content hash is recomputed from what the answer carries (a release's preferences; a
+    match's candidates hash and ranking) and must be the receipt's; the receipt must be
+    ``owner``'s EIP-712 signature over that hash, the answer's grant id and company and its
+    time, in the domain of the ConsentLedger at ``ledger`` on chain ``chain_id``. Pass the
+    grant's owner as the ledger has it (``grant.owner``), never the answer's own word.
+    Raises :class:`ReceiptInvalid`; :meth:`Company.fetch` and :meth:`Company.match` run it
+    on every answer::
+
+        stored = Release.model_validate_json(path.read_text())
+        verify_receipt(stored, owner=grant.owner, chain_id=1, ledger=LEDGER)
+    """
+    domain = eip712.Domain(chain_id, ledger)
+    if not _same_address(answer.owner, owner):
+        raise ReceiptInvalid(f"the answer names {answer.owner} as its owner, not {owner}")
+    if isinstance(answer, Release):
+        what, computed = "the preferences", content_hash(answer.preferences)
+    else:
+        what, computed = "the ranking", json_hash(
+            {"candidates_hash": answer.candidates_hash, "ranking": answer.ranking}
+        )
+    try:
+        claimed = bytes.fromhex(answer.receipt.content_hash.removeprefix("0x"))
+    except ValueError:
+        claimed = b""
+    if claimed != computed:
+        raise ReceiptInvalid(f"the receipt's content hash does not match {what}")
+    try:
+        digest = domain.receipt_digest(
+            answer.grant_id, answer.company, computed, answer.receipt.issued_at
+        )
+        eip712.verify_signer(digest, answer.receipt.signature, owner)
+    except (errors.SignatureInvalid, ValueError):
+        raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
+
+
 def _seconds(duration: Duration) -> int:
     seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else duration
     if seconds <= 0:
@@ -477,8 +589,75 @@ def _join(endpoint: str, path: str) -> str:
     return endpoint.rstrip("/") + path
 
 
+def _vault_url(grant: Grant, path: str) -> str:
+    if grant.endpoint is None:
+        raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
+    return _join(grant.endpoint, path)
+
+
+def _unreachable(url: str, error: httpx.HTTPError) -> VaultUnreachable:
+    return VaultUnreachable(f"no answer from {url} ({type(error).__name__})")
+
+
+def _answer(response: httpx.Response) -> Any:
+    """A 200 answer's JSON; the typed refusal for any other."""
+    if response.status_code != 200:
+        raise refusal(response.status_code, _json_or_none(response))
+    return _json_or_none(response)
+
+
+def _synced(health: Any, block: int) -> bool:
+    """Whether a vault's ``/v1/health`` answer says its ledger index reached ``block``."""
+    return isinstance(health, Mapping) and int(health.get("synced_block", -1)) >= block
+
+
+#: Gas every transaction costs at least: an account holding less than this times the gas
+#: price (plus the value sent) cannot pay for any transaction.
+_INTRINSIC_GAS = 21_000
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """Which refused releases and matches are sent again, and after how long: transient
+    answers (``rate_limited``, ``ledger_unavailable``, ``signing_unavailable``, a bare 429
+    or 503) up to ``max_attempts`` in all, after the vault's ``Retry-After`` or exponential
+    backoff with jitter, never more than ``max_backoff`` seconds."""
+
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+    def delay(self, attempt: int, response: httpx.Response) -> float:
+        """Seconds to wait before sending again after failed attempt number ``attempt``;
+        raises the typed refusal when waiting will not help or the attempts are spent."""
+        refused = refusal(response.status_code, _json_or_none(response))
+        if not refused.retryable or attempt >= self.max_attempts:
+            raise refused
+        retry_after = response.headers.get("retry-after", "")
+        if retry_after.isdigit():
+            return min(self.max_backoff, float(retry_after))
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class _Call(Generic[_T]):
+    """One signed POST to a vault: ``signed()`` makes a fresh body (a new nonce) for each
+    attempt, with the check of the answer to that body."""
+
+    url: str
+    signed: Callable[[], tuple[dict[str, Any], Callable[[Any], _T]]]
+
+
 class _Core:
-    """The account, the ledger and the clock; no HTTP."""
+    """The account, the ledger and the clock, the bodies the company signs and the checks of
+    what vaults answer; no HTTP (the clients do the I/O, each its own way)."""
 
     def __init__(
         self,
@@ -517,6 +696,88 @@ class _Core:
                 return str(event.args["url"]), "0x" + bytes(event.args["termsHash"]).hex()
         return None
 
+    def vault_of(self, owner_or_endpoint: str) -> tuple[str, str | None]:
+        """The vault's URL and the terms hash its owner published with it, from an owner's
+        address (on the ledger); a URL is taken as it is, with no published hash."""
+        if not is_address(owner_or_endpoint):
+            return owner_or_endpoint, None
+        found = self.published(owner_or_endpoint)
+        if found is None:
+            raise EndpointNotPublished(f"{owner_or_endpoint} has not published a vault endpoint")
+        return found
+
+    def transact(self, what: str, send: Callable[[], _T], *, price: int = 0) -> _T:
+        """Run ledger transaction ``send`` from the company's account. An account that cannot
+        pay ``price`` and the gas gets one :class:`InsufficientFunds` naming the address to
+        fund, checked before anything is sent (every backend) and as the node answers."""
+        held = self.ledger.balance_of(self.address)
+        if held < price + _INTRINSIC_GAS * self.ledger.gas_price():
+            raise self._short_of_funds(what, held, price)
+        try:
+            return send()
+        except errors.InsufficientFunds:
+            raise self._short_of_funds(
+                what, self.ledger.balance_of(self.address), price
+            ) from None
+
+    def _short_of_funds(self, what: str, held: int, price: int) -> InsufficientFunds:
+        cost = f"the price of {format_eth(price)} and the gas" if price else "the gas"
+        return InsufficientFunds(
+            f"{self.address} holds {format_eth(held)}, too little to pay {cost} of {what}",
+            hint=f"send ETH to {self.address}, then try again",
+        )
+
+    def load_request(self, request_id: int) -> AccessRequest:
+        """Request ``request_id`` as the ledger holds it: its stored state, the catalog hash
+        and purpose from its request event, the endpoints its owners published."""
+        try:
+            state = self.ledger.get_request(request_id)
+        except errors.ContractReverted as reverted:
+            if reverted.name != "UnknownRequest":
+                raise
+            raise UnknownRequest(
+                f"request {request_id} is not on the ledger at {self.ledger.address}"
+            ) from None
+        requested = self._requested_event(request_id)
+        members = [
+            Member(owner=m.owner, endpoint=self._endpoint_or_none(m.owner))
+            for m in state.members
+        ]
+        return AccessRequest(
+            id=request_id,
+            owner=state.owner,
+            company=state.company,
+            scopes=scopes.names_of(state.scopes),
+            scopes_bitmap=state.scopes,
+            price_wei=state.price,
+            duration_seconds=state.duration,
+            max_releases=state.max_releases,
+            purpose=str(requested.args["purpose"]),
+            catalog_hash="0x" + bytes(requested.args["catalogHash"]).hex(),
+            endpoint=members[0].endpoint if members else self._endpoint_or_none(state.owner),
+            members=members,
+        )
+
+    def _requested_event(self, request_id: int) -> abi.LedgerEvent:
+        w3 = self.ledger.w3
+        topics: list[Any] = [None, "0x" + request_id.to_bytes(32, "big").hex()]
+        logs = eth_ledger.call_node(
+            w3,
+            lambda: w3.eth.get_logs(
+                {"address": self.ledger.address, "topics": topics, "fromBlock": 0,
+                 "toBlock": "latest"}
+            ),
+        )
+        for log in logs:
+            event = abi.codec().decode_log(log)
+            if event is not None and event.name in ("AccessRequested", "GroupAccessRequested"):
+                return event
+        raise UnknownRequest(f"the ledger holds request {request_id} but not its request event")
+
+    def _endpoint_or_none(self, owner: str) -> str | None:
+        found = self.published(owner)
+        return found[0] if found else None
+
     def request_access(
         self,
         owner: str,
@@ -531,14 +792,20 @@ class _Core:
         seconds = _seconds(duration)
         catalog = scopes.catalog_hash()
         checksummed = to_checksum_address(owner)
-        request_id = self.ledger.request_access(
-            checksummed,
-            bits,
-            seconds,
+        if endpoint is None:
+            endpoint = self._endpoint_or_none(checksummed)
+        request_id = self.transact(
+            "this request",
+            lambda: self.ledger.request_access(
+                checksummed,
+                bits,
+                seconds,
+                price=price,
+                max_releases=max_releases,
+                catalog_hash=catalog,
+                purpose=purpose,
+            ),
             price=price,
-            max_releases=max_releases,
-            catalog_hash=catalog,
-            purpose=purpose,
         )
         return AccessRequest(
             id=request_id,
@@ -566,10 +833,10 @@ class _Core:
         bits = scopes.bitmap(names)
         seconds = _seconds(duration)
         catalog = scopes.catalog_hash()
-        request_id = self.ledger.request_group_access(
+        request_id = self.transact("this request", lambda: self.ledger.request_group_access(
             [m.owner for m in members], bits, seconds, price=price, max_releases=max_releases,
             catalog_hash=catalog, purpose=purpose,
-        )
+        ), price=price)
         return AccessRequest(
             id=request_id,
             owner=NO_OWNER,
@@ -637,7 +904,10 @@ class _Core:
             raise Malformed(200, "malformed", "the vault offered an approval for another request")
         tx_hash: str | None = None
         try:
-            outcome = self.ledger.approve_by_sig(request.id, deadline, signature)
+            outcome = self.transact(
+                "relaying the approval",
+                lambda: self.ledger.approve_by_sig(request.id, deadline, signature),
+            )
             tx_hash = "0x" + outcome.transaction_hash.hex()
             block = outcome.block_number
         except errors.ContractReverted as reverted:
@@ -657,6 +927,43 @@ class _Core:
         block = self.head()
         grant = self.grant_if_active(request, None)
         return None if grant is None else (grant, block)
+
+    def cancel(self, request: AccessRequest) -> str:
+        outcome = self.transact("cancelling", lambda: self.ledger.cancel(request.id))
+        return "0x" + outcome.transaction_hash.hex()
+
+    def withdraw(self) -> int:
+        return self.transact("the withdrawal", self.ledger.withdraw)
+
+    def release_call(
+        self, grant: Grant, names: Sequence[str] | None
+    ) -> _Call[Release | HouseholdRelease]:
+        url = _vault_url(grant, "/v1/release")
+
+        def check(body: Any) -> Release | HouseholdRelease:
+            if grant.members:  # a group grant: every member's receipt
+                return self.verify_household_release(grant, body)
+            return self.verify_release(grant, body)
+
+        return _Call(url, lambda: (self.release_body(grant, names), check))
+
+    def match_call(
+        self, grant: Grant, candidates: Candidates, k: int, names: Sequence[str] | None
+    ) -> _Call[MatchResult | HouseholdMatch]:
+        url = _vault_url(grant, "/v1/match")
+
+        def signed() -> tuple[dict[str, Any], Callable[[Any], MatchResult | HouseholdMatch]]:
+            sent, listed_hash = self.match_body(grant, candidates, k, names)
+            ids = {str(c["id"]) for c in sent["candidates"]}
+
+            def check(body: Any) -> MatchResult | HouseholdMatch:
+                if grant.members:  # a group grant: ranked for the household
+                    return self.verify_household_match(grant, body, listed_hash, ids)
+                return self.verify_match(grant, body, listed_hash, ids)
+
+            return sent, check
+
+        return _Call(url, signed)
 
     def release_body(self, grant: Grant, names: Sequence[str] | None) -> dict[str, Any]:
         """A signed ``POST /v1/release`` body with a fresh nonce."""
@@ -720,18 +1027,7 @@ class _Core:
         if (len(result.ranking) != result.k or len(set(result.ranking)) != result.k
                 or not set(result.ranking) <= ids):
             raise ReceiptInvalid("the ranking is not k distinct candidates of the list")
-        computed = json_hash(
-            {"candidates_hash": result.candidates_hash, "ranking": result.ranking}
-        )
-        if result.receipt.content_hash.lower() != "0x" + computed.hex():
-            raise ReceiptInvalid("the receipt's content hash does not match the ranking")
-        digest = self.ledger.domain.receipt_digest(
-            grant.id, self.address, computed, result.receipt.issued_at
-        )
-        try:
-            eip712.verify_signer(digest, result.receipt.signature, grant.owner)
-        except (errors.SignatureInvalid, ValueError):
-            raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
+        self.verify_receipt(result, grant.owner)
         return result
 
     def verify_release(self, grant: Grant, body: Any) -> Release:
@@ -747,21 +1043,13 @@ class _Core:
             or not _same_address(release.company, self.address)
         ):
             raise ReceiptInvalid(f"the release is not for grant {grant.id} of this company")
-        computed = content_hash(release.preferences)
-        try:
-            claimed = bytes.fromhex(release.receipt.content_hash.removeprefix("0x"))
-        except ValueError:
-            claimed = b""
-        if claimed != computed:
-            raise ReceiptInvalid("the receipt's content hash does not match the preferences")
-        digest = self.ledger.domain.receipt_digest(
-            grant.id, self.address, computed, release.receipt.issued_at
-        )
-        try:
-            eip712.verify_signer(digest, release.receipt.signature, grant.owner)
-        except (errors.SignatureInvalid, ValueError):
-            raise ReceiptInvalid("the receipt is not signed by the grant's owner") from None
+        self.verify_receipt(release, grant.owner)
         return release
+
+    def verify_receipt(self, answer: Release | MatchResult, owner: str) -> None:
+        """:func:`verify_receipt` on this ledger."""
+        verify_receipt(answer, owner=owner, chain_id=self.ledger.chain_id,
+                       ledger=self.ledger.address)
 
     # --- group grants: one answer, every member's receipt (docs/match.md "Household") ---
 
@@ -884,7 +1172,12 @@ class Company:
 
     ``chain_or_w3`` is a ``Web3`` or anything with a ``w3`` attribute (a
     :mod:`vault.eth.chain` backend). ``transport`` replaces httpx's network transport, e.g.
-    ``httpx.ASGITransport(app)`` to talk to an in-process daemon.
+    ``httpx.ASGITransport(app)`` to talk to an in-process daemon. :meth:`fetch` and
+    :meth:`match` send a transient 429 or 503 again (``rate_limited``,
+    ``ledger_unavailable``, ``signing_unavailable``, or an unknown code), each time with a
+    fresh nonce, up to ``max_attempts`` in all, after the vault's ``Retry-After`` or
+    exponential backoff with jitter (``backoff_seconds`` doubling, at most
+    ``max_backoff_seconds``); every other answer is raised at once.
     """
 
     def __init__(
@@ -895,9 +1188,13 @@ class Company:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.1,
+        max_backoff_seconds: float = 5.0,
         poll_interval: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._retry = _Retry(max_attempts, backoff_seconds, max_backoff_seconds)
         self._core = _Core(account, chain_or_w3, ledger_address, clock=clock)
         self._http = httpx.Client(transport=transport, timeout=timeout)
         self._poll_interval = poll_interval
@@ -921,12 +1218,23 @@ class Company:
 
     def _get(self, url: str) -> Any:
         try:
-            response = self._http.get(url)
+            return _answer(self._http.get(url))
         except httpx.HTTPError as error:
-            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise refusal(response.status_code, _json_or_none(response))
-        return _json_or_none(response)
+            raise _unreachable(url, error) from None
+
+    def _send(self, call: _Call[_T]) -> _T:
+        """POST ``call`` until it is answered 200 (checked) or refused for good."""
+        attempt = 0
+        while True:
+            attempt += 1
+            body, check = call.signed()
+            try:
+                response = self._http.post(call.url, json=body)
+            except httpx.HTTPError as error:
+                raise _unreachable(call.url, error) from None
+            if response.status_code == 200:
+                return check(_json_or_none(response))
+            time.sleep(self._retry.delay(attempt, response))
 
     def endpoint_of(self, owner: str) -> str:
         """The vault URL the owner published on the ledger (latest wins)."""
@@ -937,16 +1245,7 @@ class Company:
 
     def terms(self, owner_or_endpoint: str) -> OwnerTerms:
         """The owner's terms, from an owner address (looked up on the ledger) or a URL."""
-        published: str | None = None
-        if is_address(owner_or_endpoint):
-            found = self._core.published(owner_or_endpoint)
-            if found is None:
-                raise EndpointNotPublished(
-                    f"{owner_or_endpoint} has not published a vault endpoint"
-                )
-            endpoint, published = found
-        else:
-            endpoint = owner_or_endpoint
+        endpoint, published = self._core.vault_of(owner_or_endpoint)
         return _terms_from(self._get(_join(endpoint, "/v1/terms")), published, endpoint)
 
     def request_access(
@@ -961,10 +1260,8 @@ class Company:
         endpoint: str | None = None,
     ) -> AccessRequest:
         """Pay ``price`` wei into escrow for ``scopes`` over ``duration`` (seconds or a
-        timedelta). ``endpoint`` defaults to the one the owner published, if any."""
-        if endpoint is None:
-            found = self._core.published(owner)
-            endpoint = found[0] if found else None
+        timedelta). ``endpoint`` defaults to the one the owner published, if any. An account
+        that cannot pay the price and the gas gets :class:`InsufficientFunds`."""
         return self._core.request_access(
             owner, scopes, duration, price, purpose, max_releases, endpoint
         )
@@ -989,6 +1286,11 @@ class Company:
         return self._core.request_group_access(
             members, scopes, duration, price, purpose, max_releases
         )
+
+    def request(self, request_id: int) -> AccessRequest:
+        """Request ``request_id`` loaded from the ledger, e.g. to wait for it again after a
+        restart; :class:`UnknownRequest` if the ledger has none by that id."""
+        return self._core.load_request(request_id)
 
     def wait_for_grant(
         self, request: AccessRequest, timeout: float = 60.0, *, vault_synced: bool = True
@@ -1028,27 +1330,17 @@ class Company:
                 health = self._get(_join(endpoint, "/v1/health"))
             except ClientError:
                 health = None
-            if isinstance(health, Mapping) and int(health.get("synced_block", -1)) >= block:
+            if _synced(health, block):
                 return
             time.sleep(self._poll_interval)
 
     def fetch(
         self, grant: Grant, scopes: Sequence[str] | None = None
     ) -> Release | HouseholdRelease:
-        """Fetch ``scopes`` (default: all granted) and verify the owner's receipt (under a
-        group grant: every member's, :class:`HouseholdRelease`)."""
-        if grant.endpoint is None:
-            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
-        url = _join(grant.endpoint, "/v1/release")
-        try:
-            response = self._http.post(url, json=self._core.release_body(grant, scopes))
-        except httpx.HTTPError as error:
-            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise refusal(response.status_code, _json_or_none(response))
-        if grant.members:
-            return self._core.verify_household_release(grant, _json_or_none(response))
-        return self._core.verify_release(grant, _json_or_none(response))
+        """Fetch ``scopes`` (default: all granted) and verify the owner's receipt
+        (:func:`verify_receipt`; under a group grant every member's,
+        :class:`HouseholdRelease`); transient refusals are retried."""
+        return self._send(self._core.release_call(grant, scopes))
 
     def match(
         self,
@@ -1061,28 +1353,12 @@ class Company:
         """Have the owner's vault rank ``candidates`` (20-1,000, DESIGN.md "Match
         protocol") for the person; the best ``k`` come back, with a verified receipt (under
         a group grant: ranked for the household, every member's receipt verified,
-        :class:`HouseholdMatch`)."""
-        if grant.endpoint is None:
-            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
-        url = _join(grant.endpoint, "/v1/match")
-        body, listed_hash = self._core.match_body(grant, candidates, k, scopes)
-        try:
-            response = self._http.post(url, json=body)
-        except httpx.HTTPError as error:
-            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise refusal(response.status_code, _json_or_none(response))
-        ids = {str(c["id"]) for c in body["candidates"]}
-        if grant.members:
-            return self._core.verify_household_match(
-                grant, _json_or_none(response), listed_hash, ids
-            )
-        return self._core.verify_match(grant, _json_or_none(response), listed_hash, ids)
+        :class:`HouseholdMatch`). Retried like :meth:`fetch`."""
+        return self._send(self._core.match_call(grant, candidates, k, scopes))
 
     def cancel(self, request: AccessRequest) -> str:
         """Cancel a pending request; its full price is credited back. Returns the tx hash."""
-        outcome = self._core.ledger.cancel(request.id)
-        return "0x" + outcome.transaction_hash.hex()
+        return self._core.cancel(request)
 
     def owed(self) -> int:
         """Wei credited to this company (refunds) and not yet withdrawn."""
@@ -1091,7 +1367,18 @@ class Company:
     def withdraw(self) -> int:
         """Withdraw every credited wei (refunds of cancelled, denied, revoked requests);
         :class:`vault.errors.ContractReverted` ``NothingOwed`` when there is none."""
-        return self._core.ledger.withdraw()
+        return self._core.withdraw()
+
+    def describe(self, name: str, url: str = "") -> str:
+        """Publish the name this company goes by and its web address on the ledger (event
+        ``CompanyDescribed``); the vaults it asks show the name beside its address. The name
+        is 1 to 64 bytes of UTF-8, the URL at most 256 (else
+        :class:`vault.errors.ContractReverted` ``InvalidCompanyName`` / ``CompanyUrlTooLong``,
+        before anything is sent). The transaction hash."""
+        core = self._core
+        outcome = core.transact("describing the company",
+                                lambda: core.ledger.describe_company(name, url))
+        return "0x" + outcome.transaction_hash.hex()
 
 
 # --------------------------------------------------------------------------------------
@@ -1101,13 +1388,9 @@ class Company:
 class AsyncCompany:
     """The async variant, for fetching from many vaults concurrently.
 
-    At most ``max_concurrency`` releases are in flight. A 429 or 503 answer that is
-    transient (``rate_limited``, ``ledger_unavailable``, ``signing_unavailable``, or an
-    unknown code) is retried
-    with exponential backoff and full jitter, each time with a fresh nonce, up to
-    ``max_attempts``; every other answer, and 429s that will not change by waiting
-    (``releases_exhausted``, ``budget_exhausted``), is raised at once. Ledger operations
-    run the sync client's code in a worker thread.
+    At most ``max_concurrency`` releases and matches are in flight; transient refusals are
+    retried as :class:`Company` retries them (a backing-off call holds no slot). Ledger
+    operations run the sync client's code in a worker thread.
     """
 
     def __init__(
@@ -1125,14 +1408,12 @@ class AsyncCompany:
         poll_interval: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_concurrency < 1 or max_attempts < 1:
-            raise ValueError("max_concurrency and max_attempts must be at least 1")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self._retry = _Retry(max_attempts, backoff_seconds, max_backoff_seconds)
         self._core = _Core(account, chain_or_w3, ledger_address, clock=clock)
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._max_attempts = max_attempts
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
         self._poll_interval = poll_interval
 
     @property
@@ -1153,24 +1434,28 @@ class AsyncCompany:
 
     async def _get(self, url: str) -> Any:
         try:
-            response = await self._http.get(url)
+            return _answer(await self._http.get(url))
         except httpx.HTTPError as error:
-            raise VaultUnreachable(f"no answer from {url} ({type(error).__name__})") from None
-        if response.status_code != 200:
-            raise refusal(response.status_code, _json_or_none(response))
-        return _json_or_none(response)
+            raise _unreachable(url, error) from None
+
+    async def _send(self, call: _Call[_T]) -> _T:
+        """:meth:`Company._send` under the concurrency bound."""
+        attempt = 0
+        while True:
+            attempt += 1
+            body, check = call.signed()
+            async with self._limit:
+                try:
+                    response = await self._http.post(call.url, json=body)
+                except httpx.HTTPError as error:
+                    raise _unreachable(call.url, error) from None
+            if response.status_code == 200:
+                return check(_json_or_none(response))
+            # Sleep outside the semaphore so a backing-off call does not hold a slot.
+            await asyncio.sleep(self._retry.delay(attempt, response))
 
     async def terms(self, owner_or_endpoint: str) -> OwnerTerms:
-        published: str | None = None
-        if is_address(owner_or_endpoint):
-            found = await asyncio.to_thread(self._core.published, owner_or_endpoint)
-            if found is None:
-                raise EndpointNotPublished(
-                    f"{owner_or_endpoint} has not published a vault endpoint"
-                )
-            endpoint, published = found
-        else:
-            endpoint = owner_or_endpoint
+        endpoint, published = await asyncio.to_thread(self._core.vault_of, owner_or_endpoint)
         return _terms_from(await self._get(_join(endpoint, "/v1/terms")), published, endpoint)
 
     async def request_access(
@@ -1184,13 +1469,14 @@ class AsyncCompany:
         *,
         endpoint: str | None = None,
     ) -> AccessRequest:
-        if endpoint is None:
-            found = await asyncio.to_thread(self._core.published, owner)
-            endpoint = found[0] if found else None
         return await asyncio.to_thread(
             self._core.request_access, owner, scopes, duration, price, purpose, max_releases,
             endpoint,
         )
+
+    async def request(self, request_id: int) -> AccessRequest:
+        """:meth:`Company.request`."""
+        return await asyncio.to_thread(self._core.load_request, request_id)
 
     async def wait_for_grant(
         self, request: AccessRequest, timeout: float = 60.0, *, vault_synced: bool = True
@@ -1226,7 +1512,7 @@ class AsyncCompany:
                 health = await self._get(_join(endpoint, "/v1/health"))
             except ClientError:
                 health = None
-            if isinstance(health, Mapping) and int(health.get("synced_block", -1)) >= block:
+            if _synced(health, block):
                 return
             await asyncio.sleep(self._poll_interval)
 
@@ -1234,37 +1520,7 @@ class AsyncCompany:
         self, grant: Grant, scopes: Sequence[str] | None = None
     ) -> Release | HouseholdRelease:
         """One release, under the concurrency bound, retried on transient 429/503."""
-        if grant.endpoint is None:
-            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
-        url = _join(grant.endpoint, "/v1/release")
-        attempt = 0
-        while True:
-            attempt += 1
-            async with self._limit:
-                try:
-                    response = await self._http.post(
-                        url, json=self._core.release_body(grant, scopes)
-                    )
-                except httpx.HTTPError as error:
-                    raise VaultUnreachable(
-                        f"no answer from {url} ({type(error).__name__})"
-                    ) from None
-            if response.status_code == 200:
-                if grant.members:
-                    return self._core.verify_household_release(grant, _json_or_none(response))
-                return self._core.verify_release(grant, _json_or_none(response))
-            refused = refusal(response.status_code, _json_or_none(response))
-            if not refused.retryable or attempt >= self._max_attempts:
-                raise refused
-            # Sleep outside the semaphore so a backing-off fetch does not hold a slot.
-            await asyncio.sleep(self._delay(attempt, response))
-
-    def _delay(self, attempt: int, response: httpx.Response) -> float:
-        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-        retry_after = response.headers.get("retry-after", "")
-        if retry_after.isdigit():
-            return min(self._max_backoff, float(retry_after))
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+        return await self._send(self._core.release_call(grant, scopes))
 
     async def match(
         self,
@@ -1275,33 +1531,7 @@ class AsyncCompany:
         scopes: Sequence[str] | None = None,
     ) -> MatchResult | HouseholdMatch:
         """:meth:`Company.match` under the concurrency bound, retried like :meth:`fetch`."""
-        if grant.endpoint is None:
-            raise EndpointNotPublished(f"grant {grant.id} has no vault endpoint")
-        url = _join(grant.endpoint, "/v1/match")
-        attempt = 0
-        while True:
-            attempt += 1
-            body, listed_hash = self._core.match_body(grant, candidates, k, scopes)
-            async with self._limit:
-                try:
-                    response = await self._http.post(url, json=body)
-                except httpx.HTTPError as error:
-                    raise VaultUnreachable(
-                        f"no answer from {url} ({type(error).__name__})"
-                    ) from None
-            if response.status_code == 200:
-                ids = {str(c["id"]) for c in body["candidates"]}
-                if grant.members:
-                    return self._core.verify_household_match(
-                        grant, _json_or_none(response), listed_hash, ids
-                    )
-                return self._core.verify_match(
-                    grant, _json_or_none(response), listed_hash, ids
-                )
-            refused = refusal(response.status_code, _json_or_none(response))
-            if not refused.retryable or attempt >= self._max_attempts:
-                raise refused
-            await asyncio.sleep(self._delay(attempt, response))
+        return await self._send(self._core.match_call(grant, candidates, k, scopes))
 
     async def match_many(
         self, grants: Iterable[Grant], candidates: Candidates, k: int = 10
@@ -1332,11 +1562,17 @@ class AsyncCompany:
         return list(await asyncio.gather(*(one(g) for g in grants)))
 
     async def cancel(self, request: AccessRequest) -> str:
-        outcome = await asyncio.to_thread(self._core.ledger.cancel, request.id)
-        return "0x" + outcome.transaction_hash.hex()
+        return await asyncio.to_thread(self._core.cancel, request)
 
     async def owed(self) -> int:
         return await asyncio.to_thread(self._core.ledger.owed, self.address)
 
     async def withdraw(self) -> int:
-        return await asyncio.to_thread(self._core.ledger.withdraw)
+        return await asyncio.to_thread(self._core.withdraw)
+
+    async def describe(self, name: str, url: str = "") -> str:
+        """:meth:`Company.describe`."""
+        core = self._core
+        outcome = await asyncio.to_thread(core.transact, "describing the company",
+                                          lambda: core.ledger.describe_company(name, url))
+        return "0x" + outcome.transaction_hash.hex()

@@ -48,6 +48,7 @@ personal value.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 
@@ -180,7 +181,11 @@ class ContractReverted(LedgerError):
     def __init__(self, name: str, args: dict[str, Any] | None = None) -> None:
         self.name = name
         self.args_by_name: dict[str, Any] = dict(args or {})
-        shown = ", ".join(f"{k}={v}" for k, v in self.args_by_name.items())
+        # A status argument is shown by its name (status=cancelled), not its number.
+        shown = ", ".join(
+            f"{k}={v.name.lower() if isinstance(v, enum.Enum) else v}"
+            for k, v in self.args_by_name.items()
+        )
         super().__init__(f"the ledger refused: {name}({shown})")
 
 

@@ -166,11 +166,8 @@ def member_scores(
     seed = match.noise_seed(candidates, tier=tier, company=company, now=now, listed=listed)
     noise = keccak256(_MEMBER_NOISE + seed)
     scale = match.noise_scale(tier)
-    scores = {}
-    for candidate in candidates:
-        scored = match.score(candidate, who, tier=tier)
-        scores[scored.id] = scored.total + scale * match.gumbel(secret, noise, scored.id)
-    return scores, seed
+    return {scored.id: scored.total + scale * match.gumbel(secret, noise, scored.id)
+            for scored in match.scores(candidates, who, tier=tier)}, seed
 
 
 def household_ranking(

@@ -39,23 +39,25 @@ No I/O and no clock reads: ``now`` is a parameter.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import hmac
-import json
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, NotRequired, cast
+
+import pydantic_core
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from vault import derive, privacy
 from vault.canonical import canonical_json, keccak256
 from vault.identity import Event, EventKind
+from vault.wire import HEX32, HEX65, JSON_SAFE_MAX, MatchKind, MatchScope
 
-SCORER = "match-v1"
+SCORER = "match-v2"
 CONTENT, HISTORY = "match.content", "match.history"
 SCOPES = (CONTENT, HISTORY)
 MIN_CANDIDATES, MAX_CANDIDATES, MAX_K = 20, 1000, 10
@@ -63,6 +65,7 @@ KINDS = ("movie", "series", "video", "track", "album", "artist", "product", "oth
 #: The fields each tier reads; the noise seed is the hash of exactly these.
 CONTENT_FIELDS = ("id", "kind", "genres", "tags", "prior")
 HISTORY_FIELDS = (*CONTENT_FIELDS, "title", "similar")
+_CONTENT_FIELDS_SORTED = tuple(sorted(CONTENT_FIELDS))
 
 #: The profile scopes match.content reads, by the candidate kinds they speak to.
 PROFILE_SCOPES = ("preferences.music", "preferences.video", "interests.topics")
@@ -76,12 +79,15 @@ _ALL_PROFILES = ("music", "video", "topic")
 
 CONTENT_WEIGHT = 1.0
 PRIOR_WEIGHT = 0.5
-SATURATION = 20
+#: Uses from which a reference counts fully, by kind: a film is watched once, an artist, a
+#: track, an album, a series or a channel that the person likes comes back again and again.
+SATURATION = {"title": 1, "artist": 20, "track": 20, "album": 20, "series": 20, "channel": 20}
 HALF_LIFE_DAYS = 180.0
 #: Scale of the Gumbel noise on match.history scores (each history reference moves a score
-#: by at most 1, upwards only): ε = 1 / scale per pick. 0.3 keeps HR@10 above 90 % of a
-#: centralised item-kNN's in scripts/eval_match.py; 0.5 fell to 72 %.
-GUMBEL_SCALE = 0.3
+#: by at most 1, upwards only): ε = 1 / scale per pick, 20 for a match of 10. Chosen on
+#: scripts/eval_match.py's dev seed: 92 % of a centralised item-kNN's HR@10 (0.3, ε 33.3,
+#: gave 97 %); reported on its held-out seed in docs/match.md.
+GUMBEL_SCALE = 0.5
 #: The content tier's tie-break: far below any difference of two distinct scores' weights.
 _TIE_BREAK_SCALE = 1e-6
 
@@ -92,9 +98,16 @@ MAX_REFS = 5_000
 MAX_REF_CHARS = 200
 _YEAR = re.compile(r"\s*[(\[]\s*\d{4}\s*[)\]]\s*$")
 _NOT_WORD = re.compile(r"[^\w]+")
+# normalise_many's: the year before each separator, runs of spaces, and ASCII's non-word
+# characters (\w in ASCII: letters, digits, "_") as spaces, the separator kept.
+_YEAR_EACH = re.compile(r"[(\[]\s*\d{4}\s*[)\]]\s*(?=\x00|\Z)")
+_SPACES = re.compile(rb"  +")
+_ASCII_NOT_WORD = bytes(
+    byte if byte == 0 or chr(byte).isalnum() or byte == ord("_") else ord(" ")
+    for byte in range(256)
+)
 _DAY = 86_400
 _UNIT = float(1 << 64)
-_SAFE_INTEGER = (1 << 53) - 1
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -105,6 +118,39 @@ def normalise(text: Any) -> str:
         return ""
     folded = unicodedata.normalize("NFKC", text[: MAX_REF_CHARS * 2]).casefold()
     return _NOT_WORD.sub(" ", _YEAR.sub("", folded)).strip()[:MAX_REF_CHARS]
+
+
+def normalise_many(texts: Sequence[str]) -> list[str]:
+    """``[normalise(t) for t in texts]``, for the strings of a whole list at once: a
+    1,000-candidate list holds up to 51,000 of them. A company sends its catalogue's
+    strings again and again, so the last :data:`_NORMALISED_MAX` are remembered, and the
+    new ones are normalised together."""
+    found = [_NORMALISED.get(text) for text in texts]
+    fresh = [text for text, key in zip(texts, found, strict=True) if key is None]
+    if not fresh:
+        return cast(list[str], found)  # every one remembered
+    keys = _normalise_together(fresh)
+    if len(_NORMALISED) + len(fresh) > _NORMALISED_MAX:
+        _NORMALISED.clear()
+    _NORMALISED.update(zip(fresh, keys, strict=True))
+    new = iter(keys)
+    return [key if key is not None else next(new) for key in found]
+
+
+_NORMALISED: dict[str, str] = {}
+_NORMALISED_MAX = 1 << 16
+
+
+def _normalise_together(texts: list[str]) -> list[str]:
+    joined = "\x00".join(texts)
+    if (not joined.isascii() or joined.count("\x00") != len(texts) - 1
+            or max(map(len, texts), default=0) > MAX_REF_CHARS):
+        return [normalise(text) for text in texts]
+    # ASCII only: NFKC changes nothing and case-folding is lower-casing. The year regex
+    # leaves the spaces before it, which the collapsing and stripping remove as
+    # normalise's own year regex does.
+    folded = _YEAR_EACH.sub("", joined.lower()).encode().translate(_ASCII_NOT_WORD)
+    return [part.strip() for part in _SPACES.sub(b" ", folded).decode().split("\x00")]
 
 
 # --- the person's history -----------------------------------------------------------------
@@ -148,16 +194,16 @@ class History:
             table.update(kept[:MAX_REFS])
 
     def affinity(self, kind: str, key: str, *, now: float) -> float:
-        """How much the person is into ``key`` as a ``kind``: 0 if never seen, else 0.5
-        for one use rising to 1 at :data:`SATURATION` uses, times a recency factor in
-        (0.5, 1]; at most 1."""
+        """How much the person is into ``key`` as a ``kind``: 0 if never seen, else 1 from
+        :data:`SATURATION` uses on, below that 0.5 for one use rising with the log of the
+        uses, times a recency factor in (0.5, 1]; at most 1, the most one reference may
+        move a score by (the ε's sensitivity), so a film seen last week uses all of it."""
         entry = self.refs[kind].get(key)
         if entry is None:
             return 0.0
         uses, last = entry
-        # One use counts half, :data:`SATURATION` uses fully: a film is watched once, a
-        # favourite song played a hundred times.
-        saturated = min(1.0, 0.5 + 0.5 * math.log(uses) / math.log(SATURATION))
+        full = SATURATION[kind]
+        saturated = 1.0 if uses >= full else 0.5 + 0.5 * math.log(uses) / math.log(full)
         age_days = max(0.0, now - last) / _DAY
         recency: float = 0.5 + 0.5 * math.exp2(-age_days / HALF_LIFE_DAYS)
         return saturated * recency
@@ -212,43 +258,107 @@ def person(
     return Person(profile, affinities, disliked)
 
 
-# --- scoring --------------------------------------------------------------------------------
+# --- the request as the scorer reads it ------------------------------------------------
 
 
-def candidates_hash(candidates: Sequence[Mapping[str, Any]]) -> bytes:
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Reference(TypedDict):
+    """A ``similar`` reference with its weight (a bare string means weight 1)."""
+
+    ref: Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
+    weight: Annotated[float, Field(ge=0, le=1)]
+
+
+_Word = Annotated[str, Field(max_length=40)]
+
+
+# Its keys are declared in sorted order, and a validated dict keeps the declared order: a
+# validated list is written in RFC 8785's key order as it is (:func:`candidates_hash`).
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Candidate(TypedDict):
+    """One of a company's candidates as :data:`REQUEST` validates it: plain dicts holding
+    exactly the fields sent (strict, so the vault scores the JSON the company hashed and
+    signed); the same constraints as :class:`vault.wire.MatchCandidate`, which documents
+    them (``tests/test_match.py`` checks that the two accept and refuse alike)."""
+
+    genres: NotRequired[Annotated[list[_Word], Field(max_length=10)]]
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: NotRequired[MatchKind | None]
+    prior: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
+    similar: NotRequired[Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)] | Reference],
+        Field(max_length=50),
+    ]]
+    tags: NotRequired[Annotated[list[_Word], Field(max_length=20)]]
+    title: NotRequired[Annotated[str, Field(max_length=MAX_REF_CHARS)] | None]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Request(TypedDict):
+    """A ``POST /v1/match`` body (:class:`vault.wire.MatchRequest`, whose schema the route
+    publishes). The list's size and ``k`` are the service's checks (400 ``list_size``)."""
+
+    grant_id: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
+    scopes: Annotated[list[MatchScope], Field(min_length=1, max_length=2)]
+    k: int
+    candidates: list[Candidate]
+    nonce: Annotated[str, Field(pattern=HEX32)]
+    issued_at: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
+    signature: Annotated[str, Field(pattern=HEX65)]
+
+
+#: Parses and validates a body in one pass (pydantic-core, which refuses deep nesting
+#: itself), into plain dicts and lists: no object per candidate or reference.
+REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
+
+
+#: The same candidates, validated from Python values (the owner's preview, the eval): the
+#: dicts in the declared key order.
+_CANDIDATES: TypeAdapter[list[Candidate]] = TypeAdapter(list[Candidate])
+
+
+def read_request(raw: bytes) -> Request:
+    """The validated body (:class:`pydantic.ValidationError` when it is not one)."""
+    return REQUEST.validate_json(raw)
+
+
+def read_candidates(values: Any) -> list[Candidate]:
+    """A list already parsed from JSON, validated into what :func:`candidates_hash` takes
+    (:class:`pydantic.ValidationError` when it is not one)."""
+    return _CANDIDATES.validate_python(values)
+
+
+def candidates_hash(candidates: Sequence[Candidate]) -> bytes:
     """keccak256 of the RFC 8785 JSON of the candidates as sent (the ``Match`` type's
-    ``candidatesHash``); ``candidates`` as :class:`vault.wire.MatchCandidate` validates
-    them."""
-    # An RFC 8785 array is its canonical items joined by commas. A validated candidate's
-    # keys are ASCII and its only numbers are ``prior`` and the weights, so when those are
-    # written alike (canonical_json's rule) json.dumps gives its RFC 8785 bytes; any other
-    # item takes the exact encoder.
-    parts = []
-    for candidate in candidates:
-        encoded = None
-        if _numbers_written_alike(candidate):
-            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate
-                encoded = json.dumps(candidate, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False, allow_nan=False).encode()
-        parts.append(encoded if encoded is not None else canonical_json(candidate))
-    return keccak256(b"[" + b",".join(parts) + b"]")
+    ``candidatesHash``); ``candidates`` as :func:`read_request` validates them."""
+    # A validated candidate's keys come in sorted order (see Candidate), and pydantic-core
+    # writes its strings as RFC 8785 does (UTF-8, the same escapes; the parser refuses lone
+    # surrogates), and its numbers, prior and weights in [0, 1], too but for two forms,
+    # rewritten here: "0.0" / "1.0" for the integers RFC 8785 writes "0" / "1", and an
+    # exponent ("2.5e-6") where it may write a decimal. Inside a string a quote is always
+    # escaped, so '"weight":' is only ever a key, and its value a number.
+    written = pydantic_core.to_json(candidates)
+    for whole, integer in _WHOLE:
+        written = written.replace(whole, integer)
+    if b"e-" in written:
+        written = _EXPONENT.sub(_as_rfc8785, written)
+    return keccak256(written)
 
 
-def _number_written_alike(value: Any) -> bool:
-    if value is None or type(value) is str:
-        return True
-    if type(value) is int:
-        return bool(-_SAFE_INTEGER <= value <= _SAFE_INTEGER)
-    return type(value) is float and not value.is_integer() and 1e-4 <= abs(value) < 1e16
+#: A weight is its dict's last key; a prior is followed by another key or ends the dict.
+_WHOLE = (
+    (b'"weight":0.0}', b'"weight":0}'), (b'"weight":1.0}', b'"weight":1}'),
+    (b'"prior":0.0,', b'"prior":0,'), (b'"prior":1.0,', b'"prior":1,'),
+    (b'"prior":0.0}', b'"prior":0}'), (b'"prior":1.0}', b'"prior":1}'),
+)
+_EXPONENT = re.compile(rb'("(?:prior|weight)":)([0-9.]+e-[0-9]+)')
 
 
-def _numbers_written_alike(candidate: Mapping[str, Any]) -> bool:
-    if not _number_written_alike(candidate.get("prior")):
-        return False
-    return all(
-        type(item) is not dict or _number_written_alike(item.get("weight"))
-        for item in candidate.get("similar") or ()
-    )
+def _as_rfc8785(number: re.Match[bytes]) -> bytes:
+    return number[1] + canonical_json(float(number[2]))
+
+
+# --- scoring --------------------------------------------------------------------------------
 
 
 def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | None) -> bytes:
@@ -256,25 +366,41 @@ def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | No
     ignores draws the same noise, so it gets the same ranking. match.history reads every
     field there is, so its seed is the candidates hash itself (``listed`` when known)."""
     if tier == HISTORY:
-        return listed if listed is not None else candidates_hash(candidates)
-    return candidates_hash([{k: c[k] for k in CONTENT_FIELDS if k in c} for c in candidates])
+        if listed is not None:
+            return listed
+        return candidates_hash(read_candidates(candidates))
+    # Built in sorted key order, of fields that hold no object: candidates_hash's input.
+    read: list[Any] = [{k: c[k] for k in _CONTENT_FIELDS_SORTED if k in c} for c in candidates]
+    return candidates_hash(read)
 
 
 def _known_references(
-    candidate: Mapping[str, Any], affinities: Mapping[str, tuple[float, str, int]]
-) -> dict[str, float]:
-    """The candidate's title (weight 1) and ``similar`` references that the history knows,
-    normalised, each once with its largest weight (most references are unknown to it, so
-    only the known ones are kept)."""
-    known: dict[str, float] = {}
-    title = candidate.get("title")
-    if title is not None and normalise(title) in affinities:
-        known[normalise(title)] = 1.0
-    for item in candidate.get("similar") or ():
-        ref, weight = (item, 1.0) if type(item) is str else (item["ref"], item["weight"])
-        key = normalise(ref)
-        if key in affinities and weight > known.get(key, 0.0):
-            known[key] = float(weight)
+    candidates: Sequence[Mapping[str, Any]], affinities: Mapping[str, tuple[float, str, int]]
+) -> list[dict[str, float]]:
+    """Per candidate, its title (weight 1) and ``similar`` references that the history
+    knows, normalised, each once with its largest weight. Most references are unknown to
+    it, so the whole list's are normalised at once and only the known ones kept."""
+    texts: list[str] = []
+    for candidate in candidates:
+        title = candidate.get("title")
+        texts.append(title if type(title) is str else "")
+        texts.extend([item if type(item) is str else item["ref"]
+                      for item in candidate.get("similar") or ()])
+    keys = normalise_many(texts)
+    known: list[dict[str, float]] = []
+    at = 0
+    for candidate in candidates:
+        similar = candidate.get("similar") or ()
+        found: dict[str, float] = {}
+        if keys[at] in affinities:  # the title
+            found[keys[at]] = 1.0
+        for item, key in zip(similar, keys[at + 1:at + 1 + len(similar)], strict=True):
+            if key in affinities:
+                weight = 1.0 if type(item) is str else float(item["weight"])
+                if weight > found.get(key, 0.0):
+                    found[key] = weight
+        known.append(found)
+        at += 1 + len(similar)
     return known
 
 
@@ -301,9 +427,43 @@ def _terms(word: str) -> tuple[tuple[str, str], ...]:
 
 def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
     """One candidate's score under ``tier``."""
-    domains = _PROFILE_OF_KIND.get(candidate.get("kind") or "", _ALL_PROFILES)
+    [scored] = scores([candidate], who, tier=tier)
+    return scored
+
+
+def scores(candidates: Sequence[Mapping[str, Any]], who: Person, *, tier: str
+           ) -> list[Scored]:
+    """Every candidate's score under ``tier``, in order. A whole list's references are
+    normalised together, and each genre and tag combination is scored once (lists repeat
+    them)."""
+    known = (_known_references(candidates, who.affinities) if tier == HISTORY
+             else [{} for _ in candidates])
+    contents: dict[_ContentKey, tuple[float, tuple[str, ...]]] = {}
+    scored: list[Scored] = []
+    for candidate, references in zip(candidates, known, strict=True):
+        key = _content_key(candidate)
+        content = contents.get(key)
+        if content is None:
+            content = contents[key] = _content(*key, who)
+        scored.append(_scored(candidate, references, content, who))
+    return scored
+
+
+#: What the content score reads of a candidate: its kind, genres and tags.
+_ContentKey = tuple[str, tuple[str, ...]]
+
+
+def _content_key(candidate: Mapping[str, Any]) -> _ContentKey:
+    return (candidate.get("kind") or "",
+            (*(candidate.get("genres") or ()), *(candidate.get("tags") or ())))
+
+
+def _content(kind: str, words: tuple[str, ...], who: Person) -> tuple[float, tuple[str, ...]]:
+    """The content score of a candidate of ``kind`` with these genres and tags, and the
+    profile terms it matched."""
+    domains = _PROFILE_OF_KIND.get(kind, _ALL_PROFILES)
     matched: dict[str, float] = {}
-    for word in [*(candidate.get("genres") or ()), *(candidate.get("tags") or ())]:
+    for word in words:
         if who.dislikes and normalise(word) in who.dislikes:
             continue
         for domain, term in _terms(word):
@@ -311,17 +471,21 @@ def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
                 weight = who.profile.get(domain, {}).get(term, 0.0)
                 if weight > matched.get(term, 0.0):
                     matched[term] = weight
-    content = min(1.0, sum(matched.values()))
+    return min(1.0, sum(matched.values())), tuple(t for t, w in matched.items() if w > 0)
+
+
+def _scored(candidate: Mapping[str, Any], known: Mapping[str, float],
+            content: tuple[float, tuple[str, ...]], who: Person) -> Scored:
+    """A candidate's score from its ``known`` references (:func:`_known_references`) and
+    its ``content`` part (:func:`_content`)."""
     history = 0.0
     refs: list[tuple[str, int]] = []
-    if tier == HISTORY:
-        for key, weight in _known_references(candidate, who.affinities).items():
-            found = who.affinities[key]
-            history += weight * found[0]
-            refs.append((found[1], found[2]))
-    prior = float(candidate.get("prior") or 0.0)
-    return Scored(str(candidate["id"]), content, prior, history,
-                  tuple(t for t, w in matched.items() if w > 0), tuple(refs))
+    for key, weight in known.items():
+        found = who.affinities[key]
+        history += weight * found[0]
+        refs.append((found[1], found[2]))
+    return Scored(candidate["id"], content[0], float(candidate.get("prior") or 0.0), history,
+                  content[1], tuple(refs))
 
 
 def epsilon(tier: str, k: int) -> float:
@@ -331,7 +495,7 @@ def epsilon(tier: str, k: int) -> float:
 
 
 def _uniform(secret: bytes, seed: bytes, candidate_id: str) -> float:
-    digest = hmac.new(secret, seed + candidate_id.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, seed + candidate_id.encode(), "sha256")
     return (int.from_bytes(digest[:8], "big") + 0.5) / _UNIT
 
 
@@ -391,10 +555,8 @@ def rank(
     ``listed``: the list's :func:`candidates_hash`, when the caller has it already."""
     seed = noise_seed(candidates, tier=tier, company=company, now=now, listed=listed)
     scale = noise_scale(tier)
-    noisy: list[tuple[float, Scored]] = []
-    for candidate in candidates:
-        scored = score(candidate, who, tier=tier)
-        noisy.append((scored.total + scale * gumbel(secret, seed, scored.id), scored))
+    noisy = [(scored.total + scale * gumbel(secret, seed, scored.id), scored)
+             for scored in scores(candidates, who, tier=tier)]
     noisy.sort(key=lambda pair: (-pair[0], pair[1].id))
     picks = tuple(scored for _, scored in noisy[:k])
     return Ranking(tuple(p.id for p in picks), picks, seed)

@@ -1,4 +1,5 @@
-"""The owner's own records: import, mood, facts, genres, stats, check, preview and backup.
+"""The owner's own records: import, mood, facts, genres, stats, check, preview, backup and
+forget.
 
 One :class:`RecordsService` over an unlocked vault, used the same way by the daemon's owner
 routes (``/v1/owner/records/…``, while `vault serve` holds the vault) and by the CLI in its
@@ -6,22 +7,29 @@ own process (when no daemon runs): the same code answers either way, so a comman
 and exit code never depend on whether a daemon is running.
 
 ``changed`` is called after every write: the daemon passes its DerivedCache's ``clear``,
-so what companies receive reflects an import at once.
+so what companies receive reflects an import (or a forget) at once. A forget is recorded in
+the access log: the daemon passes its own log (one writer per log file); the CLI's process
+opens the vault's for that entry.
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from vault import errors, privacy, scopes, wire
-from vault.importers.exports import ImportReport, import_export
+from vault import audit, errors, privacy, scopes, wire
+from vault.importers.exports import ImportReport, import_export, opened_export
 
 if TYPE_CHECKING:
     from vault.store import Vault
+
+#: What `vault forget` deletes: every event of one source, what one file stored, one fact.
+ForgetTarget = Literal["source", "file", "fact"]
 
 
 class BackupPublic(BaseModel):
@@ -43,19 +51,43 @@ class GenresPublic(BaseModel):
     coverage: dict[str, int]
 
 
+class ForgetPublic(BaseModel):
+    """What a forget deleted, or (``done`` false) would delete: counts and fact names."""
+
+    target: ForgetTarget
+    done: bool
+    events: int
+    events_by_source: dict[str, int]
+    facts: list[str]
+
+
 class RecordsService:
     """The owner's record operations on one unlocked vault."""
 
-    def __init__(self, vault: Vault, *, changed: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        changed: Callable[[], None] = lambda: None,
+        log: audit.AuditLog | None = None,
+    ) -> None:
         self._vault = vault
         self._changed = changed
+        self._log = log
 
     def import_export(
         self, path: Path, *, kind: str | None, profile: str | None, all_profiles: bool
     ) -> ImportReport:
+        """Import the file or ZIP at ``path`` in one transaction, and log it (sources and
+        counts only)."""
         report = import_export(self._vault, path, kind=kind, profile=profile,
                                all_profiles=all_profiles)
         self._changed()
+        self._record(audit.IMPORT, {
+            "sources": sorted({file.kind for file in report.files}),
+            "new_events": report.new_events, "duplicate_events": report.duplicate_events,
+            "facts": report.facts,
+        })
         return report
 
     def record_mood(self, mood: str, *, at: int | None) -> None:
@@ -103,6 +135,45 @@ class RecordsService:
             })
         return {"released": released, "at": now, "scopes": rows,
                 "coverage": self._vault.genre_coverage()}
+
+    def forget(self, target: ForgetTarget, name: str, *, dry_run: bool) -> ForgetPublic:
+        """Delete every event of the source ``name``, what the file at path ``name`` stored
+        (read again as an import would, every Netflix profile in it), or the fact ``name``;
+        with ``dry_run``, only what would go. NotFound when nothing matches. A deletion is
+        logged — its target kind and counts, never a value or the file's path."""
+        if target == "source":
+            summary = self._vault.forget_source(name, dry_run=dry_run)
+        elif target == "fact":
+            summary = self._vault.forget_fact(name, dry_run=dry_run)
+        else:
+            path = Path(name)
+            with opened_export(path) as export:
+                summary = self._vault.forget_records(
+                    export.records(profile=None, skipped=Counter()), what=path.name,
+                    dry_run=dry_run)
+        if not dry_run:
+            self._changed()
+            self._record(audit.FORGET, {
+                "target": target, "events": summary.events,
+                "events_by_source": summary.events_by_source, "facts": list(summary.facts),
+            })
+        return ForgetPublic(target=target, done=not dry_run, events=summary.events,
+                            events_by_source=summary.events_by_source,
+                            facts=list(summary.facts))
+
+    def _record(self, kind: str, detail: dict[str, Any]) -> None:
+        """Append an owner action to the access log: the daemon's own log when it runs (one
+        writer per log file), else the vault's log opened for this one entry."""
+        entry = audit.NewEntry(at=round(time.time(), 3), kind=kind, outcome=audit.OK,
+                               detail=detail)
+        if self._log is not None:
+            self._log.append_sync(entry)
+            return
+        log = audit.AuditLog.in_home(self._vault.home, key=self._vault.access_log_key())
+        try:
+            log.append_sync(entry)
+        finally:
+            log.close()
 
     def export_backup(self, path: Path, passphrase: str) -> BackupPublic:
         from vault import backup  # loads the store; only a backup needs it here

@@ -23,7 +23,8 @@ from vault.canonical import json_hash
 
 #: Version 2: the noise became memoised per true entry (it was drawn per company and epoch).
 #: Version 3: the match scopes (bits 16 and 17) and their scorer, match-v1.
-CATALOG_VERSION = "3"
+#: Version 4: match-v2 (a title counts fully from one view; Gumbel scale 0.5, ε = k / 0.5).
+CATALOG_VERSION = "4"
 
 Sensitivity = Literal["low", "medium", "high"]
 
@@ -190,15 +191,15 @@ CATALOG: tuple[Scope, ...] = (
     # scorer (vault.match.SCORER), so the catalog hash commits to the approved algorithm.
     Scope(16, "match.content", "Rank a company's candidates by your tastes (genres, tags)",
           _ok(), "low",
-          "match-v1: candidate genres/tags/kind vs the released (noised) music, video and "
+          "match-v2: candidate genres/tags/kind vs the released (noised) music, video and "
           "topic profile, plus the company's prior; keyed tie-break; titles and similar "
           "lists ignored", False),
     Scope(17, "match.history", "Rank a company's candidates by what you played and watched",
           _ok(), "medium",
-          "match-v1: match.content plus Σ weight · affinity of each similar reference and "
+          "match-v2: match.content plus Σ weight · affinity of each similar reference and "
           "the title against your artists, tracks, albums, titles, series and channels "
-          "(one use 0.5, 20 uses 1; half-life 180 d); one-shot Gumbel top-k, scale 0.3: "
-          "ε = k / 0.3 per match per history reference", False),
+          "(a title seen once 1; others one use 0.5, 20 uses 1; half-life 180 d); one-shot "
+          "Gumbel top-k, scale 0.5: ε = k / 0.5 per match per history reference", False),
 )
 
 _BY_NAME: dict[str, Scope] = {s.name: s for s in CATALOG}

@@ -24,7 +24,8 @@ Someone with the files but not the passphrase can still delete or roll back rows
 :meth:`Vault.check` then names them: an older ciphertext put back opens only as its old
 version, a deleted row or event is missing from the manifest's picture, and the manifest
 itself cannot be re-MACed. The access log's chain is keyed from the same secret
-(:meth:`Vault.access_log_key`).
+(:meth:`Vault.access_log_key`). The owner's own deletions (``forget_*``) go through the
+same writer, which re-keys the event digest to what stays (docs/encryption.md).
 
 Damage is contained (THREATS row 3): a value that fails to open stops only what needs it.
 Values that are functions of the events (the aggregates, the summary, the derived values)
@@ -48,24 +49,31 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Connection, Engine, create_engine, event, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
 from vault import audit, crypto, derive, errors, match
-from vault._files import crash_point, create_private_file, ensure_private_dir, write_atomically
+from vault._files import (
+    LOCK_NAME,
+    crash_point,
+    create_private_file,
+    ensure_private_dir,
+    write_atomically,
+)
+from vault.eth.eip712 import address_of
 from vault.identity import FACT_NAMES, Event, EventKind, Fact
 from vault.keyfile import KEYFILE_NAME, Keyfile
 from vault.scopes import MOODS
 from vault.scopes import scope as catalog_entry
 
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
 DB_NAME = "vault.db"
-LOCK_NAME = "vault.lock"
 BACKUPS_NAME = "backups.json"
 #: Rows sealed + inserted per executemany; one transaction still covers the whole import.
 BATCH = 2_000
@@ -203,7 +211,7 @@ def _add_integrity(conn: Connection, keyring: crypto.Keyring) -> None:
         return  # a new vault: `Vault.create` writes every row and the manifest
     owner_key = keyring.open(owner_token, table="secrets", row=_OWNER_KEY, column="value")
     integrity = crypto.SecretKey.generate()
-    manifest = _Manifest(owner=Account.from_key(owner_key).address, log=_LOG_PENDING)
+    manifest = _Manifest(owner=address_of(owner_key), log=_LOG_PENDING)
     ids = conn.exec_driver_sql("SELECT id FROM events ORDER BY id").scalars().all()
     keys = _IntegrityKeys(integrity)
     manifest.add_events(keys, ids)
@@ -243,6 +251,20 @@ class ImportSummary:
     #: Ids of stored events that no longer opened and were quarantined by the import's
     #: automatic repair (it runs when the aggregates or summary do not open).
     quarantined: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForgetSummary:
+    """What a forget deleted (or, as a plan, would delete): counts and fact names only."""
+
+    events: int = 0
+    #: Events deleted per source (importer names and "manual": public vocabulary).
+    events_by_source: dict[str, int] = field(default_factory=dict)
+    facts: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.events and not self.facts
 
 
 @dataclass(frozen=True)
@@ -366,6 +388,13 @@ class _Manifest:
             self.last_event = max(self.last_event, event_id)
         self.event_digest = digest.hex()
 
+    def recount_events(self, keys: _IntegrityKeys, ids: Iterable[int]) -> None:
+        """The digest and count over ``ids`` (ascending) after a forget deleted events on
+        purpose; ``last_event`` stays, so a forgotten event's id is never handed out again
+        (an old copy of its row put back then shows as not written by the vault)."""
+        self.events, self.event_digest = 0, bytes(32).hex()
+        self.add_events(keys, ids)
+
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":")).encode()
 
@@ -433,8 +462,7 @@ class Vault:
         with self._read() as conn:
             self._integrity = self._integrity_keys(conn)
             try:
-                self.owner_address = Account.from_key(
-                    self._secret_value(conn, _OWNER_KEY)).address
+                self.owner_address = address_of(self._secret_value(conn, _OWNER_KEY))
             except errors.CorruptFile:
                 manifest = _Manifest.read_unverified(conn)
                 self.owner_address = manifest.owner if manifest else "unknown"
@@ -474,6 +502,8 @@ class Vault:
             keyfile, keyring, kek = Keyfile.create(passphrase, kdf or crypto.KDF_DEFAULT)
             os.close(create_private_file(home / DB_NAME))
             engine = _engine(home / DB_NAME)
+            from eth_account import Account  # only here and for signing: it loads py_ecc
+
             owner = Account.create()
             integrity = crypto.SecretKey.generate()
             with _transaction(engine, write=True) as conn:
@@ -558,6 +588,8 @@ class Vault:
         """The owner's Ethereum account, for signing approvals and receipts."""
         with self._read() as conn:
             key = self._secret_value(conn, _OWNER_KEY)
+        from eth_account import Account
+
         account: LocalAccount = Account.from_key(key)
         return account
 
@@ -702,10 +734,7 @@ class Vault:
             except ValueError as error:
                 raise errors.InputError(str(error)) from None
             put.secret(_TAUGHT, json.dumps(taught, sort_keys=True).encode())
-            aggregates, summary, _, _ = self._rebuild(put)
-            put.secret(_AGGREGATES, aggregates.to_json())
-            put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
-            put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+            self._rederive(put)
 
     def taught_genres(self) -> dict[str, dict[str, str]]:
         with self._read() as conn:
@@ -728,6 +757,122 @@ class Vault:
             raise ValueError(f"unknown secret {name!r}")
         with self._read() as conn:
             return self._secret_value(conn, f"secret:{name}")
+
+    # -- forget ------------------------------------------------------------------------
+
+    def forget_source(self, source: str, *, dry_run: bool = False) -> ForgetSummary:
+        """Delete every event imported from ``source`` (an importer's name, or "manual");
+        with ``dry_run``, only count them. A scan, since an event's source is sealed inside
+        it; one that no longer opens is quarantined by the rebuild, as `vault repair` does."""
+
+        def chosen(conn: Connection) -> list[tuple[int, str]]:
+            found: list[tuple[int, str]] = []
+            cursor = 0
+            while batch := conn.exec_driver_sql(
+                "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (cursor, BATCH),
+            ).all():
+                cursor = batch[-1][0]
+                for row_id, payload in batch:
+                    try:
+                        event = _event_from(self._keyring.open(
+                            payload, table="events", row=row_id, column="payload"))
+                    except (errors.InvalidToken, ValueError, TypeError):
+                        continue
+                    if event.source == source:
+                        found.append((row_id, source))
+            return found
+
+        return self._forget(chosen, lambda conn: [], dry_run=dry_run, nothing=errors.NotFound(
+            f"no events from the source {source!r} are stored",
+            hint="`vault stats` lists the sources stored (events_by_source)"))
+
+    def forget_records(
+        self, records: Iterable[Event | Fact], *, what: str, dry_run: bool = False
+    ) -> ForgetSummary:
+        """Delete what importing ``records`` (``what``: a file read again) stored: each
+        event stored with the same canonical bytes, found by its dedupe key, and each fact
+        whose stored value is still the record's (one set since is the owner's, and stays)."""
+        sources: dict[bytes, str] = {}
+        facts: dict[str, Any] = {}
+        for record in records:
+            if isinstance(record, Fact):
+                facts[record.name] = record.value
+            elif isinstance(record, Event):
+                sources[self._keyring.current.mac(record.canonical())] = record.source
+            else:
+                raise TypeError(f"not an Event or Fact: {type(record).__name__}")
+
+        def chosen(conn: Connection) -> list[tuple[int, str]]:
+            found: list[tuple[int, str]] = []
+            keys = iter(sources)
+            while batch := list(islice(keys, BATCH)):
+                found += [(row.id, sources[bytes(row.dedupe)]) for row in conn.execute(
+                    select(_EVENTS.c.id, _EVENTS.c.dedupe).where(_EVENTS.c.dedupe.in_(batch)))]
+            return sorted(found)
+
+        return self._forget(
+            chosen, lambda conn: [n for n, v in self._facts(conn).items()
+                                  if n in facts and facts[n] == v],
+            dry_run=dry_run, nothing=errors.NotFound(
+                f"nothing in {what} is stored (never imported, or already forgotten)"))
+
+    def forget_fact(self, name: str, *, dry_run: bool = False) -> ForgetSummary:
+        """Delete one declared fact (InputError for a name that is not a fact)."""
+        if name not in FACT_NAMES:
+            raise errors.InputError(
+                f"unknown fact {name!r}; known facts: {', '.join(sorted(FACT_NAMES))}")
+        return self._forget(lambda conn: [], lambda conn: list(conn.execute(
+            select(_FACTS.c.name).where(_FACTS.c.name == name)).scalars()),
+                            dry_run=dry_run, nothing=errors.NotFound(
+                                f"the fact {name!r} is not set",
+                                hint="`vault facts list` shows the facts set"))
+
+    def _forget(
+        self,
+        events: Callable[[Connection], list[tuple[int, str]]],
+        facts: Callable[[Connection], list[str]],
+        *,
+        dry_run: bool,
+        nothing: errors.NotFound,
+    ) -> ForgetSummary:
+        """Delete the chosen events — (id, source) — and facts, rebuild what the events
+        determine and re-derive, in ONE transaction; then checkpoint the WAL, so the
+        deleted rows' pages (zeroed by ``secure_delete``) leave it too. ``nothing`` is
+        raised, and nothing written, when nothing was chosen."""
+        if len(self._keyring.versions()) > 1:
+            raise errors.VaultStateError(
+                "a data-key rotation is unfinished (events are found by their dedupe keys)",
+                hint="run `vault rotate-key` to finish it, then forget again")
+
+        def plan(conn: Connection) -> tuple[list[int], ForgetSummary]:
+            chosen = events(conn)
+            by_source: dict[str, int] = {}
+            for _, source in chosen:
+                by_source[source] = by_source.get(source, 0) + 1
+            return [row_id for row_id, _ in chosen], ForgetSummary(
+                events=len(chosen), events_by_source=dict(sorted(by_source.items())),
+                facts=tuple(sorted(facts(conn))))
+
+        if dry_run:
+            with self._read() as conn:
+                summary = plan(conn)[1]
+            if summary.empty:
+                raise nothing
+            return summary
+        with self._writing() as put:
+            ids, summary = plan(put.conn)
+            if summary.empty:
+                raise nothing  # rolls the transaction back: not even the manifest is rewritten
+            if ids:
+                put.forget_events(ids)
+            for name in summary.facts:
+                put.forget_fact(name)
+            self._rederive(put)
+            crash_point("forget-before-commit")
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return summary
 
     # -- inspection --------------------------------------------------------------------
 
@@ -870,15 +1015,21 @@ class Vault:
         keys — and quarantine events that no longer open, in ONE transaction (a crash
         leaves the vault as it was). What only a backup can bring back is reported."""
         with self._writing() as put:
-            aggregates, summary, quarantined, fixed = self._rebuild(put)
-            put.secret(_AGGREGATES, aggregates.to_json())
-            put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
-            put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+            quarantined, fixed = self._rederive(put)
             crash_point("repair-before-commit")
         still = tuple(d for d in self.check() if d.problem != QUARANTINED)
         return RepairSummary(rebuilt=(_AGGREGATES, _SUMMARY, "derived"),
                              quarantined=quarantined, dedupe_keys_fixed=fixed,
                              still_damaged=still)
+
+    def _rederive(self, put: _Writer) -> tuple[tuple[int, ...], int]:
+        """Aggregates, summary and derived values rebuilt from every event that opens and
+        written: (quarantined ids, dedupe keys fixed)."""
+        aggregates, summary, quarantined, fixed = self._rebuild(put)
+        put.secret(_AGGREGATES, aggregates.to_json())
+        put.secret(_SUMMARY, json.dumps(asdict(summary)).encode())
+        put.derived(derive.derive_all(self._facts(put.conn), aggregates, now=self._now()))
+        return quarantined, fixed
 
     def _rebuild(
         self, put: _Writer
@@ -1176,6 +1327,17 @@ class _Writer:
             "SELECT id, key_version, dedupe, payload, ? FROM events WHERE id = ?",
             (now, event_id))
         self.conn.exec_driver_sql("DELETE FROM events WHERE id = ?", (event_id,))
+
+    def forget_events(self, ids: list[int]) -> None:
+        """Delete events on purpose and re-key the manifest's event digest to what stays."""
+        self.conn.exec_driver_sql("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+        self.manifest.recount_events(self._keys, self.conn.exec_driver_sql(
+            "SELECT id FROM events UNION ALL SELECT id FROM quarantine ORDER BY id"
+        ).scalars())
+
+    def forget_fact(self, name: str) -> None:
+        self.conn.execute(sqlalchemy.delete(_FACTS).where(_FACTS.c.name == name))
+        self.manifest.rows.get("facts", {}).pop(name, None)
 
     def finish(self) -> None:
         self.manifest.generation = self._version

@@ -310,6 +310,23 @@ class MemberPublic(_Out):
     share_wei: int
 
 
+class CompanyHistoryPublic(_Out):
+    """What a company's other requests to this owner on this ledger came to."""
+
+    requests: int = Field(default=0, description="its other requests to this owner")
+    granted: int = Field(default=0, description="of those, approved (active, expired or revoked)")
+    revoked: int = Field(default=0, description="of those, grants the owner revoked")
+    denied: int = Field(default=0, description="of those, denied by the owner")
+
+    def in_words(self) -> str:
+        """One sentence for the owner (the CLI's request table, the dashboard)."""
+        if not self.requests:
+            return "first request from this company"
+        return (f"{self.requests} earlier request{'s' if self.requests != 1 else ''}: "
+                f"{self.granted} granted, {self.denied} denied by you, "
+                f"{self.revoked} revoked by you")
+
+
 class RequestPublic(_Out):
     id: int
     owner: str
@@ -334,6 +351,29 @@ class RequestPublic(_Out):
         description="a group request's owners in order, who approved so far and each one's "
         "share (`price_wei` is this owner's share); null for a single owner's request",
     )
+    approval_expires_at: int | None = Field(
+        default=None,
+        description="while the request is pending: when this owner's newest approval "
+        "signature expires (unix seconds; in the past when it expired unrelayed); null when "
+        "the owner has not signed",
+    )
+    company_name: str | None = Field(
+        default=None,
+        description="the name the company published on the ledger (its own words: control "
+        "characters removed, length capped, never shown without `company`); null if none",
+    )
+    company_url: str | None = Field(
+        default=None, description="the URL the company published beside its name"
+    )
+    company_history: CompanyHistoryPublic = Field(
+        default_factory=CompanyHistoryPublic,
+        description="the company's other requests to this owner on this ledger",
+    )
+    awaiting_relay: bool = Field(
+        default=False,
+        description="true while the request is pending, the owner has signed it and the "
+        "signature is still valid: signed, waiting for the company to relay it",
+    )
 
 
 class ApproveBody(_In):
@@ -347,6 +387,11 @@ class ApproveResult(_Out):
     deadline: int
     signature: str
     tx_hash: str | None
+    already_signed: bool = Field(
+        default=False,
+        description="true when the request was already signed and that signature is still "
+        "valid: the same signature is returned and nothing new was signed",
+    )
 
 
 class DenyResult(_Out):
@@ -423,6 +468,10 @@ class LogEntryPublic(_Out):
     reason: str | None
     content_hash: str | None
     entry_hash: str
+    note: str | None = Field(
+        default=None,
+        description="what an import or a forget did, in counts (never a value or a path)",
+    )
 
 
 class VerifyPublic(_Out):

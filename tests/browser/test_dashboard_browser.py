@@ -8,6 +8,7 @@ Screenshots of every page, 1,440 px and 390 px wide, are saved under
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -148,6 +149,9 @@ def test_the_owner_decides_watches_and_sees_what_a_company_learned(
         sync_api.expect(page.get_by_text(PURPOSE, exact=True).first).to_be_visible()
         page.screenshot(path=shots / "requests-wide.png", full_page=True)
         page.get_by_role("button", name=re.compile(r"^Approve")).click()
+        # htmx opens the confirmation inside the request's card, and focus moves to it.
+        sync_api.expect(page.locator(".confirm h1")).to_be_focused()
+        assert page.url == url + "/requests"
         page.get_by_label(re.compile("send the approval to the ledger myself")).check()
         page.screenshot(path=shots / "confirm-approve-wide.png", full_page=True)
         page.get_by_role("button", name="Confirm").click()
@@ -199,24 +203,156 @@ def test_the_owner_decides_watches_and_sees_what_a_company_learned(
         page.get_by_role("button", name=f"Revoke grant #{request.id}").click()
         sync_api.expect(page.locator("#keep")).to_contain_text("ETH")
         page.screenshot(path=shots / "confirm-revoke-wide.png", full_page=True)
-        page.get_by_role("button", name="Revoke now").click()
-        sync_api.expect(page.get_by_role("status")).to_contain_text(
+        # Revoked from a second tab while this confirmation is open: this one's form is
+        # stale, and the refusal replaces the page's main part.
+        other = context.new_page()
+        other.goto(url + f"/grants/{request.id}/revoke")
+        other.get_by_role("button", name="Revoke now").click()
+        sync_api.expect(other.get_by_role("status")).to_contain_text(
             f"You revoked grant #{request.id}")
+        other.close()
         assert anvil_chain.client().get_request(request.id).status is ledger.Status.REVOKED
+        page.get_by_role("button", name="Revoke now").click()
+        sync_api.expect(page.get_by_role("heading", name="Nothing was changed")).to_be_visible()
+        sync_api.expect(page.get_by_role("alert")).to_contain_text("not an active grant")
+
+        owner_edits_data_and_terms(page, url, tmp_path, shots)
+        refuses_the_new_forms(page, url, browser)
 
         narrow = browser.new_context(viewport={"width": NARROW[0], "height": NARROW[1]})
         small = narrow.new_page()
         small.goto(owner.login_link())
         for path, name in (("/", "overview"), ("/requests", "requests"), ("/grants", "grants"),
-                           (f"/companies/{company.address}", "company"), ("/log", "log")):
+                           (f"/companies/{company.address}", "company"), ("/log", "log"),
+                           ("/companies", "companies"), ("/data", "data"),
+                           ("/terms", "terms")):
             small.goto(url + path)
             width = small.evaluate("document.documentElement.scrollWidth")
             assert width <= NARROW[0], f"{path} scrolls sideways at {NARROW[0]} px ({width})"
             small.screenshot(path=shots / f"{name}-narrow.png", full_page=True)
 
+        small.goto(url + f"/grants/{request.id}/revoke")
+        small.screenshot(path=shots / "confirm-revoke-ended-narrow.png", full_page=True)
+
         signed_out = browser.new_context().new_page()
-        refused = signed_out.goto(url + "/grants")
-        assert refused is not None and refused.status == 401
+        for path in ("/grants", "/data", "/terms"):
+            refused = signed_out.goto(url + path)
+            assert refused is not None and refused.status == 401
         assert httpx.get(url + "/").status_code == 401
         company.close()
         browser.close()
+
+
+def spotify_export(folder: Path, plays: int) -> Path:
+    path = folder / "StreamingHistory_music_7.json"
+    path.write_text(json.dumps([
+        {"endTime": f"2025-04-{1 + i % 28:02d} 09:{i % 60:02d}", "artistName": "Nina Simone",
+         "trackName": f"Song {i}", "msPlayed": 180_000} for i in range(plays)
+    ]))
+    return path
+
+
+def spotify_count(page: Any) -> int:
+    return int(page.locator("#count-spotify").inner_text())
+
+
+def owner_edits_data_and_terms(page: Any, url: str, tmp_path: Path, shots: Path) -> None:
+    """My data: an upload (through htmx: the page is not left) changes the counts; a
+    mislabelled one is refused in one line; Terms and rules: an edit is shown."""
+    page.goto(url + "/data")
+    sync_api.expect(page.get_by_role("heading", name="What each scope would release")
+                    ).to_be_visible()
+    page.screenshot(path=shots / "data-wide.png", full_page=True)
+    before = spotify_count(page)
+    export = spotify_export(tmp_path, 25)
+
+    page.get_by_label("Kind").select_option("netflix")
+    page.get_by_label("Export file").set_input_files(str(export))
+    page.get_by_role("button", name="Import").click()
+    sync_api.expect(page.get_by_role("alert")).to_contain_text("Nothing was imported:")
+    assert spotify_count(page) == before and page.url == url + "/data"
+
+    # What the progress bar showed while the file went up (read after dashboard.js set it).
+    page.evaluate("""window.progressShown = [];
+        document.addEventListener("htmx:xhr:progress", () => {
+            const bar = document.querySelector("progress.upload-progress");
+            window.progressShown.push([bar.hidden, bar.value, bar.max]);
+        });""")
+    page.get_by_label("Export file").set_input_files(str(export))
+    page.get_by_role("button", name="Import").click()
+    sync_api.expect(page.get_by_role("status").filter(has_text="Imported")).to_contain_text(
+        "Imported 25 new records")
+    shown = page.evaluate("window.progressShown")
+    assert shown and all(not hidden for hidden, _, _ in shown), shown
+    assert any(value == total > export.stat().st_size for _, value, total in shown), shown
+    assert spotify_count(page) == before + 25
+    assert page.url == url + "/data"  # htmx swapped the page's main; nothing reloaded
+    page.screenshot(path=shots / "data-imported-wide.png", full_page=True)
+
+    # Without JavaScript the same form is a plain multipart post.
+    plain = page.context.browser.new_context(java_script_enabled=False)
+    plain.add_cookies(page.context.cookies())
+    bare = plain.new_page()
+    bare.goto(url + "/data")
+    bare.get_by_label("Export file").set_input_files(str(spotify_export(tmp_path, 30)))
+    bare.get_by_role("button", name="Import").click()
+    sync_api.expect(bare.get_by_role("status").filter(has_text="Imported")).to_contain_text(
+        "Imported 5 new records")  # the first 25 plays are already in the vault
+    assert bare.url == url + "/dashboard/data/import"
+    assert spotify_count(bare) == before + 30
+    plain.close()
+
+    page.goto(url + "/data")
+    moods = int(page.locator("#count-csv").inner_text())
+    page.get_by_role("link", name="Forget csv…").click()
+    page.screenshot(path=shots / "confirm-forget-wide.png", full_page=True)
+    page.get_by_role("button", name=f"Forget {moods} records").click()
+    sync_api.expect(page.get_by_role("status").filter(has_text="Forgotten")).to_contain_text(
+        f"Forgotten: {moods} records from csv")
+    sync_api.expect(page.locator("#count-csv")).to_have_count(0)
+
+    page.goto(url + "/terms")
+    page.get_by_text("Edit your terms").click()
+    page.get_by_label("Floor price per day (ETH)").fill("0.0005")
+    page.get_by_label("Longest grant (days)").fill("14")
+    page.get_by_role("button", name="Save terms").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("Your terms are saved")
+    terms = page.locator("#current-terms")
+    sync_api.expect(terms).to_contain_text("0.0005 ETH per day")
+    sync_api.expect(terms).to_contain_text("14 days")
+    page.get_by_role("button", name="Publish terms").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("Published")
+    sync_api.expect(terms).to_contain_text("published")
+
+    page.get_by_text("Add a rule").click()
+    page.get_by_label("Name").fill("music for a fee")
+    page.get_by_role("group", name="Scopes it approves").get_by_label("preferences.music").check()
+    page.get_by_role("button", name="Add rule").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("rules are saved")
+    sync_api.expect(page.get_by_role("heading", name="music for a fee")).to_be_visible()
+    page.get_by_text("Edit your terms").click()
+    page.get_by_text("Add a rule").click()
+    page.screenshot(path=shots / "terms-wide.png", full_page=True)
+
+
+def refuses_the_new_forms(page: Any, url: str, browser: Any) -> None:
+    """Every form of My data and Terms and rules: refused without the CSRF token, from
+    another origin, and without a session."""
+    page.goto(url + "/terms")
+    csrf = page.locator('input[name="csrf"]').first.get_attribute("value")
+    assert csrf
+    upload = {"name": "x.json", "mimeType": "application/json", "buffer": b"[]"}
+    outsider = browser.new_context().new_page()
+
+    def post(client: Any, path: str, form: dict[str, str], **kw: Any) -> int:
+        if path.endswith("/import"):
+            return int(client.post(url + path, multipart={**form, "file": upload}, **kw).status)
+        return int(client.post(url + path, form=form, **kw).status)
+
+    for path in ("/dashboard/terms", "/dashboard/terms/publish", "/dashboard/rules",
+                 "/dashboard/rules/remove", "/dashboard/rules/never", "/dashboard/data/import"):
+        assert post(page.request, path, {}) == 403, path
+        assert post(page.request, path, {"csrf": csrf},
+                    headers={"Origin": "http://evil.example"}) == 403, path
+        assert post(outsider.request, path, {"csrf": csrf}) == 401, path
+    outsider.context.close()

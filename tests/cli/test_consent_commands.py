@@ -27,6 +27,7 @@ from vault import chain as chains
 from vault import client, crypto, ledger
 from vault.cli import app
 from vault.config import Settings
+from vault.daemon import runtime
 from vault.importers import importer_for, sample_exports
 from vault.store import Vault
 
@@ -103,7 +104,8 @@ def serving(owner: Owner) -> Iterator[Any]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started:
+    # The runtime file is written just after `started` turns true: the CLI finds it by that.
+    while runtime.read(owner.home) is None:
         assert thread.is_alive() and time.monotonic() < deadline
         time.sleep(0.01)
     try:
@@ -155,6 +157,107 @@ def test_approve_asks_then_submits_and_a_second_approve_is_refused(owner: Owner)
     again = owner.run("approve", str(request.id), "--yes", code=11)
     assert again.stderr.count("\n") == 1 and "already" in again.stderr
     assert owner.json("grants")[0]["status"] == "active"
+
+
+def test_a_signed_request_waits_for_relay_and_approving_again_signs_nothing(
+    owner: Owner,
+) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+        first = owner.json("approve", str(request.id), "--yes")
+        assert first["already_signed"] is False
+        listed = owner.json("requests")
+        assert [r["id"] for r in listed] == [request.id]  # still pending on the ledger
+        assert listed[0]["awaiting_relay"] is True
+        assert listed[0]["approval_expires_at"] == first["deadline"]
+        shown = owner.run("requests").stdout
+        assert "signed — waiting for the company to relay" in shown
+        assert "what approving means" not in shown  # nothing left to decide
+        again = owner.run("approve", str(request.id))  # no question: nothing new is signed
+        assert again.stdout.startswith(f"Request {request.id} is already signed")
+        assert "nothing new was signed" in again.stdout and "Approve request" not in again.stdout
+        repeated = owner.json("approve", str(request.id), "--yes")
+        assert repeated == {**first, "already_signed": True}
+        approvals = [e for e in owner.json("log") if e["kind"] == "approve"]
+        assert len(approvals) == 1  # one signature logged, one on offer
+    # The company relays the one signature (what its SDK does through the vault's route).
+    owner.chain.client(sender=company.address).approve_by_sig(
+        request.id, first["deadline"], bytes.fromhex(first["signature"][2:])
+    )
+    listed = owner.json("requests", "--status", "all")
+    assert listed[0]["status"] == "active" and listed[0]["awaiting_relay"] is False
+    assert listed[0]["approval_expires_at"] is None
+
+
+def test_an_approval_that_expired_unrelayed_is_signed_anew(owner: Owner) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+    short = {"VAULT_APPROVAL_TTL_SECONDS": "60"}
+    first = json.loads(owner.run("approve", str(request.id), "--yes", "--json", env=short).stdout)
+    owner.anvil.rpc("evm_increaseTime", 120)  # the ledger's clock passes the deadline
+    owner.anvil.rpc("evm_mine")
+    listed = owner.json("requests")[0]
+    assert listed["awaiting_relay"] is False
+    assert listed["approval_expires_at"] == first["deadline"]
+    assert "your signature expired unrelayed" in owner.run("requests").stdout
+    again = owner.json("approve", str(request.id), "--yes")
+    assert again["already_signed"] is False and again["signature"] != first["signature"]
+    assert again["deadline"] > first["deadline"]
+    assert owner.json("requests")[0]["awaiting_relay"] is True
+
+
+def test_a_denied_request_shows_no_approval_panel(owner: Owner) -> None:
+    with owner.company() as company:
+        request = owner.request(company)
+        denying = owner.run("deny", str(request.id), "--yes")
+        assert "what approving means" not in denying.stdout
+    shown = owner.run("requests", "--status", "all").stdout
+    assert f"request {request.id} · denied" in shown
+    assert "what approving means" not in shown
+
+
+def test_a_company_name_is_shown_beside_its_address_with_its_history(owner: Owner) -> None:
+    with owner.company() as company, owner.company(2) as impostor:
+        company.describe("\u202eAcme\x1b  Audio\u200b\x07", "https://acme.example")
+        earlier = owner.request(company)
+        owner.run("deny", str(earlier.id), "--yes")
+        granted = owner.request(company)
+        owner.run("approve", str(granted.id), "--yes", "--submit")
+        owner.run("revoke", str(granted.id), "--yes")
+        latest = owner.request(company)
+        # A name that reads as another account's address is never shown as a name.
+        impostor.describe(f"{company.address[:6]}…{company.address[-4:]}", "")
+        theirs = owner.request(impostor)
+    listed = {r["id"]: r for r in owner.json("requests")}
+    assert listed[latest.id]["company_name"] == "Acme Audio"  # control characters gone
+    assert listed[latest.id]["company_url"] == "https://acme.example"
+    assert listed[latest.id]["company_history"] == {
+        "requests": 2, "granted": 1, "revoked": 1, "denied": 1,
+    }
+    assert listed[theirs.id]["company_name"] is None
+    shown = owner.run("requests").stdout
+    assert f"Acme Audio ({company.address})" in shown and "\x1b" not in shown
+    assert "2 earlier requests: 1 granted, 1 denied by you, 1 revoked by you" in shown
+    assert "first request from this company" in shown  # the impostor's
+    grants = owner.run("grants").stdout
+    assert "Acme" in grants and f"({company.address[:6]}…{company.address[-4:]})" in grants
+
+
+@pytest.mark.parametrize(("published", "shown"), [
+    ("Acme Audio", "Acme Audio"),
+    ("\u202eoidua emca", "oidua emca"),  # a bidi override is removed, not obeyed
+    ("Acme\u200b\x1b[2J\tAudio\n", "Acme[2J Audio"),  # escapes cut, whitespace one space
+    ("A" * 64, "A" * 39 + "…"),  # capped at 40 characters
+    ("Pay 0x70997970C51812dc3A010C7d01b50e0d17dc79C8", None),  # reads as an address
+    ("Acme (0x7099…79C8)", None),
+    ("\uff10\uff58\uff17\uff10\uff19\uff19 Bank", None),  # full-width "0x7099" (NFKC)
+    ("\x00\u200d ", None),  # nothing visible left
+])
+def test_a_published_name_is_shown_only_as_harmless_text(published: str, shown: str | None
+                                                        ) -> None:
+    from vault.owner.views import shown_name
+
+    assert shown_name(published) == shown
 
 
 def test_unknown_request_is_exit_10_and_nothing_changes(owner: Owner) -> None:
@@ -277,6 +380,28 @@ def test_the_whole_consent_story_through_the_daemon(owner: Owner, serving: Any) 
     kinds = [e["kind"] for e in owner.json("log")]
     assert {"approve", "revoke", "release"} <= set(kinds)
     assert owner.json("log", "verify")["ok"]
+
+
+def test_through_the_daemon_a_signed_request_waits_and_the_company_relays_that_signature(
+    owner: Owner, serving: Any
+) -> None:
+    owner.run("terms", "publish", "--daemon")
+    with owner.company() as company:
+        company.describe("Acme Audio", "")
+        request = owner.request(company)
+        wait_until(lambda: owner.json("requests"))
+        first = owner.json("approve", str(request.id), "--yes", "--daemon")
+        listed = owner.json("requests", "--daemon")[0]  # the owner route's RequestPublic
+        assert listed["awaiting_relay"] and listed["approval_expires_at"] == first["deadline"]
+        assert listed["company_name"] == "Acme Audio"
+        again = owner.json("approve", str(request.id), "--daemon")
+        assert again == {**first, "already_signed": True}
+        grant = company.wait_for_grant(request, timeout=20)  # fetched from the vault's route
+        assert grant.relay_tx_hash is not None
+        relayed = owner.chain.w3.eth.get_transaction(grant.relay_tx_hash)
+        assert first["signature"][2:] in relayed["input"].hex()  # the one signature
+    wait_until(lambda: not owner.json("requests", "--daemon"))
+    assert owner.json("grants", "--daemon")[0]["awaiting_relay"] is False
 
 
 # --------------------------------------------------------------------------- subprocesses

@@ -107,6 +107,15 @@ def spotify_zip(folder: Path) -> Path:
     return path
 
 
+def related_to_radiohead(tmp_path: Path) -> Path:
+    """A company's list of 20 in which one candidate is related to an artist of the sample
+    Spotify history (46 plays of Radiohead)."""
+    path = tmp_path / "candidates.json"
+    candidates = [{"id": f"film-{n}", "similar": [f"Nobody Plays This {n}"]} for n in range(19)]
+    path.write_text(json.dumps([{"id": "fan-pick", "similar": ["Radiohead"]}, *candidates]))
+    return path
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -168,3 +177,50 @@ def test_a_zip_bomb_is_refused_through_the_daemon_with_exit_16_and_nothing_commi
         assert refused.stderr.count("\n") == 1 and "zip bomb" in refused.stderr
         stats = json.loads(ok(owner.cli("stats", "--json")))
         assert stats["events"] == 0
+
+
+def test_forget_while_serving_reaches_the_next_release_and_is_logged_by_the_daemon(
+    owner: Owner, tmp_path: Path
+) -> None:
+    with serving(owner, tmp_path) as published:
+        with client.Company(owner.anvil.accounts[1], owner.chain, owner.chain.ledger_address,
+                            poll_interval=0.02) as company:
+            request = company.request_access(owner.address, ["preferences.music"],
+                                             30 * 86_400, 10**16, "playlists")
+            deadline = time.monotonic() + 30
+            while owner.cli("approve", str(request.id), "--yes", "--submit").returncode:
+                assert time.monotonic() < deadline, "the daemon did not index the request"
+                time.sleep(0.2)
+            grant = company.wait_for_grant(request).model_copy(
+                update={"endpoint": published.url})
+            ok(owner.cli("import", str(SAMPLES / "StreamingHistory_music_0.json")))
+            assert company.fetch(grant).preferences["preferences.music"]["status"] == "ok"
+            fan_pick = related_to_radiohead(tmp_path)
+            assert "you played" in ok(owner.cli("match", "preview", str(fan_pick), "--daemon"))
+
+            # No passphrase: only the daemon can have answered. The plan, then the deletion.
+            declined = owner.cli("forget", "source", "spotify")  # stdin closed: "no"
+            assert declined.returncode == 1
+            assert "deletes 321 events (spotify 321)" in declined.stdout
+            done = json.loads(ok(owner.cli("forget", "source", "spotify", "--yes", "--json")))
+            assert done["events_by_source"] == {"spotify": 321}
+
+            # At once, not after the daemon's 5 s cache: the forget cleared it. Matches read
+            # the history afresh too (not after their 10-minute cache of it).
+            after = company.fetch(grant).preferences["preferences.music"]
+            assert after["status"] == "insufficient_data"
+            assert "you played" not in ok(owner.cli("match", "preview", str(fan_pick),
+                                                    "--daemon"))
+
+        missing = owner.cli("forget", "source", "spotify", "--yes")
+        assert missing.returncode == 10 and missing.stderr.count("\n") == 1
+        assert "Forgot the fact city." in ok(owner.cli("forget", "fact", "city", "--yes"))
+        assert "city" not in json.loads(ok(owner.cli("facts", "list", "--json")))
+        assert "Every sealed value opens" in ok(owner.cli("check"))
+        entries = json.loads(ok(owner.cli("log", "--json", "--limit", "100")))
+        assert [e["kind"] for e in entries].count("forget") == 2
+        notes = [e["note"] for e in entries if e["kind"] in ("import", "forget")]
+        assert notes == ["321 new, 0 already stored (spotify)", "321 events (spotify 321)",
+                         "0 events, facts city"]
+        shown = ok(owner.cli("log", "--limit", "100"))  # 80 columns: the note wraps
+        assert "forget:" in shown and "(spotify" in shown and "facts city" in shown

@@ -779,6 +779,44 @@ describe("ConsentLedger", function () {
     });
   });
 
+  describe("describeCompany", function () {
+    it("emits CompanyDescribed for the caller and stores nothing", async function () {
+      const { ledger, company } = await loadFixture(deployLedger);
+      await expect(ledger.connect(company).describeCompany("Acme Audio", "https://acme.example"))
+        .to.emit(ledger, "CompanyDescribed")
+        .withArgs(company.address, "Acme Audio", "https://acme.example");
+      expect(await ledger.requestCount()).to.equal(0n);
+    });
+
+    it("takes a name of exactly 64 bytes (multi-byte UTF-8 counted in bytes) and no URL", async function () {
+      const { ledger, company } = await loadFixture(deployLedger);
+      const name = "é".repeat(32); // 2 bytes each
+      expect(ethers.toUtf8Bytes(name).length).to.equal(64);
+      await expect(ledger.connect(company).describeCompany(name, ""))
+        .to.emit(ledger, "CompanyDescribed")
+        .withArgs(company.address, name, "");
+    });
+
+    it("refuses an empty or too long name with InvalidCompanyName", async function () {
+      const { ledger, company } = await loadFixture(deployLedger);
+      await expect(ledger.connect(company).describeCompany("", "https://acme.example"))
+        .to.be.revertedWithCustomError(ledger, "InvalidCompanyName")
+        .withArgs(0, 64);
+      await expect(ledger.connect(company).describeCompany("é".repeat(32) + "x", ""))
+        .to.be.revertedWithCustomError(ledger, "InvalidCompanyName")
+        .withArgs(65, 64);
+    });
+
+    it("refuses a URL longer than 256 bytes with CompanyUrlTooLong", async function () {
+      const { ledger, company } = await loadFixture(deployLedger);
+      const url = "https://acme.example/" + "a".repeat(256 - 21);
+      await expect(ledger.connect(company).describeCompany("Acme", url)).to.emit(ledger, "CompanyDescribed");
+      await expect(ledger.connect(company).describeCompany("Acme", url + "a"))
+        .to.be.revertedWithCustomError(ledger, "CompanyUrlTooLong")
+        .withArgs(257, 256);
+    });
+  });
+
   describe("views", function () {
     it("getRequest rejects an unknown id with UnknownRequest", async function () {
       const { ledger } = await loadFixture(pendingFixture);

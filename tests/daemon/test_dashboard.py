@@ -14,12 +14,14 @@ import pytest
 
 from vault import audit, ledger, scopes
 from vault.daemon.disclosures import Recomputer
+from vault.daemon.routes.dashboard import HTMX
 from vault.daemon.sessions import COOKIE_NAME
 
 from .conftest import MUSIC, Served
 
 PAGES = ["/", "/requests", "/grants", "/companies", "/log", "/requests/1/approve",
-         "/grants/1/revoke"]
+         "/requests/1/deny", "/grants/1/revoke", "/data", "/data/forget?source=jsonl",
+         "/terms"]
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 
 
@@ -92,18 +94,30 @@ def test_signing_out_ends_the_session(daemon: Served) -> None:
 
 def test_every_dashboard_response_carries_the_csp_and_no_store(daemon: Served) -> None:
     with signed_in(daemon) as browser:
-        for path in ["/", "/requests", "/grants", "/companies", "/log",
-                     "/static/dashboard.css", "/login"]:
+        for path in ["/", "/requests", "/grants", "/companies", "/log", "/data", "/terms",
+                     "/static/dashboard.css", "/static/dashboard.js", f"/static/{HTMX}",
+                     "/login"]:
             response = browser.get(path)
-            csp = response.headers["content-security-policy"]
-            assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp
-            assert "script-src" not in csp  # no script at all: default-src 'none' covers it
-            assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+            directives = dict(
+                d.strip().split(" ", 1) for d in
+                response.headers["content-security-policy"].split(";"))
+            assert directives["default-src"] == "'none'"
+            # Scripts and their requests from this origin only: nothing inline, no eval.
+            assert directives["script-src"] == "'self'" == directives["connect-src"]
+            assert directives["style-src"] == "'self'"
+            assert directives["frame-ancestors"] == "'none'"
+            assert directives["form-action"] == "'self'"
             assert response.headers["cache-control"] == "no-store"
             assert response.headers["referrer-policy"] == "same-origin"
             assert response.headers["x-content-type-options"] == "nosniff"
-        page = browser.get("/").text
-        assert "<script" not in page and " style=" not in page
+        for path in ("/", "/data", "/terms"):
+            page = browser.get(path).text
+            # No inline style or handler (htmx's hx-on would need eval, which is off).
+            assert not re.search(r"<[^>]*\s(style|on\w+|hx-on[\w:-]*)=", page)
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
+            assert [attrs for attrs, body in scripts if body.strip()] == []
+            assert sorted(re.search(r'src="([^"]+)"', a).group(1) for a, _ in scripts) == [
+                "/static/dashboard.js", f"/static/{HTMX}"]
         assert browser.get("/static/../app.py").status_code == 404
 
 
@@ -132,9 +146,13 @@ def test_forms_are_refused_without_csrf_from_another_origin_or_as_json(daemon: S
 def test_the_guard_lets_forms_reach_dashboard_actions_only(daemon: Served) -> None:
     """Company and owner routes stay JSON-only (THREATS row 37)."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    for path in ("/v1/release", "/v1/identity", "/v1/owner/requests/1/approve"):
-        refused = daemon.post(path, content=b"a=b", headers=form)
-        assert (refused.status_code, refused.json()["error"]) == (415, "unsupported_media_type")
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    for path in ("/v1/release", "/v1/identity", "/v1/owner/requests/1/approve",
+                 "/v1/owner/records/import"):
+        for headers in (form, multipart):
+            refused = daemon.post(path, content=b"a=b", headers=headers)
+            assert (refused.status_code, refused.json()["error"]) == (
+                415, "unsupported_media_type")
     refused = daemon.post("/dashboard/logout", content=b"a=b",
                           headers={"Content-Type": "text/plain"})
     assert refused.status_code == 415
@@ -157,6 +175,27 @@ def test_a_pending_request_shows_its_escaped_purpose_statement_and_the_rules_ver
     assert statement.split(" Stated purpose")[0] in page
     assert f"Approve request #{request_id}" in page
     assert "would not approve it" in page  # no rules yet
+
+
+def test_a_signed_request_waits_for_its_relay_and_a_company_shows_its_published_name(
+    daemon: Served,
+) -> None:
+    company = daemon.chain.client(sender=daemon.chain.accounts[1])
+    daemon.on_chain(lambda: company.describe_company("<b>Acme</b> Audio", "https://acme.example"))
+    request_id = daemon.request()
+    daemon.sync()
+    signed = daemon.owner_post(f"/v1/owner/requests/{request_id}/approve", {"submit": False})
+    assert signed.status_code == 200, signed.text
+    with signed_in(daemon) as browser:
+        page = browser.get("/requests").text
+    card = page.split(f'id="request-{request_id}"')[1].split("</article>")[0]
+    assert "Signed — waiting for the company to relay your approval" in card
+    assert f"Approve request #{request_id}" not in card  # approving again signs nothing new
+    assert f"Deny request #{request_id}" in card  # the owner's no still wins
+    # The company's own words, escaped, never without its address.
+    assert "&lt;b&gt;Acme&lt;/b&gt; Audio</strong> <code class=\"address\">" in card
+    assert daemon.chain.accounts[1] in card
+    assert "first request from this company" in card
 
 
 def test_approve_then_revoke_through_the_forms(daemon: Served) -> None:

@@ -1,8 +1,12 @@
-"""The dashboard's pure parts: login codes and sessions, and the earnings chart."""
+"""The dashboard's pure parts: login codes and sessions, the earnings chart, and the upload
+form's parser."""
 
 from __future__ import annotations
 
-from vault.daemon import earnings_chart
+import httpx
+import pytest
+
+from vault.daemon import earnings_chart, uploads
 from vault.daemon.sessions import LOGIN_CODE_SECONDS, MAX_SESSIONS, SESSION_SECONDS, Sessions
 from vault.grant import Grant, Status
 
@@ -96,3 +100,59 @@ def test_the_chart_stacks_grants_and_ends_at_the_total() -> None:
     top_right = chart.series[-1].points.split()[len(chart.series[-1].points.split()) // 2 - 1]
     assert top_right == f"{chart.right:.1f},{chart.top:.1f}"
     assert earnings_chart.chart([grant(1, starts_at=0)], now=1100) is None
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A body and its Content-Type as httpx (another implementation) encodes them."""
+    built = httpx.Request("POST", "http://127.0.0.1/", data=fields, files=files)
+    return built.read(), built.headers["content-type"]
+
+
+def test_the_upload_parser_reads_what_a_client_encodes_byte_for_byte() -> None:
+    content = bytes(range(256)) * 40 + b"\r\n--not-the-boundary\r\n\r\n"
+    body, content_type = multipart({"csrf": "tøken", "kind": ""},
+                                   {"file": ("Streaming History.json", content)})
+    upload = uploads.parse(body, content_type, max_file_bytes=len(content))
+    assert upload == uploads.Upload(fields={"csrf": "tøken", "kind": ""},
+                                    filename="Streaming History.json", content=content)
+    with pytest.raises(uploads.UploadTooLarge):
+        uploads.parse(body, content_type, max_file_bytes=len(content) - 1)
+
+
+@pytest.mark.parametrize(("body", "content_type", "said"), [
+    (b"", "multipart/form-data; boundary=x", "not a complete"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
+     "multipart/form-data; boundary=x", "holds no file"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
+     "multipart/form-data", "no valid boundary"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
+     "text/plain; boundary=x", "must be sent as multipart/form-data"),
+    (b"--x\r\nContent-Type: text/plain\r\n\r\n1\r\n--x--\r\n",
+     "multipart/form-data; boundary=x", "no form-data name"),
+    (b"--x\r\nno header end\r\n--x--\r\n", "multipart/form-data; boundary=x", "no headers"),
+    (b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\xff\r\n--x--\r\n",
+     "multipart/form-data; boundary=x", "not UTF-8"),
+])
+def test_the_upload_parser_refuses_what_is_not_the_form(
+    body: bytes, content_type: str, said: str
+) -> None:
+    with pytest.raises(uploads.MalformedUpload, match=said):
+        uploads.parse(body, content_type, max_file_bytes=1024)
+
+
+def test_the_upload_parser_takes_one_file_and_a_few_short_fields() -> None:
+    two_files, content_type = multipart({}, {"file": ("a.json", b"[]")})
+    second = two_files.replace(b"--\r\n", b"\r\n", 1)  # reopen the closing delimiter
+    boundary = content_type.split("boundary=")[1].encode()
+    second += b'Content-Disposition: form-data; name="file"; filename="b.json"\r\n\r\n[]'
+    second += b"\r\n--" + boundary + b"--\r\n"
+    with pytest.raises(uploads.MalformedUpload, match="exactly one file"):
+        uploads.parse(second, content_type, max_file_bytes=1024)
+    many, content_type = multipart({f"f{i}": "1" for i in range(uploads.MAX_PARTS)},
+                                   {"file": ("a.json", b"[]")})
+    with pytest.raises(uploads.MalformedUpload, match="more than"):
+        uploads.parse(many, content_type, max_file_bytes=1024)
+    long, content_type = multipart({"note": "x" * (uploads.MAX_FIELD_BYTES + 1)},
+                                   {"file": ("a.json", b"[]")})
+    with pytest.raises(uploads.MalformedUpload, match="too long"):
+        uploads.parse(long, content_type, max_file_bytes=1024)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +116,7 @@ def _members(served: Served, request_id: int) -> list[tuple[str, bool, int]]:
 def _shown(request: dict[str, Any]) -> str:
     """The request as `vault requests` prints it."""
     console = Console(width=100, record=True, file=io.StringIO())
-    console.print(request_table(RequestPublic.model_validate(request)))
+    console.print(request_table(RequestPublic.model_validate(request), now=time.time()))
     return console.export_text()
 
 

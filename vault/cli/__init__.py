@@ -1,43 +1,40 @@
-"""The `vault` command line. Each command group lives in its own module and is joined here.
+"""The `vault` command line. Each command group lives in its own module; `PARTS` joins them.
 
-Building the app loads Typer, Rich and the command modules only: each command imports what
-it needs (the store, the chain, the daemon's wiring) when it runs, so `vault --help` and
-`vault scopes` start fast (tests/cli/test_imports.py, scripts/bench_cli.py).
+`vault --help` lists the commands from an index written from these modules and `vault X`
+imports X's module alone (`vault/cli/_lazy.py`), and each command imports what it needs (the
+store, the chain, the daemon's wiring) when it runs, so `vault --help` and `vault scopes`
+start fast (tests/cli/test_imports.py, scripts/bench_cli.py).
 """
 
 from __future__ import annotations
 
-from vault.cli import (
-    consent_commands,
-    daemon_commands,
-    devnet_commands,
-    genre_commands,
-    log_commands,
-    match_commands,
-    money_commands,
-    open_commands,
-    privacy_commands,
-    scope_commands,
-    store_commands,
-    terms_commands,
-)
 from vault.cli._common import new_app
+from vault.cli._lazy import LazyGroup, Part
 
-app = new_app("Your personal data vault: keep your data, set your terms, get paid.")
+#: The command modules, in the order `vault --help` lists their commands. After adding or
+#: renaming a command, run `python scripts/cli_index.py` to rewrite the index.
+PARTS = (
+    Part("scope_commands", "app", None),
+    Part("store_commands", "app", None),
+    Part("devnet_commands", "app", "devnet"),
+    Part("consent_commands", "app", None),
+    Part("money_commands", "app", None),
+    Part("privacy_commands", "app", None),
+    Part("terms_commands", "terms_app", "terms"),
+    Part("terms_commands", "rules_app", "rules"),
+    Part("log_commands", "app", "log"),
+    Part("match_commands", "app", "match"),
+    Part("daemon_commands", "app", None),
+    Part("open_commands", "app", None),
+    Part("genre_commands", "app", "genres"),
+)
 
-app.add_typer(scope_commands.app)
-app.add_typer(store_commands.app)
-app.add_typer(devnet_commands.app, name="devnet")
-app.add_typer(consent_commands.app)
-app.add_typer(money_commands.app)
-app.add_typer(privacy_commands.app)
-app.add_typer(terms_commands.terms_app, name="terms")
-app.add_typer(terms_commands.rules_app, name="rules")
-app.add_typer(log_commands.app, name="log")
-app.add_typer(match_commands.app, name="match")
-app.add_typer(daemon_commands.app)
-app.add_typer(open_commands.app)
-app.add_typer(genre_commands.app, name="genres")
+app = new_app("Your personal data vault: keep your data, set your terms, get paid.", LazyGroup)
+
+
+# Typer makes a group only of an app with a callback or registered commands, and LazyGroup's
+# commands are not registered with Typer.
+app.callback()(lambda: None)
 
 
 def main() -> None:

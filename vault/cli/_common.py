@@ -80,10 +80,10 @@ class VaultGroup(TyperGroup):
             raise SystemExit(EXIT_INTERRUPTED) from None
 
 
-def new_app(help_text: str | None = None) -> typer.Typer:
+def new_app(help_text: str | None = None, group: type[VaultGroup] = VaultGroup) -> typer.Typer:
     """A Typer app with vault's conventions (no pretty tracebacks that could show locals)."""
     return typer.Typer(
-        cls=VaultGroup,
+        cls=group,
         help=help_text,
         no_args_is_help=True,
         pretty_exceptions_enable=False,

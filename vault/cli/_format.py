@@ -1,8 +1,11 @@
 """How the owner's commands show things and read them back: amounts, durations, times,
-addresses, text a company chose, and the tables of requests, grants, earnings, terms, rules
-and the log. One module, so every command says an amount or a date the same way.
+addresses, text a company chose, and the tables of requests, grants, earnings, terms, rules,
+the log and the vault's figures. One module, so every command says an amount or a date the
+same way.
 
-Every table fits 80 columns; ``--json`` carries every value whole.
+Times are local, ``2026-11-30 14:05`` (with ``in 3 h`` / ``2 d ago`` where the distance
+matters); ``--json`` keeps unix seconds. Every listing is a :class:`Listing`: it never cuts
+a value, wrapping cells between words, or stacking each row when the columns cannot fit.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import re
 import time
 import unicodedata
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -21,10 +25,11 @@ from vault import errors
 from vault.eth.units import format_eth as format_eth  # the amounts every command shows
 
 if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
     from rich.panel import Panel
 
     from vault.policy import RuleSet
-    from vault.wire import EarningsPublic, LogEntryPublic, RequestPublic, Terms
+    from vault.wire import EarningsPublic, LogEntryPublic, PrivacyPublic, RequestPublic, Terms
 
 # --------------------------------------------------------------------------- words
 
@@ -42,11 +47,28 @@ def format_duration(seconds: int) -> str:
     return " ".join(parts) or "0 s"
 
 
-def format_time(timestamp: float | None, pattern: str = "%Y-%m-%d %H:%M UTC") -> str:
-    """A unix time in UTC (``"-"`` for none)."""
+def format_ago(seconds: float) -> str:
+    """A distance in time from now: ``"in 3 h"``, ``"2 d ago"``, ``"now"`` (under a minute);
+    whole units, rounded down, days from two days on."""
+    size = abs(seconds)
+    if size < 60:
+        return "now"
+    if size < 3600:
+        amount, unit = size // 60, "min"
+    elif size < 2 * 86_400:
+        amount, unit = size // 3600, "h"
+    else:
+        amount, unit = size // 86_400, "d"
+    return f"in {amount:.0f} {unit}" if seconds > 0 else f"{amount:.0f} {unit} ago"
+
+
+def format_time(timestamp: float | None, *, now: float | None = None) -> str:
+    """A unix time as local time, ``2026-11-30 14:05`` (``"-"`` for none); with ``now``, how
+    far from it too: ``2026-11-30 14:05 (in 3 h)``."""
     if timestamp is None:
         return "-"
-    return time.strftime(pattern, time.gmtime(timestamp))
+    shown = time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+    return shown if now is None else f"{shown} ({format_ago(timestamp - now)})"
 
 
 def short_address(address: str | None) -> str:
@@ -54,6 +76,17 @@ def short_address(address: str | None) -> str:
     if not address:
         return "-"
     return f"{address[:6]}…{address[-4:]}"
+
+
+def company_label(address: str, name: str | None, *, whole: bool = False) -> Text:
+    """A company as the owner reads it: ``Acme (0x7099…79C8)``, or the address alone when it
+    published no name. The name is the company's own words (the owner's views have already
+    stripped control characters, capped its length and dropped one that looks like an
+    address), so it is never markup and never shown without the address it belongs to."""
+    shown = address if whole else short_address(address)
+    if not name:
+        return Text(shown)
+    return Text(name, style="bold").append(f" ({shown})", style="not bold")
 
 
 def scopes_in_words(names: list[str]) -> list[str]:
@@ -111,17 +144,115 @@ def parse_duration(text: str) -> int:
 
 # --------------------------------------------------------------------------- tables
 
+Cell = str | Text
 
-def request_table(request: RequestPublic) -> Table:
+#: Between two columns: a cell of padding on each side and ``SIMPLE_HEAD``'s one-character
+#: rule (no padding or rule at the outer edges).
+_GUTTER = 3
+
+
+def _words(cell: Text) -> int:
+    """The longest word: the narrowest a cell gets without cutting a value."""
+    return max((cell_len(word) for word in cell.plain.split()), default=0)
+
+
+def _lines(cell: Text) -> int:
+    """The longest line: the width a cell takes unwrapped."""
+    return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
+
+
+class Listing:
+    """Rows under column headings that never cut a value, at any console width.
+
+    Rich shrinks a table that is too wide by cutting cells ("6/1…" for 6/100). A listing
+    instead gives every column at least its longest word and wraps cells between words;
+    when even that is too wide it prints each row as its own block of ``heading value``
+    lines. Cells are plain text (never markup: some are a company's words).
+    """
+
+    def __init__(self, title: str, headings: list[str], *, right: tuple[str, ...] = (),
+                 caption: str | None = None) -> None:
+        self.title = title
+        self.headings = headings
+        self.right = right
+        self.caption = caption
+        self.rows: list[list[Text]] = []
+
+    def add_row(self, *cells: Cell) -> None:
+        if len(cells) != len(self.headings):
+            raise ValueError(f"{len(cells)} cells for {len(self.headings)} columns")
+        self.rows.append([c if isinstance(c, Text) else Text(c) for c in cells])
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        columns = list(zip(*([Text(h) for h in self.headings], *self.rows), strict=True))
+        narrowest = [max(map(_words, column)) for column in columns]
+        widest = [max(map(_lines, column)) for column in columns]
+        room = options.max_width - _GUTTER * (len(columns) - 1)
+        if sum(narrowest) > room:
+            yield from self._stacked()
+            return
+        table = Table(title=self.title, caption=self.caption, box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False, title_justify="left",
+                      title_style="bold")
+        for heading, width in zip(self.headings, _fit(narrowest, widest, room), strict=True):
+            table.add_column(heading, width=width, overflow="fold",
+                             justify="right" if heading in self.right else "left")
+        for row in self.rows:
+            table.add_row(*row)
+        yield table
+
+    def _stacked(self) -> RenderResult:
+        yield Text(self.title, style="bold")
+        for row in self.rows:
+            block = Table(show_header=False, box=None, padding=(0, 1, 0, 0))
+            block.add_column(style="dim", no_wrap=True)
+            block.add_column(overflow="fold")
+            for heading, cell in zip(self.headings, row, strict=True):
+                block.add_row(heading, cell)
+            yield block
+            yield Text()
+        if self.caption:
+            yield Text(self.caption, style="dim")
+
+
+def _fit(narrowest: list[int], widest: list[int], room: int) -> list[int]:
+    """Column widths within ``room``: every column its longest word, then what is left
+    given to the columns that need least to fit on one line, so short values stay whole
+    on their line and only the longest cells wrap."""
+    widths = list(narrowest)
+    spare = room - sum(widths)
+    for index in sorted(range(len(widths)), key=lambda i: widest[i] - narrowest[i]):
+        grant = min(widest[index] - narrowest[index], spare)
+        widths[index] += grant
+        spare -= grant
+    return widths
+
+
+def request_state(request: RequestPublic, *, now: float) -> str:
+    """The request's state in words: its status, or for a pending request the owner signed,
+    that it waits for the company to relay (and until when the signature holds)."""
+    if request.awaiting_relay:
+        return ("signed — waiting for the company to relay "
+                f"(until {format_time(request.approval_expires_at, now=now)})")
+    if request.status == "pending" and request.approval_expires_at is not None:
+        return (f"pending (your signature expired unrelayed "
+                f"{format_time(request.approval_expires_at, now=now)})")
+    return request.status
+
+
+def request_table(request: RequestPublic, *, now: float) -> Table:
     """One request as a two-column table: nothing truncated, readable in 80 columns."""
-    table = Table(title=f"request {request.id} · {request.status}", show_header=False,
-                  title_justify="left", title_style="bold")
+    table = Table(title=f"request {request.id} · {request_state(request, now=now)}",
+                  show_header=False, title_justify="left", title_style="bold")
     table.add_column("field", style="dim", no_wrap=True)
     table.add_column("value", overflow="fold")
-    company = Text(request.company)
+    company = company_label(request.company, request.company_name, whole=True)
+    if request.company_url:
+        company.append("\n").append_text(untrusted(request.company_url))
     if request.company_endpoint:
-        company.append("\n").append_text(untrusted(request.company_endpoint))
+        company.append("\nvault endpoint ").append_text(untrusted(request.company_endpoint))
     table.add_row("company", company)
+    table.add_row("history", request.company_history.in_words())
     wants = [f"{words} ({name})" for words, name in
              zip(scopes_in_words(request.scopes), request.scopes, strict=True)]
     table.add_row("wants", "\n".join(wants))
@@ -143,8 +274,8 @@ def request_table(request: RequestPublic) -> Table:
     table.add_row("releases", str(request.max_releases) if request.max_releases else "unlimited")
     table.add_row("purpose", untrusted(request.purpose))
     if request.starts_at:
-        table.add_row("active",
-                      f"{format_time(request.starts_at)} → {format_time(request.expires_at)}")
+        table.add_row("active", f"{format_time(request.starts_at)} → "
+                                f"{format_time(request.expires_at, now=now)}")
     if not request.catalog_matches:
         table.add_row("catalog", "[bold red]unknown to this vault[/]")
     return table
@@ -165,45 +296,81 @@ def consent_statement(request: RequestPublic) -> Panel:
     return Panel(text, title=f"request {request.id}: what approving means", expand=False)
 
 
-def grants_table(grants: list[RequestPublic]) -> Table:
-    table = Table(title="grants", box=box.SIMPLE_HEAD)
-    for column in ("id", "company", "scopes", "price", "status", "until", "releases"):
-        table.add_column(column, no_wrap=column != "scopes",
-                         min_width=17 if column == "scopes" else None)
+def grants_table(grants: list[RequestPublic]) -> Listing:
+    """Grants one a row; ``used`` is releases served of those allowed (∞: no limit)."""
+    listing = Listing("grants", ["id", "company", "scopes", "price", "status", "until",
+                                 "used"], right=("id", "price"))
     for grant in grants:
         limit = str(grant.max_releases) if grant.max_releases else "∞"
-        table.add_row(
-            str(grant.id), short_address(grant.company), "\n".join(grant.scopes),
-            format_eth(grant.price_wei), grant.status, format_time(grant.expires_at, "%Y-%m-%d"),
-            f"{grant.releases_used}/{limit}",
+        listing.add_row(
+            str(grant.id), company_label(grant.company, grant.company_name),
+            "\n".join(grant.scopes), format_eth(grant.price_wei), grant.status,
+            format_time(grant.expires_at), f"{grant.releases_used}/{limit}",
         )
-    return table
+    return listing
 
 
-def earnings_table(earnings: EarningsPublic) -> Table:
-    table = Table(title="earnings", box=box.SIMPLE_HEAD)
-    for column in ("grant", "earned", "claimable"):
-        table.add_column(column, justify="right")
+def earnings_table(earnings: EarningsPublic) -> Listing:
+    listing = Listing("earnings", ["grant", "earned", "claimable"],
+                      right=("grant", "earned", "claimable"))
     for grant in earnings.grants:
-        table.add_row(str(grant.id), format_eth(grant.earned_wei), format_eth(grant.claimable_wei))
-    return table
+        listing.add_row(str(grant.id), format_eth(grant.earned_wei),
+                        format_eth(grant.claimable_wei))
+    return listing
 
 
-def log_table(entries: list[LogEntryPublic]) -> Table:
-    table = Table(title="access log (times in UTC)", box=box.SIMPLE_HEAD)
-    for column in ("seq", "when", "what", "company", "scopes", "outcome"):
-        table.add_column(column, no_wrap=column in ("seq", "when", "company"),
-                         min_width=17 if column == "scopes" else None)
+def log_table(entries: list[LogEntryPublic]) -> Listing:
+    listing = Listing("access log", ["seq", "when", "what", "company", "scopes", "outcome"],
+                      right=("seq",))
     for entry in entries:
         what = entry.kind.replace("_", " ")
         if entry.grant_id is not None:
             what += f" #{entry.grant_id}"
+        if entry.note:
+            what += f": {entry.note}"
         outcome = entry.outcome + (f" ({entry.reason})" if entry.reason else "")
-        table.add_row(
-            str(entry.seq), format_time(entry.at, "%m-%d %H:%M"), Text(what),
-            short_address(entry.company), Text("\n".join(entry.scopes)), Text(outcome),
+        listing.add_row(
+            str(entry.seq), format_time(entry.at), what, short_address(entry.company),
+            "\n".join(entry.scopes), outcome,
         )
-    return table
+    return listing
+
+
+def privacy_table(report: PrivacyPublic, names: dict[str, str | None]) -> Listing:
+    """Each company (by its published name too, from ``names``) and its privacy budget."""
+    budget = f"ε {report.budget_epsilon:g} per company" if report.budget_epsilon else "no cap"
+    listing = Listing(f"Privacy budget: {budget}",
+                      ["company", "releases", "weeks", "scopes", "entries", "ε spent", "ε left"],
+                      right=("releases", "weeks", "scopes", "entries", "ε spent", "ε left"))
+    for company in report.companies:
+        left = company.epsilon_remaining
+        listing.add_row(
+            company_label(company.company, names.get(company.company)),
+            str(company.releases), str(len(company.epochs)),
+            str(len(company.scopes)), str(company.entries_revealed),
+            f"{company.epsilon_spent:.1f}", "-" if left is None else f"{left:.1f}",
+        )
+    return listing
+
+
+#: ``vault stats`` fields that are unix times.
+_STAT_TIMES = ("first_event_at", "last_event_at")
+
+
+def stats_table(figures: dict[str, Any], *, now: float) -> Listing:
+    """``vault stats``: one figure a row; times as dates, counts by kind one per line."""
+    listing = Listing("vault", ["figure", "value"])
+    for key, value in figures.items():
+        if key in _STAT_TIMES:
+            shown = format_time(value, now=now)
+        elif isinstance(value, dict):
+            shown = "\n".join(f"{name}: {count}" for name, count in value.items()) or "-"
+        elif isinstance(value, list):
+            shown = ", ".join(map(str, value)) or "-"
+        else:
+            shown = str(value)
+        listing.add_row(key.replace("_", " "), shown)
+    return listing
 
 
 def terms_lines(terms: Terms) -> list[str]:
@@ -236,3 +403,19 @@ def rules_lines(rules: RuleSet) -> list[str]:
     if rules.never_share:
         lines.append(f"never shared, whatever a rule says: {', '.join(rules.never_share)}")
     return lines
+
+
+def coverage_line(coverage: dict[str, int]) -> str:
+    """"Genres: 52% of 84 listens, 90% of 40 views" and how to teach more."""
+    parts = [f"{_share(coverage[f'{what}_with_genre'], coverage[what])} of "
+             f"{coverage[what]} {what}" for what in ("listens", "views") if coverage[what]]
+    if not parts:
+        return "Genres: no listens or views yet."
+    line = "Genres known for " + ", ".join(parts) + "."
+    if any(coverage[f"{what}_with_genre"] < coverage[what] for what in ("listens", "views")):
+        line += " Teach the rest with `vault genres set`."
+    return line
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part // whole}%" if whole else "0%"

@@ -1,6 +1,6 @@
-"""How the record commands (import, mood, facts, genres, stats, check, preview, export)
-reach the vault: through the running daemon's owner routes when `vault serve` holds it,
-else by unlocking it in this process. Both are :class:`vault.records.RecordsService`
+"""How the record commands (import, mood, facts, genres, stats, check, preview, export,
+forget) reach the vault: through the running daemon's owner routes when `vault serve` holds
+it, else by unlocking it in this process. Both are :class:`vault.records.RecordsService`
 underneath, so the output and the exit code do not depend on which one answered.
 """
 
@@ -15,7 +15,13 @@ from vault.cli._common import read_passphrase, settings_for
 
 if TYPE_CHECKING:
     from vault.importers.exports import ImportReport
-    from vault.records import BackupPublic, DamagePublic, GenresPublic
+    from vault.records import (
+        BackupPublic,
+        DamagePublic,
+        ForgetPublic,
+        ForgetTarget,
+        GenresPublic,
+    )
 
 
 class RecordsBackend(Protocol):
@@ -32,6 +38,7 @@ class RecordsBackend(Protocol):
     def genres(self) -> GenresPublic: ...
     def teach_genre(self, kind: str, name: str, genre: str | None) -> GenresPublic: ...
     def preview(self, names: list[str], *, released: bool, now: int) -> dict[str, Any]: ...
+    def forget(self, target: ForgetTarget, name: str, *, dry_run: bool) -> ForgetPublic: ...
     def export_backup(self, path: Path, passphrase: str) -> BackupPublic: ...
 
 

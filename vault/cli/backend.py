@@ -31,7 +31,14 @@ from vault.config import Settings
 from vault.daemon import runtime
 from vault.importers.exports import ImportReport
 from vault.policy import RuleSet
-from vault.records import BackupPublic, DamagePublic, GenresPublic, error_from_public
+from vault.records import (
+    BackupPublic,
+    DamagePublic,
+    ForgetPublic,
+    ForgetTarget,
+    GenresPublic,
+    error_from_public,
+)
 from vault.wire import (
     ApproveResult,
     BalancePublic,
@@ -323,6 +330,10 @@ class DaemonBackend:
         return TypeAdapter(dict[str, Any]).validate_python(self._call(
             "POST", "/v1/owner/records/preview",
             json={"scopes": names, "released": released, "at": now}))
+
+    def forget(self, target: ForgetTarget, name: str, *, dry_run: bool) -> ForgetPublic:
+        return self._one(ForgetPublic, "POST", "/v1/owner/records/forget",
+                         json={"target": target, "name": name, "dry_run": dry_run})
 
     def export_backup(self, path: Path, passphrase: str) -> BackupPublic:
         return self._one(BackupPublic, "POST", "/v1/owner/records/export",

@@ -10,6 +10,7 @@ changes.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -54,9 +55,11 @@ def list_requests(
     if not found:
         console.print(f"No {'' if status == 'all' else status + ' '}requests.")
         return
+    now = time.time()
     for request in found:
-        console.print(_format.request_table(request))
-        console.print(_format.consent_statement(request))
+        console.print(_format.request_table(request, now=now))
+        if request.status == "pending" and not request.awaiting_relay:
+            console.print(_format.consent_statement(request))
 
 
 @app.command("approve")
@@ -75,26 +78,36 @@ def approve(
     json_output: JsonOption = False,
     daemon: DaemonOption = False,
 ) -> None:
-    """Show what approving means, ask, then sign the EIP-712 approval."""
+    """Show what approving means, ask, then sign the EIP-712 approval.
+
+    A request you signed whose signature is still valid is not signed again: the same
+    signature stays on offer to the company until it expires."""
     with owner_backend(home, require_daemon=daemon) as backend, deciding(home, request_id):
         request = backend.request(request_id)
         if request.status != "pending":
             raise errors.AlreadyDecided(
                 f"request {request_id} is already {request.status}; nothing changed"
             )
-        if not json_output:
-            console.print(_format.request_table(request))
-            console.print(_format.consent_statement(request))
-        confirm(f"Approve request {request_id}?", yes)
+        if not (request.awaiting_relay and not submit):
+            if not json_output:
+                console.print(_format.request_table(request, now=time.time()))
+                console.print(_format.consent_statement(request))
+            confirm(f"Approve request {request_id}?", yes)
         result = backend.approve(request_id, submit=submit)
     if json_output:
         print_json(as_json(result))
     elif result.tx_hash:
         console.print(f"Approved request {request_id} on the ledger (tx {result.tx_hash}).")
+    elif result.already_signed:
+        console.print(
+            f"Request {request_id} is already signed, waiting for the company to relay it "
+            f"(until {_format.format_time(result.deadline, now=time.time())}); nothing new "
+            "was signed."
+        )
     else:
         console.print(
             f"Approved request {request_id}: signed; the company relays it on the ledger "
-            f"before {_format.format_time(result.deadline)}."
+            f"before {_format.format_time(result.deadline, now=time.time())}."
         )
 
 
@@ -114,7 +127,7 @@ def deny(
                 f"request {request_id} is already {request.status}; nothing changed"
             )
         if not json_output:
-            console.print(_format.consent_statement(request))
+            console.print(_format.request_table(request, now=time.time()))
         confirm(f"Deny request {request_id}?", yes)
         result = backend.deny(request_id)
     if json_output:
@@ -138,11 +151,8 @@ def revoke(
             raise errors.AlreadyDecided(
                 f"grant {request_id} is {grant.status}, not active; nothing changed"
             )
-        confirm(
-            f"Revoke grant {request_id} of {grant.company} "
-            f"({', '.join(grant.scopes)})?",
-            yes,
-        )
+        company = _format.company_label(grant.company, grant.company_name, whole=True)
+        confirm(f"Revoke grant {request_id} of {company} ({', '.join(grant.scopes)})?", yes)
         result = backend.revoke(request_id)
     if json_output:
         print_json(as_json(result))

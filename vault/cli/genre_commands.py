@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json
 from vault.cli._records import open_records
-from vault.cli.store_commands import coverage_line
 
 app = new_app("Your own genres for artists, channels and series (they feed preferences).")
 
@@ -35,7 +34,7 @@ def set_genre(
     with open_records(home) as records:
         genres = records.teach_genre(kind, name, genre)
     console.print(f"{name} is {genre} now.", markup=False)
-    console.print(coverage_line(genres.coverage), markup=False)
+    console.print(_format.coverage_line(genres.coverage), markup=False)
 
 
 @app.command("unset")
@@ -48,7 +47,7 @@ def unset_genre(
     with open_records(home) as records:
         genres = records.teach_genre(kind, name, None)
     console.print(f"Forgot the genre of {name}.", markup=False)
-    console.print(coverage_line(genres.coverage), markup=False)
+    console.print(_format.coverage_line(genres.coverage), markup=False)
 
 
 @app.command("list")
@@ -59,9 +58,9 @@ def list_genres(home: HomeOption = None, json_output: JsonOption = False) -> Non
     if json_output:
         print_json(genres.model_dump())
         return
-    table = Table("for", "name", "genre")
+    listing = _format.Listing("genres you taught", ["for", "name", "genre"])
     for kind, names in sorted(genres.taught.items()):
         for name, genre in sorted(names.items()):
-            table.add_row(kind, name, genre)
-    console.print(table)
-    console.print(coverage_line(genres.coverage), markup=False)
+            listing.add_row(kind, name, genre)
+    console.print(listing)
+    console.print(_format.coverage_line(genres.coverage), markup=False)

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from vault import errors
+from vault.cli import _format
 from vault.cli._common import HomeOption, JsonOption, console, new_app, print_json
 from vault.cli._owner import DaemonOption, as_json, owner_backend
 
@@ -75,8 +77,11 @@ def preview(
         return
     console.print(
         f"{found.tier} for {found.company}: ε {found.epsilon:g} per history item; "
-        f"{found.matches_left} matches left this epoch"
+        f"{found.matches_left} matches left this epoch", markup=False
     )
     for place, pick in enumerate(found.picks, 1):
-        named = f" {pick.title}" if pick.title else ""
-        console.print(f"{place:2}. {pick.id}{named} — {pick.reason}")
+        # Ids and titles are the company's words: shown as they are, never as markup.
+        line = Text(f"{place:2}. ").append_text(_format.untrusted(pick.id))
+        if pick.title:
+            line.append(" ").append_text(_format.untrusted(pick.title))
+        console.print(line.append(f" — {pick.reason}"))

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from vault import scopes
+from vault.cli import _format
 from vault.cli._common import (
     HomeOption,
     JsonOption,
@@ -18,7 +18,6 @@ from vault.cli._common import (
     new_app,
     print_json,
 )
-from vault.cli.store_commands import coverage_line
 
 app = new_app()
 
@@ -36,12 +35,10 @@ def list_scopes(json_output: JsonOption = False) -> None:
             for entry, figure in zip(scopes.CATALOG, figures.values(), strict=True)
         ])
         return
-    table = Table(title=f"Scope catalog v{scopes.CATALOG_VERSION}",
-                  caption=f"catalog hash 0x{scopes.catalog_hash().hex()}")
-    table.add_column("bit", justify="right")
-    table.add_column("name", no_wrap=True)
-    for column in ("description", "sensitivity", "noisy (ε)", "transform"):
-        table.add_column(column, overflow="fold")
+    table = _format.Listing(f"Scope catalog v{scopes.CATALOG_VERSION}",
+                            ["bit", "name", "description", "sensitivity", "noisy (ε)",
+                             "transform"], right=("bit",),
+                            caption=f"catalog hash 0x{scopes.catalog_hash().hex()}")
     for entry in scopes.CATALOG:
         figure = figures[entry.name]
         noisy = f"yes ({figure.epsilon_per_answer:.1f})" if figure is not None else "no"
@@ -84,4 +81,4 @@ def preview(
         facts = ", ".join(row["basis"]["facts"]) or "none"
         events = ", ".join(f"{n} {kind}" for kind, n in row["basis"]["events"].items()) or "none"
         console.print(f"  from:  facts: {facts}; events: {events}", markup=False)
-    console.print("\n" + coverage_line(report["coverage"]), markup=False)
+    console.print("\n" + _format.coverage_line(report["coverage"]), markup=False)

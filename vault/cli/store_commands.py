@@ -1,5 +1,5 @@
-"""The vault's own commands: init, import, facts, mood, stats, check, repair, passphrase,
-rotate-key, export and restore.
+"""The vault's own commands: init, import, facts, forget, mood, stats, check, repair,
+passphrase, rotate-key, export and restore.
 
 Passphrases come from a hidden prompt, or from ``VAULT_PASSPHRASE`` (and
 ``VAULT_NEW_PASSPHRASE`` for `vault passphrase`) in scripts; they are never printed.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +22,7 @@ from vault.cli import _format
 from vault.cli._common import (
     HomeOption,
     JsonOption,
+    YesOption,
     console,
     err_console,
     new_app,
@@ -35,11 +37,16 @@ from vault.scopes import MOODS
 
 if TYPE_CHECKING:
     from vault.importers.exports import ImportReport
+    from vault.records import ForgetPublic, ForgetTarget
     from vault.store import Vault
 
 app = new_app()
 facts_app = new_app("Declared facts: birth date, city, languages, colours, style, …")
 app.add_typer(facts_app, name="facts")
+forget_app = new_app(
+    "Delete records for good: a source, what one file stored, or a fact; re-derives what "
+    "companies receive and logs the deletion (counts only). Works while `vault serve` runs.")
+app.add_typer(forget_app, name="forget")
 
 # The defaults are written out in the help rather than read from vault.crypto, which loads
 # the cryptography package: every `vault` command would pay for it (tests/cli/test_help.py
@@ -173,28 +180,12 @@ def _print_report(path: Path, report: ImportReport) -> None:
         for ignored in report.ignored:
             console.print(f"  {ignored.name}: {ignored.reason}", markup=False, soft_wrap=True)
     coverage = report.coverage
-    console.print(coverage_line(coverage.model_dump()), markup=False)
+    console.print(_format.coverage_line(coverage.model_dump()), markup=False)
     if report.quarantined:
         err_console.print(
             f"warning: the event counts did not open and were rebuilt; "
             f"{report.quarantined} damaged event(s) quarantined — see `vault check`",
             markup=False)
-
-
-def coverage_line(coverage: dict[str, int]) -> str:
-    """"Genres: 52% of 84 listens, 90% of 40 views" and how to teach more."""
-    parts = [f"{_share(coverage[f'{what}_with_genre'], coverage[what])} of "
-             f"{coverage[what]} {what}" for what in ("listens", "views") if coverage[what]]
-    if not parts:
-        return "Genres: no listens or views yet."
-    line = "Genres known for " + ", ".join(parts) + "."
-    if any(coverage[f"{what}_with_genre"] < coverage[what] for what in ("listens", "views")):
-        line += " Teach the rest with `vault genres set`."
-    return line
-
-
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part // whole}%" if whole else "0%"
 
 
 def _parse_fact(name: str, text: str) -> Any:
@@ -237,6 +228,77 @@ def facts_list(home: HomeOption = None, json_output: JsonOption = False) -> None
     console.print(table)
 
 
+@forget_app.command("source")
+def forget_source(
+    name: Annotated[str, typer.Argument(
+        metavar="NAME", help="An export kind (spotify, youtube, netflix, …) or manual (moods); "
+                             "`vault stats` lists the sources stored.")],
+    yes: YesOption = False,
+    home: HomeOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete every event imported from one source."""
+    _forget("source", name, f"every event from {name}", yes=yes, home=home,
+            json_output=json_output)
+
+
+@forget_app.command("file")
+def forget_file(
+    path: Annotated[Path, typer.Argument(help="An export file or ZIP you imported.")],
+    yes: YesOption = False,
+    home: HomeOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete what importing one file stored (its events, and its facts you have not
+    changed since); the file is read again to find them. Importing it again brings them
+    back."""
+    _forget("file", str(path.resolve()), f"what {path.name} stored", yes=yes, home=home,
+            json_output=json_output)
+
+
+@forget_app.command("fact")
+def forget_fact(
+    name: Annotated[str, typer.Argument(help="One of: " + ", ".join(FACT_NAMES))],
+    yes: YesOption = False,
+    home: HomeOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete one declared fact."""
+    _forget("fact", name, f"the fact {name}", yes=yes, home=home, json_output=json_output)
+
+
+def _forget(
+    target: ForgetTarget, name: str, what: str, *, yes: bool, home: Path | None,
+    json_output: bool,
+) -> None:
+    """Count what would go, ask (unless ``yes``), then delete it."""
+    from vault.cli._owner import confirm
+
+    with open_records(home) as records:
+        if not yes:
+            plan = records.forget(target, name, dry_run=True)
+            console.print(f"Forgetting {what} deletes {_deleted(plan)} for good. Backups made "
+                          "before now still hold them.", markup=False)
+            confirm("Forget them?", yes)
+        done = records.forget(target, name, dry_run=False)
+    if json_output:
+        print_json(done.model_dump())
+        return
+    console.print(f"Forgot {_deleted(done)}. Companies' next releases no longer reflect "
+                  "them; what was released before cannot be taken back.", markup=False)
+
+
+def _deleted(summary: ForgetPublic) -> str:
+    """"12 events (spotify 12) and the fact city", counts and names only."""
+    parts = []
+    if summary.events:
+        per_source = ", ".join(f"{source} {n}" for source, n in summary.events_by_source.items())
+        parts.append(f"{summary.events} event{'s' * (summary.events != 1)} ({per_source})")
+    if summary.facts:
+        parts.append(f"the fact{'s' * (len(summary.facts) > 1)} {', '.join(summary.facts)}")
+    return " and ".join(parts)
+
+
 @app.command("mood")
 def mood(
     feeling: Annotated[str, typer.Argument(metavar="MOOD", help=" | ".join(MOODS))],
@@ -257,10 +319,7 @@ def stats(home: HomeOption = None, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(figures)
         return
-    table = Table("", "", show_header=False)
-    for key, value in figures.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
-    console.print(table)
+    console.print(_format.stats_table(figures, now=time.time()))
 
 
 @app.command("check")

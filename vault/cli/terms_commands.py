@@ -45,7 +45,7 @@ def terms_show(
         print_json(as_json(terms))
         return
     for line in _format.terms_lines(terms):
-        console.print(line)
+        console.print(line, markup=False)  # the note is free text
 
 
 @terms_app.command("set")
@@ -100,7 +100,7 @@ def terms_set(
         print_json(as_json(saved))
         return
     for line in _format.terms_lines(saved):
-        console.print(line)
+        console.print(line, markup=False)
     console.print("Saved. Run `vault terms publish` to put their hash on the ledger.")
 
 

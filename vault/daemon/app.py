@@ -82,6 +82,7 @@ def create_app(
             **dict.fromkeys((match.MATCH_PATH, match.PREVIEW_PATH), match.MATCH_BODY_BYTES),
             # A forwarded match: the company's body plus the coordinator's envelope.
             CONTRIBUTION_PATH: match.MATCH_BODY_BYTES + 4096,
+            dashboard.UPLOAD_PATH: dashboard.UPLOAD_BODY_BYTES,
         },
     )
     return app

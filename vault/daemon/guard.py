@@ -7,9 +7,9 @@
   refused with 415 before any route runs. A web page can make a browser send a cross-site
   ``text/plain`` POST without asking anyone; it cannot send ``application/json`` without a
   CORS preflight, which this daemon never answers. The one exception: the owner dashboard's
-  forms (``/dashboard/…`` only) post ``application/x-www-form-urlencoded``, and each is
-  refused without its session cookie (SameSite=Strict), CSRF token and same origin
-  (:mod:`vault.daemon.routes.dashboard`).
+  forms (``/dashboard/…`` only) post ``application/x-www-form-urlencoded`` (and its upload,
+  ``multipart/form-data``), and each is refused without its session cookie
+  (SameSite=Strict), CSRF token and same origin (:mod:`vault.daemon.routes.dashboard`).
 * **Body size limit** (THREATS row 24): a declared ``Content-Length`` above the limit (the
   route's own where it has one, e.g. the match routes' 1 MiB) is refused before reading;
   a chunked body is counted as it arrives and refused the moment it passes the limit, so
@@ -37,6 +37,8 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 #: The only paths whose bodies may be forms: the owner dashboard's actions.
 FORM_PREFIX = "/dashboard/"
 FORM_MEDIA_TYPE = b"application/x-www-form-urlencoded"
+#: The dashboard's file upload (``My data``); the route checks it like every other form.
+UPLOAD_MEDIA_TYPE = b"multipart/form-data"
 
 
 class _BodyTooLarge(BaseException):
@@ -101,7 +103,8 @@ class GuardMiddleware:
                 return
         has_body = chunked or (length is not None and length.strip() not in (b"", b"0"))
         if (has_body or media_type) and media_type != b"application/json" and not (
-            media_type == FORM_MEDIA_TYPE and scope["path"].startswith(FORM_PREFIX)
+            media_type in (FORM_MEDIA_TYPE, UPLOAD_MEDIA_TYPE)
+            and scope["path"].startswith(FORM_PREFIX)
         ):
             await _refuse(
                 send, Code.UNSUPPORTED_MEDIA_TYPE, "the request body must be application/json"

@@ -30,7 +30,7 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 from pydantic import ValidationError
@@ -52,6 +52,7 @@ from vault.household import (
     MemberMatch,
     MemberRelease,
 )
+from vault.match import Candidate
 from vault.owner.match import MatchDesk, check_size, check_unique, has_unique_ids
 from vault.policy import Deny, ReleaseAsk, check_issued_at
 from vault.wire import Code, MatchRequest, ReceiptPublic, ReleaseRequest, code_of
@@ -166,7 +167,7 @@ class HouseholdService:
             members=[parts[m.owner] for m in own.grant.members],
         ).model_dump_json().encode()
 
-    async def match(self, body: MatchRequest, candidates: list[dict[str, Any]]) -> bytes:
+    async def match(self, body: MatchRequest, candidates: list[Candidate]) -> bytes:
         """The household ranking for ``body`` (``candidates``: its list as sent); raises like
         :meth:`MatchService.match`."""
         rs = self._releases
@@ -352,7 +353,9 @@ class HouseholdService:
                 extra: dict[str, Any] = {}
                 nonce, issued_at = body.nonce, body.issued_at
             else:
-                candidates = forward.request["candidates"]
+                # As read_request would have them (the hash takes its key order); the route
+                # has validated them as a MatchRequest's.
+                candidates = match.read_candidates(forward.request["candidates"])
                 listed = match.candidates_hash(candidates)
                 coordinator = self._coordinator(
                     forward, body.grant_id, _match_digest(rs.domain, body, listed)
@@ -430,15 +433,17 @@ class HouseholdService:
         )
 
     async def _match_part(
-        self, body: MatchRequest, candidates: list[dict[str, Any]], attempt: _Attempt, *,
+        self, body: MatchRequest, candidates: list[Candidate], attempt: _Attempt, *,
         now: float, coordinator: str | None,
     ) -> _Own:
         rs = self._releases
         moment = int(now)
         bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
         attempt.names = tuple(scopes.names_of(bitmap))
-        check_size(candidates, body.k)
-        unique = has_unique_ids(candidates)
+        # The owner's checks of a list take plain dicts; they read its length and ids.
+        listed_dicts = cast(list[dict[str, Any]], candidates)
+        check_size(listed_dicts, body.k)
+        unique = has_unique_ids(listed_dicts)
         self._check_skew(body.issued_at, now)
         listed = match.candidates_hash(candidates)
         grant = attempt.grant = rs.index.grant(body.grant_id)
@@ -469,7 +474,7 @@ class HouseholdService:
         assert grant is not None
         assert verified.receipt_signature is not None
         self._check_member(grant, coordinator)
-        check_unique(candidates)
+        check_unique(listed_dicts)
         admitted = self._matches.admit(
             grant, ask, nonce=body.nonce, tier=tier, k=body.k,
             charge_key="household:" + seed[:8].hex(), now=now,

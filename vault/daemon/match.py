@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from vault import audit, errors, match, privacy, scopes
 from vault.canonical import canonical_json, keccak256
@@ -39,7 +39,7 @@ from vault.owner.match import (
     matches_this_epoch,
 )
 from vault.policy import Deny, ReleaseAsk, check_issued_at
-from vault.wire import Code, MatchRequest, code_of
+from vault.wire import Code, code_of
 
 
 class MatchService:
@@ -58,10 +58,16 @@ class MatchService:
     def __repr__(self) -> str:
         return f"MatchService(owner={self._releases.owner})"
 
-    async def match(self, body: MatchRequest, candidates: list[dict[str, Any]]) -> bytes:
-        """The 200 body for ``body`` (``candidates``: its list as sent, already validated
-        by ``body``); raises like :meth:`ReleaseService.release`."""
+    async def match(self, body: match.Request) -> bytes:
+        """The 200 body for ``body`` (:func:`vault.match.read_request`); raises like
+        :meth:`ReleaseService.release`."""
         rs = self._releases
+        candidates = body["candidates"]
+        # The owner's checks of a list take plain dicts; they read its length and ids.
+        listed_dicts = cast(list[dict[str, Any]], candidates)
+        grant_id, k, nonce, issued_at = (
+            body["grant_id"], body["k"], body["nonce"], body["issued_at"]
+        )
         now = rs.clock()
         moment = int(now)
         signer: str | None = None
@@ -72,50 +78,48 @@ class MatchService:
                 Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
         try:
-            bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
+            bitmap = scopes.bitmap(body["scopes"])  # match scopes only: the model admits no other
             names = tuple(scopes.names_of(bitmap))
-            check_size(candidates, body.k)
+            check_size(listed_dicts, k)
             # Duplicate ids are refused after the signature: a schema-valid list can hold
             # them (JSON Schema cannot say "unique by id"), and an unsigned request learns
             # only bad_signature, as everywhere else.
-            unique = has_unique_ids(candidates)
-            stale = check_issued_at(body.issued_at, now=now, skew_seconds=rs.skew_seconds)
+            unique = has_unique_ids(listed_dicts)
+            stale = check_issued_at(issued_at, now=now, skew_seconds=rs.skew_seconds)
             if stale is not None:
                 raise errors.ReleaseRefused(stale.code, stale.detail)
             listed = match.candidates_hash(candidates)
             listed_hex = "0x" + listed.hex()
-            grant = rs.index.grant(body.grant_id)
+            grant = rs.index.grant(grant_id)
             tier = match.tier_of(names)
             ranking: Ranking | None = None
             content_hash = b""
             receipt_digest: bytes | None = None
             if grant is not None and bitmap & grant.scopes == bitmap and unique:
                 ranking = match.rank(
-                    candidates, self._desk.reading(now).person, k=body.k, tier=tier,
+                    candidates, self._desk.reading(now).person, k=k, tier=tier,
                     company=grant.company, secret=self._desk.secret, now=now, listed=listed,
                 )
                 content_hash = keccak256(canonical_json(
                     {"candidates_hash": listed_hex, "ranking": list(ranking.ids)}
                 ))
                 receipt_digest = rs.domain.receipt_digest(
-                    body.grant_id, grant.company, content_hash, moment
+                    grant_id, grant.company, content_hash, moment
                 )
             verified = await self._signatures.recover_and_sign(
-                rs.domain.match_digest(
-                    body.grant_id, bitmap, listed, body.k, body.nonce, body.issued_at
-                ),
-                body.signature,
+                rs.domain.match_digest(grant_id, bitmap, listed, k, nonce, issued_at),
+                body["signature"],
                 company=grant.company if grant is not None else None,
                 receipt_digest=receipt_digest,
             )
             signer = verified.signer
-            ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
+            ask = ReleaseAsk(grant_id, signer, bitmap, issued_at)
             rs.check_ledger(grant, ask, now=now)
-            check_unique(candidates)
+            check_unique(listed_dicts)
             assert grant is not None and ranking is not None
             assert verified.receipt_signature is not None
             admitted = self.admit(
-                grant, ask, nonce=body.nonce, tier=tier, k=body.k,
+                grant, ask, nonce=nonce, tier=tier, k=k,
                 charge_key="match:" + ranking.seed[:8].hex(), now=now,
             )
         except (
@@ -126,27 +130,27 @@ class MatchService:
                     and grant.owner == rs.owner):
                 rs.log.append(audit.NewEntry(
                     at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
-                    grant_id=body.grant_id, company=signer, scopes=names,
+                    grant_id=grant_id, company=signer, scopes=names,
                     reason=code_of(refusal),
                 ))
             else:
                 rs.tally.count(code_of(refusal))
             raise
         detail: dict[str, Any] = {
-            "nonce": body.nonce.lower(), "issued_at": body.issued_at,
-            "candidates_hash": listed_hex, "k": body.k, "ranking": list(ranking.ids),
+            "nonce": nonce.lower(), "issued_at": issued_at,
+            "candidates_hash": listed_hex, "k": k, "ranking": list(ranking.ids),
         }
         if admitted.charged:
             detail["revealed"] = admitted.charged
         content_hex = "0x" + content_hash.hex()
         await rs.log.append_awaitable(audit.NewEntry(
             at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
-            grant_id=body.grant_id, company=grant.company, scopes=names,
+            grant_id=grant_id, company=grant.company, scopes=names,
             content_hash=content_hex, detail=detail,
         ))
         return json.dumps({
-            "grant_id": body.grant_id, "owner": rs.owner, "company": grant.company,
-            "candidates_hash": listed_hex, "k": body.k, "ranking": list(ranking.ids),
+            "grant_id": grant_id, "owner": rs.owner, "company": grant.company,
+            "candidates_hash": listed_hex, "k": k, "ranking": list(ranking.ids),
             "receipt": {"content_hash": content_hex, "issued_at": moment,
                         "signature": "0x" + verified.receipt_signature.hex()},
         }, separators=(",", ":")).encode()

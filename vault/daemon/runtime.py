@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from vault import errors
-from vault._files import write_atomically
-from vault.store import LOCK_NAME
+from vault._files import LOCK_NAME, write_atomically
 
 RUNTIME_FILE = "daemon.json"
 FORMAT = "vault-daemon"

@@ -121,6 +121,12 @@ class Daemon:
     def __repr__(self) -> str:
         return f"Daemon(owner={self.vault.owner_address})"
 
+    def records_changed(self) -> None:
+        """The owner's records changed (an import, a mood, facts, genres, a forget): the
+        next release and the next match read them afresh."""
+        self.derived.clear()
+        self.owner.match_desk.forget_readings()
+
     def health(self) -> HealthPublic:
         """``behind`` by the same bounds that make releases fail closed (``check_fresh``)."""
         now = self.clock()

@@ -202,8 +202,12 @@ def find_anvil() -> Path:
     for candidate in (native / "anvil", modules / ".bin" / "anvil"):
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
+    # Not `npm ci`: the lock omits other platforms' anvil binaries and ci refuses it (Makefile).
     raise errors.LedgerUnavailable(
-        f"anvil is not installed under {modules}", hint="run `npm ci` in the repository"
+        f"anvil is not installed under {modules}",
+        hint="in the vault checkout run `npm install` and `pip install -e '.[owner]'` (what "
+        "`make install` does), or use another node: VAULT_CHAIN=rpc with VAULT_RPC_URL, "
+        "VAULT_CHAIN_ID and VAULT_LEDGER",
     )
 
 

@@ -4,7 +4,8 @@ in-memory copy of every request that the hot path reads — :meth:`LedgerIndex.g
 dict lookup, no SQLite, no chain.
 
 Raw events are kept (table ``events``) because a reorg must be undone and a request's state
-is a fold over its events; the ``requests`` and ``endpoints`` tables are that fold. A
+is a fold over its events; the ``requests``, ``endpoints`` and ``company_names`` tables are
+that fold. A
 contract read (:meth:`LedgerIndex.confirm`) overrides what the events said and marks the
 state confirmed; freshness (:meth:`LedgerIndex.check_fresh`) is the last sync round and the
 chain head's block time, so callers fail closed on a stale index or a frozen node.
@@ -32,8 +33,8 @@ from vault.grant import Grant, Member, Status
 INDEX_FILE = "index.sqlite"
 #: Bumped when the tables change; an index of another version is emptied and synced anew
 #: (it is a cache of the chain). 2: one owner per index, the head's timestamp. 3: a group
-#: request's members.
-SCHEMA_VERSION = 3
+#: request's members. 4: the names companies published (``CompanyDescribed``).
+SCHEMA_VERSION = 4
 #: How many recorded block hashes (sync checkpoints) are kept to find a fork point.
 CHECKPOINTS_KEPT = 256
 #: The owner ``getRequest`` reports for a group request (its owners are in ``groupMembers``).
@@ -86,6 +87,17 @@ class EndpointRow(_IndexModel, table=True):
     block_number: int
 
 
+class CompanyNameRow(_IndexModel, table=True):
+    """The name and URL a company that asked this owner published last (its own words)."""
+
+    __tablename__ = "company_names"
+
+    account: str = Field(primary_key=True)
+    name: str
+    url: str
+    block_number: int
+
+
 class EventRow(_IndexModel, table=True):
     """Every ledger event seen, in chain order; ``args`` is JSON (big ints as text)."""
 
@@ -132,6 +144,7 @@ def _table(model: type[SQLModel]) -> Table:
 
 _REQUESTS = _table(RequestRow)
 _ENDPOINTS = _table(EndpointRow)
+_NAMES = _table(CompanyNameRow)
 _EVENTS = _table(EventRow)
 _CHECKPOINTS = _table(CheckpointRow)
 _CURSOR = _table(CursorRow)
@@ -154,6 +167,16 @@ class EndpointView:
     account: str
     url: str
     terms_hash: bytes
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyNameView:
+    """What ``CompanyDescribed`` said, as the company wrote it: nothing on chain checks it."""
+
+    account: str
+    name: str
+    url: str
     block_number: int
 
 
@@ -369,6 +392,7 @@ class LedgerIndex:
         self._grants: dict[int, Grant] = {}
         self._by_company: dict[str, set[int]] = {}
         self._endpoints: dict[str, EndpointView] = {}
+        self._names: dict[str, CompanyNameView] = {}
         self._cursor: _Cursor | None = None
         #: The cursor's block when the last sync round completed (None before the first).
         self._round_block: int | None = None
@@ -407,6 +431,10 @@ class LedgerIndex:
     def endpoint_of(self, account: str) -> EndpointView | None:
         """The endpoint ``account`` published last, if any."""
         return self._endpoints.get(to_checksum_address(account))
+
+    def name_of(self, account: str) -> CompanyNameView | None:
+        """The name and URL ``account`` published last (``CompanyDescribed``), if any."""
+        return self._names.get(to_checksum_address(account))
 
     def __len__(self) -> int:
         return len(self._grants)
@@ -518,7 +546,7 @@ class LedgerIndex:
                 or cursor.ledger != self.ledger_address
                 or cursor.owner != self.owner
             ):
-                for table in (_REQUESTS, _ENDPOINTS, _EVENTS, _CHECKPOINTS, _CURSOR):
+                for table in (_REQUESTS, _ENDPOINTS, _NAMES, _EVENTS, _CHECKPOINTS, _CURSOR):
                     connection.execute(delete(table))
                 cursor = None
             self._cursor = (
@@ -534,6 +562,10 @@ class LedgerIndex:
             for row in connection.execute(select(_ENDPOINTS)):
                 self._endpoints[row.account] = EndpointView(
                     row.account, row.url, bytes.fromhex(row.terms_hash[2:]), row.block_number
+                )
+            for row in connection.execute(select(_NAMES)):
+                self._names[row.account] = CompanyNameView(
+                    row.account, row.name, row.url, row.block_number
                 )
 
     def _remember(self, view: Grant) -> None:
@@ -562,13 +594,14 @@ class LedgerIndex:
         another owner's request is never recorded, whatever the node sent."""
         touched: dict[int, Grant] = {}
         endpoints: dict[str, EndpointView] = {}
+        names: dict[str, CompanyNameView] = {}
         event_rows: list[dict[str, Any]] = []
         for item in events:
             args = item.args
             if "owner" in args and to_checksum_address(args["owner"]) != self.owner:
                 continue
             request_id = int(args["id"]) if "id" in args else None
-            account = args.get("account")
+            account = args["company"] if item.name == "CompanyDescribed" else args.get("account")
             event_rows.append(
                 {
                     "block_number": item.block_number,
@@ -590,6 +623,10 @@ class LedgerIndex:
                 endpoints[str(account)] = EndpointView(
                     str(account), str(args["url"]), bytes(args["termsHash"]), item.block_number
                 )
+            elif item.name == "CompanyDescribed":
+                names[str(account)] = CompanyNameView(
+                    str(account), str(args["name"]), str(args["url"]), item.block_number
+                )
         hash_hex = "0x" + block_hash.hex()
         with self.engine.begin() as connection:
             if event_rows:
@@ -607,6 +644,11 @@ class LedgerIndex:
                     for e in endpoints.values()
                 ]
                 self._upsert(connection, EndpointRow, rows, "account")
+            if names:
+                self._upsert(connection, CompanyNameRow, [
+                    {"account": n.account, "name": n.name, "url": n.url,
+                     "block_number": n.block_number} for n in names.values()
+                ], "account")
             connection.execute(
                 sqlite_insert(_CHECKPOINTS)
                 .values(block_number=block_number, block_hash=hash_hex)
@@ -631,6 +673,7 @@ class LedgerIndex:
             for view in touched.values():
                 self._remember(view)
             self._endpoints.update(endpoints)
+            self._names.update(names)
             self._cursor = cursor
 
     def touch(self, *, head_block: int, head_timestamp: int, synced_at: float) -> None:
@@ -720,6 +763,26 @@ class LedgerIndex:
                         block_number=int(latest.block_number),
                     )
                 )
+            names: dict[str, CompanyNameView | None] = {}
+            for account in accounts:
+                named = connection.execute(
+                    select(_EVENTS)
+                    .where(_EVENTS.c.account == account, _EVENTS.c.name == "CompanyDescribed")
+                    .order_by(_EVENTS.c.block_number.desc(), _EVENTS.c.log_index.desc())
+                    .limit(1)
+                ).first()
+                connection.execute(delete(_NAMES).where(_NAMES.c.account == account))
+                names[account] = None
+                if named is not None:
+                    described = json.loads(named.args)
+                    names[account] = CompanyNameView(
+                        account, str(described["name"]), str(described["url"]),
+                        int(named.block_number),
+                    )
+                    connection.execute(sqlite_insert(_NAMES).values(
+                        account=account, name=str(described["name"]),
+                        url=str(described["url"]), block_number=int(named.block_number),
+                    ))
             cursor: _Cursor | None = None
             if keep_hash is None:
                 connection.execute(delete(_CURSOR))
@@ -743,6 +806,11 @@ class LedgerIndex:
                     self._endpoints.pop(account, None)
                 else:
                     self._endpoints[account] = endpoint
+            for account, named_view in names.items():
+                if named_view is None:
+                    self._names.pop(account, None)
+                else:
+                    self._names[account] = named_view
             self._cursor = cursor
             if self._round_block is not None:
                 self._round_block = min(self._round_block, keep_through)

@@ -111,7 +111,12 @@ def call_node(w3: Web3, action: Callable[[], _T]) -> _T:
             else f"the ledger node at {endpoint_of(w3)} failed"
         ) from None
     except Exception as error:
-        # eth-tester raises its own TransactionFailed for reverts in estimate/call.
+        # eth-tester (the embedded chain) raises its own errors: a ValidationError for a
+        # sender that cannot pay the gas, TransactionFailed for reverts in estimate/call.
+        if type(error).__name__ == "ValidationError" and "cannot afford txn gas" in str(error):
+            raise errors.InsufficientFunds(
+                "no ETH for gas: the sending account cannot pay for this transaction"
+            ) from None
         if type(error).__name__ == "TransactionFailed":
             data = revert_data(error)
             if data is not None:
@@ -323,6 +328,12 @@ class LedgerClient:
 
     def publish_endpoint(self, url: str, terms_hash: bytes) -> TxOutcome:
         return self._transact(self.contract.functions.publishEndpoint(url, as_bytes32(terms_hash)))
+
+    def describe_company(self, name: str, url: str) -> TxOutcome:
+        """Publish the sender's name and URL (``CompanyDescribed``); the contract refuses a
+        name outside 1-64 bytes or a URL over 256 (``InvalidCompanyName``,
+        ``CompanyUrlTooLong``)."""
+        return self._transact(self.contract.functions.describeCompany(name, url))
 
     # ----------------------------------------------------------------- views
 

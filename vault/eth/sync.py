@@ -9,9 +9,9 @@ syncs forward again (THREATS row 18).
 
 **One owner.** An index follows one owner's requests: the logs are asked for by the owner's
 indexed topic (plus the endpoints of the owner, of the companies that asked them and of the
-other members of their group requests), so a vault's sync cost grows with its own requests,
-not with the chain's, and a request addressed to anyone else never enters it (THREATS row
-31).
+other members of their group requests, and those companies' names), so a vault's sync cost
+grows with its own requests, not with the chain's, and a request addressed to anyone else
+never enters it (THREATS row 31).
 
 **No single node's word.** Logs are what one node says. Before a grant can be used it is
 confirmed by a contract read (``getRequest`` and ``groupMembers``, batched) at the synced
@@ -254,11 +254,12 @@ class LedgerSync:
     def _logs(self, start: int, end: int) -> list[LedgerEvent] | None:
         """This owner's decoded ledger events of blocks ``start..end`` in chain order, with
         the endpoints published by the owner, the companies that asked them and the other
-        members of their group requests (a household's vaults find each other there);
-        ``None`` when the node answers a query with an error (typically: too many results).
+        members of their group requests (a household's vaults find each other there), and
+        those companies' names; ``None`` when the node answers a query with an error
+        (typically: too many results).
 
-        An account seen for the first time in this range may have published its endpoint
-        before it: its endpoints are read from ``start_block`` on.
+        An account seen for the first time in this range may have published its endpoint or
+        name before it: those are read from ``start_block`` on.
         """
         requests = self._get_logs(start, end, [None, None, self._owner_topic])
         if requests is None:
@@ -269,7 +270,9 @@ class LedgerSync:
         seen |= {to_checksum_address(o) for e in requests if e.name == "GroupAccessRequested"
                  for o in e.args["owners"]}
         new = seen - known - {self.index.owner}
-        published = "0x" + codec().event_topics["EndpointPublished"].hex()
+        # Endpoints and companies' names: both are indexed by the account that published them.
+        published = ["0x" + codec().event_topics[name].hex()
+                     for name in ("EndpointPublished", "CompanyDescribed")]
         endpoints = self._get_logs(
             start, end, [published, sorted({self._owner_topic} | {_topic_of(c) for c in known})]
         )

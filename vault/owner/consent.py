@@ -59,12 +59,23 @@ class Consent:
 
     def approve(self, request_id: int, *, submit: bool = False, rule: str | None = None
                 ) -> ApproveResult:
-        """Sign the EIP-712 approval (and, with ``submit``, send ``approve`` as the owner)."""
+        """Sign the EIP-712 approval (and, with ``submit``, send ``approve`` as the owner).
+
+        A request already signed, whose signature is still valid and not yet relayed, gets
+        that same signature back (``already_signed``): signing again would only leave two
+        live approvals for one request. After the deadline it is signed anew; ``submit``
+        always sends the transaction."""
         state = self._state
         with state.chain_lock:
             request = state.get(request_id)
             if request.status != Status.PENDING or request_id in state.denied_locally:
                 raise _not_pending(request_id)
+            if any(m.owner == state.owner and m.approved for m in request.members):
+                raise _not_pending(request_id)  # this member's approval is on chain already
+            signed = state.approvals.get(request_id)
+            if not submit and signed is not None and signed[0] > state.chain_now():
+                return ApproveResult(request_id=request_id, deadline=signed[0],
+                                     signature=signed[1], tx_hash=None, already_signed=True)
             never = policy.never_shared(request.scopes, self._terms.never_shared())
             if never:
                 raise errors.ConsentError(

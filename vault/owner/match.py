@@ -21,9 +21,9 @@ from vault.owner.terms import TermsAndRules
 from vault.wire import Code, MatchPickPublic, MatchPreviewBody, MatchPreviewPublic
 
 #: The profile, terms and facts are re-read after this long (a change of terms takes effect
-#: within it); the history, a scan of every event, after the longer one. The store cannot
-#: change underneath a running daemon (it holds the vault's lock), so these only age the
-#: recency weights and pick up the owner's edits.
+#: within it); the history, a scan of every event, after the longer one. These only age the
+#: recency weights: a change of the records (an import, a mood, a forget through the
+#: daemon's owner routes) drops both at once (:meth:`MatchDesk.forget_readings`).
 PERSON_TTL_SECONDS = 5.0
 HISTORY_TTL_SECONDS = 600.0
 
@@ -66,6 +66,11 @@ class MatchDesk:
         if self._secret is None:
             self._secret = self._vault.secret("noise")
         return self._secret
+
+    def forget_readings(self) -> None:
+        """Read the records afresh at the next match: they changed."""
+        self._reading = None
+        self._history = None
 
     def reading(self, now: float) -> Reading:
         cached = self._reading

@@ -7,7 +7,11 @@ Signing in: ``vault open`` proves the daemon's identity, then asks the owner rou
 ``/dashboard/`` — the only paths where the guard lets a form body through — carrying the
 session's CSRF token, from this origin (``Origin`` / ``Sec-Fetch-Site`` checked when sent).
 Every dashboard response carries a Content-Security-Policy with no inline script or style,
-and is never cached, framed or sent on as a referrer.
+and is never cached, framed or sent on as a referrer. The only scripts are the vendored
+htmx and ``static/dashboard.js``; every page and form works without them (htmx turns the
+forms into partial updates). The one multipart form is My data's upload
+(:mod:`vault.daemon.uploads`), imported by the same :class:`vault.records.RecordsService`
+as `vault import`.
 
 Everything a company wrote (its purpose, its endpoint) reaches the page only through
 Jinja2's autoescaping.
@@ -16,27 +20,37 @@ Jinja2's autoescaping.
 from __future__ import annotations
 
 import math
+import os
+import re
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vault import audit, errors
-from vault.daemon import earnings_chart
+from vault import audit, errors, scopes
+from vault.daemon import earnings_chart, uploads
 from vault.daemon.deps import DaemonDep, OwnerDep
-from vault.daemon.disclosures import Recomputer
-from vault.daemon.guard import FORM_MEDIA_TYPE, FORM_PREFIX, require_token
+from vault.daemon.disclosures import Recomputer, shown
+from vault.daemon.guard import FORM_MEDIA_TYPE, FORM_PREFIX, UPLOAD_MEDIA_TYPE, require_token
+from vault.daemon.routes.records import RecordsDep
 from vault.daemon.sessions import COOKIE_NAME, SESSION_SECONDS, Session, Sessions
 from vault.eth import units
+from vault.export_kinds import KINDS
 from vault.grant import Grant
+from vault.importers.exports import ImportReport
 from vault.owner import OwnerService
 from vault.owner.state import (
     APPROVE,
@@ -49,19 +63,22 @@ from vault.owner.state import (
     TERMS,
     WITHDRAW,
 )
-from vault.policy import auto_approval
+from vault.policy import Rule, RuleSet, auto_approval
+from vault.records import ForgetPublic, RecordsService
 from vault.scopes import catalog_hash
-from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, code_of
+from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, Terms, code_of
 
 LOG_PAGE_SIZE = 50
 #: The log page reads at most this many newest entries to filter and page through.
 LOG_WINDOW = 10_000
-MAX_FORM_BYTES = 4096
+#: A form body, url-encoded: the terms form with a 2,000-character accented note fits (the
+#: guard's default body limit is the same).
+MAX_FORM_BYTES = 16 * 1024
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -73,7 +90,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
-RequestId = Annotated[int, Path(ge=0, le=UINT256_MAX)]
+RequestId = Annotated[int, PathParam(ge=0, le=UINT256_MAX)]
+T = TypeVar("T")
 
 
 class SignedOut(Exception):
@@ -113,6 +131,12 @@ def _approx_eth(wei: int) -> str:
     return ("" if Decimal(rounded).scaleb(18) == wei else "≈ ") + f"{rounded} ETH"
 
 
+def _days(seconds: int) -> str:
+    """Seconds as days for a form field: ``2592000`` → ``30``, ``43200`` → ``0.5``."""
+    days = format(Decimal(seconds) / 86_400, "f")
+    return days.rstrip("0").rstrip(".") if "." in days else days
+
+
 def _short(address: str | None) -> str:
     return f"{address[:8]}…{address[-6:]}" if address and len(address) > 16 else address or "—"
 
@@ -126,12 +150,19 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(eth=units.format_eth, approx_eth=_approx_eth, when=_when, span=_span,
-                       short=_short)
+                       short=_short, days=_days)
     return env
 
 
+#: htmx, vendored byte for byte from the npm package ``htmx.org`` (BSD-0-Clause, its licence
+#: beside it); pinned by version in the name and by this digest, checked by the tests.
+#: 2.x, not 4.x: 4 sends with fetch(), which reports no upload progress.
+HTMX = "htmx-2.0.11.min.js"
+HTMX_SHA256 = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
 _STATIC = {
     "dashboard.css": "text/css; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    HTMX: "text/javascript; charset=utf-8",
 }
 
 
@@ -159,9 +190,9 @@ def signed_in(request: Request) -> Session:
 SessionDep = Annotated[Session, Depends(signed_in)]
 
 
-async def checked_form(request: Request) -> dict[str, str]:
-    """Dependency of every action: the form's fields once its session, CSRF token and origin
-    are checked (:class:`SignedOut` / :class:`Forbidden` otherwise)."""
+def _same_origin_session(request: Request, media_type: bytes) -> Session:
+    """The session of a form post from this origin with ``media_type``, else
+    :class:`SignedOut` / :class:`Forbidden` (checked before its body is read)."""
     session = signed_in(request)
     host = request.headers.get("host", "")
     origin = request.headers.get("origin")
@@ -169,9 +200,16 @@ async def checked_form(request: Request) -> dict[str, str]:
         raise Forbidden
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise Forbidden
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type.encode() != FORM_MEDIA_TYPE:
+    sent = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if sent.encode() != media_type:
         raise Forbidden
+    return session
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """Dependency of every action: the form's fields once its session, CSRF token and origin
+    are checked (:class:`SignedOut` / :class:`Forbidden` otherwise)."""
+    session = _same_origin_session(request, FORM_MEDIA_TYPE)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise Forbidden
@@ -179,6 +217,18 @@ async def checked_form(request: Request) -> dict[str, str]:
     if not session.csrf_matches(fields.get("csrf", "")):
         raise Forbidden
     return fields
+
+
+async def checked_upload(request: Request) -> uploads.Upload:
+    """The upload form: :func:`checked_form`'s checks on a multipart body (bounded by the
+    guard to :data:`UPLOAD_BODY_BYTES`); :class:`vault.daemon.uploads.MalformedUpload` for a
+    body that does not parse."""
+    session = _same_origin_session(request, UPLOAD_MEDIA_TYPE)
+    upload = uploads.parse(await request.body(), request.headers["content-type"],
+                           max_file_bytes=UPLOAD_MAX_BYTES)
+    if not session.csrf_matches(upload.fields.get("csrf", "")):
+        raise Forbidden
+    return upload
 
 
 FormDep = Annotated[dict[str, str], Depends(checked_form)]
@@ -201,6 +251,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         signed_in=session is not None,
         owner=daemon.vault.owner_address,
         path=request.url.path,
+        htmx=HTMX,
         pending_count=sum(
             1 for r in daemon.owner.requests("pending")) if session else 0,
         **context,
@@ -213,11 +264,23 @@ def _see(path: str) -> Response:
     return _respond(RedirectResponse(path, status_code=303))
 
 
+#: Errors whose hint reads right on a page too (others name CLI options or commands).
+_PAGE_HINTS = (errors.InsufficientFunds, errors.MalformedExport)
+
+
+def _sentence(error: errors.VaultError) -> str:
+    """What the page says of a refusal: the error's one sentence (none of an internal one),
+    and what to do where its hint fits a page."""
+    if code_of(error) is Code.INTERNAL:
+        return "The vault could not do this; the daemon's log has the details."
+    if isinstance(error, _PAGE_HINTS) and error.hint:
+        return f"{error}; {error.hint}."
+    return str(error)
+
+
 def _refusal(request: Request, error: errors.VaultError) -> Response:
-    code = code_of(error)
-    message = (str(error) if code is not Code.INTERNAL
-               else "The vault could not do this; the daemon's log has the details.")
-    return render(request, "refused.html", status=code.status, message=message)
+    return render(request, "refused.html", status=code_of(error).status,
+                  message=_sentence(error))
 
 
 # --- the owner route that mints login codes ------------------------------------------------
@@ -328,55 +391,6 @@ def requests_page(
     )
 
 
-@router.get("/requests/{request_id}/approve")
-def confirm_approve(
-    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
-) -> Response:
-    try:
-        found = owner.request(request_id)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return render(request, "confirm_approve.html", item=found)
-
-
-@router.post(FORM_PREFIX + "requests/{request_id}/approve")
-async def approve(
-    request: Request, owner: OwnerDep, form: FormDep, request_id: RequestId
-) -> Response:
-    submit = form.get("submit") == "on"
-    try:
-        await run_in_threadpool(owner.approve, request_id, submit=submit)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return _see(f"/requests?approved={request_id}")
-
-
-@router.get("/requests/{request_id}/deny")
-def confirm_deny(
-    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
-) -> Response:
-    try:
-        found = owner.request(request_id)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return render(request, "confirm_deny.html", item=found)
-
-
-@router.post(FORM_PREFIX + "requests/{request_id}/deny")
-async def deny(request: Request, owner: OwnerDep, _: FormDep, request_id: RequestId) -> Response:
-    try:
-        await run_in_threadpool(owner.deny, request_id)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return _see(f"/requests?denied={request_id}")
-
-
-def _split(grant: Grant, now: float) -> tuple[int, int]:
-    """What revoking ``grant`` at ``now`` would give the owner and refund the company."""
-    earned = earnings_chart.earned_at(grant, now)
-    return earned, grant.price - earned
-
-
 @router.get("/grants")
 def grants_page(
     request: Request, owner: OwnerDep, _: SessionDep, revoked: int | None = None
@@ -389,28 +403,68 @@ def grants_page(
                   revoked=revoked)
 
 
-@router.get("/grants/{request_id}/revoke")
-def confirm_revoke(
-    request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
-) -> Response:
-    try:
-        found = owner.request(request_id)
-        grant = owner.state.get(request_id)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    keep, refund = _split(grant, _ledger_now(owner))
-    return render(request, "confirm_revoke.html", item=found, keep=keep, refund=refund)
+def _revoke_split(owner: OwnerService, request_id: int) -> dict[str, Any]:
+    """What revoking the grant now would leave the owner and refund the company."""
+    grant = owner.state.get(request_id)
+    earned = earnings_chart.earned_at(grant, _ledger_now(owner))
+    return {"keep": earned, "refund": grant.price - earned}
 
 
-@router.post(FORM_PREFIX + "grants/{request_id}/revoke")
-async def revoke(
-    request: Request, owner: OwnerDep, _: FormDep, request_id: RequestId
-) -> Response:
-    try:
-        await run_in_threadpool(owner.revoke, request_id)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return _see(f"/grants?revoked={request_id}")
+@dataclass(frozen=True)
+class Decision:
+    """An owner decision the dashboard confirms first: ``GET <listing>/N/<verb>`` shows what
+    it will do, its form posts to ``/dashboard/<listing>/N/<verb>``, and the owner lands
+    back on the listing with ``?<done>=N``."""
+
+    verb: str
+    noun: str
+    listing: str
+    needs: str  # the status the item must have
+    done: str
+    template: str
+    act: Callable[[OwnerService, int, dict[str, str]], object]
+    details: Callable[[OwnerService, int], dict[str, Any]] = lambda owner, request_id: {}
+
+
+DECISIONS = (
+    Decision("approve", "request", "/requests", "pending", "approved", "confirm_approve.html",
+             lambda owner, request_id, form: owner.approve(
+                 request_id, submit=form.get("submit") == "on")),
+    Decision("deny", "request", "/requests", "pending", "denied", "confirm_deny.html",
+             lambda owner, request_id, form: owner.deny(request_id)),
+    Decision("revoke", "grant", "/grants", "active", "revoked", "confirm_revoke.html",
+             lambda owner, request_id, form: owner.revoke(request_id), details=_revoke_split),
+)
+
+
+def _confirmation(decision: Decision) -> Callable[..., Response]:
+    def confirm(request: Request, owner: OwnerDep, _: SessionDep, request_id: RequestId
+                ) -> Response:
+        try:
+            found = owner.request(request_id)
+            details = decision.details(owner, request_id)
+        except errors.VaultError as error:
+            return _refusal(request, error)
+        return render(request, decision.template, item=found, decision=decision, **details)
+    return confirm
+
+
+def _action(decision: Decision) -> Callable[..., Awaitable[Response]]:
+    async def act(request: Request, owner: OwnerDep, form: FormDep, request_id: RequestId
+                  ) -> Response:
+        try:
+            await run_in_threadpool(decision.act, owner, request_id, form)
+        except errors.VaultError as error:
+            return _refusal(request, error)
+        return _see(f"{decision.listing}?{decision.done}={request_id}")
+    return act
+
+
+for _decision in DECISIONS:
+    router.add_api_route(f"{_decision.listing}/{{request_id}}/{_decision.verb}",
+                         _confirmation(_decision), methods=["GET"])
+    router.add_api_route(f"{FORM_PREFIX}{_decision.listing[1:]}/{{request_id}}/{_decision.verb}",
+                         _action(_decision), methods=["POST"])
 
 
 @router.get("/companies")
@@ -426,7 +480,7 @@ def companies_page(request: Request, owner: OwnerDep, _: SessionDep) -> Response
 @router.get("/companies/{address}")
 async def company_page(
     request: Request, daemon: DaemonDep, owner: OwnerDep, _: SessionDep,
-    address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    address: Annotated[str, PathParam(pattern=r"^0x[0-9a-fA-F]{40}$")],
 ) -> Response:
     # async on purpose: it reads the vault's derived values on the event loop, the one
     # thread the release path reads them on.
@@ -472,9 +526,267 @@ def log_page(
         company=company, grant=grant, verification=owner.verify_log(),
         kinds=sorted({audit.RELEASE, audit.CONSENT_RECEIPT, audit.TERMINATION_RECEIPT,
                       audit.REFUSAL_SUMMARY, audit.RESTORE, APPROVE, AUTO_APPROVE, DENY,
-                      REVOKE, CLAIM, WITHDRAW, TERMS, RULES, PUBLISH}),
+                      REVOKE, CLAIM, WITHDRAW, TERMS, RULES, PUBLISH, audit.IMPORT,
+                      audit.FORGET}),
         at_most=LOG_WINDOW,
     )
+
+
+# --- My data: sources, upload, what each scope would release -------------------------------
+
+UPLOAD_PATH = FORM_PREFIX + "data/import"
+#: The largest export the dashboard takes; a larger one is `vault import FILE`'s.
+UPLOAD_MAX_BYTES = 32 * 1024 * 1024
+#: The guard's limit for the upload's whole body: the file and the form's few short fields.
+UPLOAD_BODY_BYTES = UPLOAD_MAX_BYTES + 64 * 1024
+_SAFE_NAME = re.compile(r"[^\w.\- ]")
+
+
+def _last_imports(owner: OwnerService) -> dict[str, float]:
+    """When each source last got an import, here or by `vault import` (from the access log)."""
+    last: dict[str, float] = {}
+    for entry in owner.state.audit.entries(limit=LOG_WINDOW, kind=audit.IMPORT):
+        for source in entry.detail.get("sources", ()):
+            last[source] = max(last.get(source, 0.0), entry.at)
+    return last
+
+
+def _data_page(request: Request, records: RecordsService, owner: OwnerService, *,
+               status: int = 200, report: ImportReport | None = None,
+               forgotten: ForgetPublic | None = None, error: str = "") -> Response:
+    names = [entry.name for entry in scopes.CATALOG]
+    now = int(owner.state.clock())
+    released = records.preview(names, released=True, now=now)
+    truth = records.preview(names, released=False, now=now)
+    previews = [
+        (row, shown(row["scope"], row["value"], true_row["value"]))
+        for row, true_row in zip(released["scopes"], truth["scopes"], strict=True)
+    ]
+    return render(
+        request, "data.html", status=status, stats=records.stats(), previews=previews,
+        coverage=released["coverage"], last_import=_last_imports(owner), report=report,
+        forgotten=forgotten, error=error, kinds=KINDS, max_bytes=UPLOAD_MAX_BYTES,
+        upload_path=UPLOAD_PATH,
+    )
+
+
+@router.get("/data")
+async def data_page(
+    request: Request, records: RecordsDep, owner: OwnerDep, _: SessionDep
+) -> Response:
+    # async on purpose, as the company page: derived values are read on the event loop.
+    return _data_page(request, records, owner)
+
+
+def _import_upload(records: RecordsService, owner: OwnerService, upload: uploads.Upload
+                   ) -> ImportReport:
+    """Import the uploaded export with the same code as `vault import`: written to a
+    private folder in the vault's home (0700, the file 0600) for as long as the import
+    reads it. One transaction: a malformed or mislabelled export stores nothing."""
+    kind = upload.fields.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise errors.ExportKindMismatch(f"{kind!r} is not an export kind vault reads")
+    name = _SAFE_NAME.sub("_", upload.filename.replace("\\", "/").rsplit("/", 1)[-1])[-100:]
+    with tempfile.TemporaryDirectory(dir=owner.state.vault.home, prefix=".upload-") as folder:
+        path = Path(folder) / (name.lstrip(".") or "upload")
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            out.write(upload.content)
+        return records.import_export(
+            path, kind=kind, profile=upload.fields.get("profile", "").strip() or None,
+            all_profiles=upload.fields.get("all_profiles") == "on",
+        )
+
+
+@router.post(UPLOAD_PATH)
+async def import_upload(request: Request, records: RecordsDep, owner: OwnerDep) -> Response:
+    try:
+        upload = await checked_upload(request)
+        report = await run_in_threadpool(_import_upload, records, owner, upload)
+    except errors.VaultError as error:
+        status = (Code.TOO_LARGE.status if isinstance(error, uploads.UploadTooLarge)
+                  else code_of(error).status)
+        return _data_page(request, records, owner, status=status,
+                          error=f"Nothing was imported: {_sentence(error)}")
+    return _data_page(request, records, owner, report=report)
+
+
+SourceName = Annotated[str, Query(min_length=1, max_length=100)]
+
+
+@router.get("/data/forget")
+async def confirm_forget(
+    request: Request, records: RecordsDep, _: SessionDep, source: SourceName
+) -> Response:
+    try:
+        would = records.forget("source", source, dry_run=True)
+    except errors.VaultError as error:
+        return _refusal(request, error)
+    return render(request, "confirm_forget.html", source=source, would=would)
+
+
+@router.post(FORM_PREFIX + "data/forget")
+async def forget_source(
+    request: Request, records: RecordsDep, owner: OwnerDep, form: FormDep
+) -> Response:
+    """`vault forget source NAME`: the same RecordsService call (logged, re-derived, the
+    DerivedCache cleared)."""
+    try:
+        forgotten = await run_in_threadpool(
+            lambda: records.forget("source", form.get("source", ""), dry_run=False))
+    except errors.VaultError as error:
+        return _data_page(request, records, owner, status=code_of(error).status,
+                          error=f"Nothing was forgotten: {_sentence(error)}")
+    return _data_page(request, records, owner, forgotten=forgotten)
+
+
+# --- Terms and rules -------------------------------------------------------------------------
+
+_AMOUNT = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")
+
+
+def _wei(text: str, what: str) -> int:
+    """An amount typed in ETH (``0.0001``) in wei."""
+    if not _AMOUNT.match(text):
+        raise errors.InputError(f"{what} {text.strip()!r} is not an amount in ETH (e.g. 0.0001)")
+    wei = Decimal(text.strip()).scaleb(18)
+    if wei != wei.to_integral_value():
+        raise errors.InputError(f"{what} {text.strip()!r} is finer than 1 wei")
+    return int(wei)
+
+
+def _seconds(text: str, what: str) -> int:
+    """A duration typed in days (``30``, ``0.5``) in whole seconds, at least one."""
+    if not _AMOUNT.match(text):
+        raise errors.InputError(f"{what} {text.strip()!r} is not a number of days (e.g. 30)")
+    seconds = int((Decimal(text.strip()) * 86_400).to_integral_value())  # the page's own 0.5
+    if seconds < 1:
+        raise errors.InputError(f"{what} must be longer than zero")
+    return seconds
+
+
+def _whole(text: str, what: str) -> int:
+    if not text.strip().isdigit():
+        raise errors.InputError(f"{what} {text.strip()!r} is not a whole number")
+    return int(text)
+
+
+def _checked(form: dict[str, str], prefix: str) -> list[str]:
+    """The scopes ticked in a group of checkboxes named ``<prefix>:<scope>``, in catalog
+    order (an unknown name is not in the catalog, so never returned)."""
+    return [entry.name for entry in scopes.CATALOG if form.get(f"{prefix}:{entry.name}") == "on"]
+
+
+def _valid(model: Callable[..., T], what: str, **values: Any) -> T:
+    try:
+        return model(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise errors.InputError(f"invalid {what}: {where}: {first['msg']}") from None
+
+
+def _published(owner: OwnerService) -> dict[str, Any] | None:
+    """The newest publication the access log holds (its endpoint and terms hash)."""
+    newest = owner.state.audit.entries(limit=1, kind=PUBLISH)
+    return dict(newest[-1].detail) if newest else None
+
+
+def _terms_page(request: Request, owner: OwnerService, *, status: int = 200,
+                saved: str = "", error: str = "") -> Response:
+    public = owner.public_terms()
+    return render(
+        request, "terms.html", status=status, terms=public.terms, rules=owner.rules(),
+        terms_hash=public.terms_hash, published=_published(owner),
+        endpoint=public.endpoint or f"{request.url.scheme}://{request.url.netloc}",
+        catalog=scopes.CATALOG, saved=saved, error=error,
+    )
+
+
+#: The notice each save shows (``/terms?saved=…``); anything else shows none.
+SAVED = {"terms": "Your terms are saved. Publish them to put their hash on the ledger.",
+         "rules": "Your auto-approval rules are saved.",
+         "published": "Published: companies can now check your terms against the ledger."}
+
+
+@router.get("/terms")
+def terms_page(
+    request: Request, owner: OwnerDep, _: SessionDep,
+    saved: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    return _terms_page(request, owner, saved=SAVED.get(saved, ""))
+
+
+def _terms_action(change: Callable[[OwnerService, dict[str, str]], object], saved: str
+                  ) -> Callable[..., Awaitable[Response]]:
+    """A Terms-and-rules form: ``change`` runs (in a thread: it may wait on the chain), the
+    owner lands on the page with its notice; a refusal shows the page and its one line."""
+    async def act(request: Request, owner: OwnerDep, form: FormDep) -> Response:
+        try:
+            await run_in_threadpool(change, owner, form)
+        except errors.VaultError as error:
+            return _terms_page(request, owner, status=code_of(error).status,
+                               error=_sentence(error))
+        return _see(f"/terms?saved={saved}")
+    return act
+
+
+def _set_terms(owner: OwnerService, form: dict[str, str]) -> None:
+    owner.set_terms(_valid(
+        Terms, "terms",
+        min_price_per_day_wei=_wei(form.get("min_price_per_day", ""), "The floor price"),
+        max_duration_seconds=_seconds(form.get("max_duration_days", ""), "The longest grant"),
+        scopes_offered=_checked(form, "offer"), scopes_never=_checked(form, "never"),
+        note=form.get("note", ""),
+        matches_per_epoch=_whole(form.get("matches_per_epoch", ""), "Matches per epoch"),
+    ))
+
+
+def _publish(owner: OwnerService, form: dict[str, str]) -> None:
+    endpoint = form.get("endpoint", "").strip()
+    if not re.fullmatch(r"https?://[^\s]{1,200}", endpoint):
+        raise errors.InputError("the endpoint must be an http:// or https:// URL "
+                                "(your vault's address, as companies reach it)")
+    owner.publish_terms(endpoint)
+
+
+def _add_rule(owner: OwnerService, form: dict[str, str]) -> None:
+    companies = form.get("companies", "").split()
+    limit = form.get("max_releases", "").strip()
+    rule = _valid(
+        Rule, "rule", name=form.get("name", "").strip(), scopes=_checked(form, "scope"),
+        min_price_per_day_wei=_wei(form.get("min_price_per_day", ""), "The rule's floor price"),
+        min_duration_seconds=_seconds(form.get("min_duration_days", ""), "The shortest grant"),
+        max_duration_seconds=_seconds(form.get("max_duration_days", ""), "The longest grant"),
+        companies_allow=companies or None,
+        max_releases_at_most=_whole(limit, "The release limit") if limit else None,
+    )
+    if not rule.scopes:
+        raise errors.InputError("a rule needs at least one scope: tick the scopes it approves")
+    current = owner.rules()
+    owner.set_rules(RuleSet(rules=[*current.rules, rule], never_share=current.never_share))
+
+
+def _remove_rule(owner: OwnerService, form: dict[str, str]) -> None:
+    current = owner.rules()
+    index = _whole(form.get("index", ""), "The rule number")
+    if index >= len(current.rules) or current.rules[index].name != form.get("name"):
+        raise errors.NotFound("that rule is no longer there: the rules changed since this "
+                              "page was shown; reload it")
+    kept = [rule for i, rule in enumerate(current.rules) if i != index]
+    owner.set_rules(RuleSet(rules=kept, never_share=current.never_share))
+
+
+def _set_never_share(owner: OwnerService, form: dict[str, str]) -> None:
+    current = owner.rules()
+    owner.set_rules(RuleSet(rules=current.rules, never_share=_checked(form, "rule-never")))
+
+
+for _path, _change, _saved in (
+    ("terms", _set_terms, "terms"), ("terms/publish", _publish, "published"),
+    ("rules", _add_rule, "rules"), ("rules/remove", _remove_rule, "rules"),
+    ("rules/never", _set_never_share, "rules"),
+):
+    router.add_api_route(FORM_PREFIX + _path, _terms_action(_change, _saved), methods=["POST"])
 
 
 def install(app: FastAPI, *, clock: Callable[[], float] = time.time) -> None:

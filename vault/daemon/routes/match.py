@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pydantic_core
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from starlette.responses import Response
 from vault.daemon.deps import OwnerDep, household_service, match_service
 from vault.daemon.guard import require_token
 from vault.daemon.routes._errors import errors_for
+from vault.match import read_request
 from vault.wire import MatchPreviewBody, MatchPreviewPublic, MatchPublic, MatchRequest
 
 #: The body limit of the match routes (DESIGN.md: 1 MiB). Their bodies are parsed by
@@ -56,9 +56,8 @@ _PREVIEW_BODY = {
 }
 
 
-def _malformed(error: ValidationError | ValueError) -> RequestValidationError:
-    found = error.errors(include_input=False) if isinstance(error, ValidationError) else []
-    return RequestValidationError(found)
+def _malformed(error: ValidationError) -> RequestValidationError:
+    return RequestValidationError(error.errors(include_input=False))
 
 
 @router.post(
@@ -71,18 +70,18 @@ def _malformed(error: ValidationError | ValueError) -> RequestValidationError:
 async def match(request: Request) -> Response:
     """The company's candidates ranked for the person (only the ranking), with the owner's
     signed receipt over the candidates hash and the ranking."""
-    # The list is hashed as sent (RFC 8785 of the JSON value), so the body is parsed to a
-    # value first and validated as one; pydantic-core parses both ways.
+    # Validated into plain dicts holding exactly what was sent: the list is hashed as sent
+    # (RFC 8785 of the JSON value).
     try:
-        value = pydantic_core.from_json(await request.body())
-        body = MatchRequest.model_validate(value)
-    except (ValidationError, ValueError) as invalid:
+        body = read_request(await request.body())
+    except ValidationError as invalid:
         raise _malformed(invalid) from None
     household = household_service(request)
-    if household.coordinates(body.grant_id):
-        content = await household.match(body, value["candidates"])
+    if household.coordinates(body["grant_id"]):
+        # A group grant: the rarer path keeps the typed model, with the list as read.
+        content = await household.match(MatchRequest.model_validate(body), body["candidates"])
     else:
-        content = await match_service(request).match(body, value["candidates"])
+        content = await match_service(request).match(body)
     return Response(content, media_type="application/json")
 
 

@@ -1,12 +1,14 @@
 """Owner routes for the owner's own records (``/v1/owner/records/…``), so that every
 `vault` command works while `vault serve` holds the vault: import, mood, facts, genres,
-stats, check, preview and backup (:class:`vault.records.RecordsService`).
+stats, check, preview, backup and forget (:class:`vault.records.RecordsService`).
 
-Writes clear the daemon's DerivedCache: the next release carries what was just imported.
+Writes tell the daemon (``Daemon.records_changed``): the next release and the next match
+carry what was just imported, and no longer what was just forgotten (a forget is logged in
+the daemon's access log).
 Errors answer :class:`vault.wire.ErrorPublic` with ``vault_error`` naming the error class,
 so the CLI exits exactly as it would without a daemon. An import names a file on this machine: the
 daemon runs as the owner and reads it as the CLI would (the path is made absolute by the
-CLI); its contents never travel over HTTP.
+CLI), and so does a forgotten file; their contents never travel over HTTP.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from vault.importers.exports import ImportReport
 from vault.records import (
     BackupPublic,
     DamagePublic,
+    ForgetPublic,
+    ForgetTarget,
     GenresPublic,
     RecordsService,
     error_public,
@@ -72,6 +76,13 @@ class PreviewBody(_Body):
     at: int
 
 
+class ForgetBody(_Body):
+    target: ForgetTarget
+    name: str = Field(min_length=1, max_length=4096,
+                      description="a source, a fact, or a file's absolute path")
+    dry_run: bool = False
+
+
 class ExportBody(_Body):
     path: str = Field(min_length=1, max_length=4096)
     passphrase: str = Field(repr=False)
@@ -80,7 +91,7 @@ class ExportBody(_Body):
 def records_service(daemon: DaemonDep) -> RecordsService:
     if not isinstance(daemon.vault, Vault):
         raise errors.VaultStateError("this daemon holds no vault store")
-    return RecordsService(daemon.vault, changed=daemon.derived.clear)
+    return RecordsService(daemon.vault, changed=daemon.records_changed, log=daemon.audit)
 
 
 RecordsDep = Annotated[RecordsService, Depends(records_service)]
@@ -154,3 +165,12 @@ def preview(records: RecordsDep, body: PreviewBody) -> Any:
 @router.post("/export", response_model=BackupPublic)
 def export_backup(records: RecordsDep, body: ExportBody) -> Any:
     return _answer(lambda: records.export_backup(_absolute(body.path), body.passphrase))
+
+
+@router.post("/forget", response_model=ForgetPublic, responses=errors_for(404))
+def forget(records: RecordsDep, body: ForgetBody) -> Any:
+    def run() -> ForgetPublic:
+        name = str(_absolute(body.name)) if body.target == "file" else body.name
+        return records.forget(body.target, name, dry_run=body.dry_run)
+
+    return _answer(run)
