@@ -613,7 +613,13 @@ def test_a_company_without_funds_gets_one_typed_error_and_nothing_is_sent(
         )
         with pytest.raises(client.InsufficientFunds) as short:
             company.request_access(served.owner, MUSIC_AGE, DAY, 10**16, "ads")
+        # Enough for the price and a bare transfer's gas, not for this transaction's: the
+        # node refuses it, and the SDK says the same.
+        with pytest.raises(client.InsufficientFunds) as node_refused:
+            company.request_access(
+                served.owner, MUSIC_AGE, DAY, 10**15 - 21_000 * chain.w3.eth.gas_price, "ads")
     assert chain.client().request_count() == before
+    assert f"send ETH to {poor.address}" in str(node_refused.value)
     assert isinstance(empty.value, errors.InsufficientFunds)
     assert str(empty.value) == (
         f"InsufficientFunds: {poor.address} holds 0 ETH, too little to pay the price of "

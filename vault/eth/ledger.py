@@ -112,8 +112,11 @@ def call_node(w3: Web3, action: Callable[[], _T]) -> _T:
         ) from None
     except Exception as error:
         # eth-tester (the embedded chain) raises its own errors: a ValidationError for a
-        # sender that cannot pay the gas, TransactionFailed for reverts in estimate/call.
-        if type(error).__name__ == "ValidationError" and "cannot afford txn gas" in str(error):
+        # sender that cannot pay the gas (or the value and the gas), TransactionFailed for
+        # reverts in estimate/call.
+        if type(error).__name__ == "ValidationError" and (
+            "cannot afford txn gas" in str(error) or "not have enough balance" in str(error)
+        ):
             raise errors.InsufficientFunds(
                 "no ETH for gas: the sending account cannot pay for this transaction"
             ) from None
