@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
