@@ -3,6 +3,7 @@ refusal path, the match budget and THREATS row 39."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from vault.identity import Event, EventKind
 from vault.store import Vault
 
 from .conftest import CANARY, Clock, Served, daemon_settings, fund, running
+from .test_dashboard import signed_in
 
 HISTORY = ["match.history"]
 CONTENT = ["match.content"]
@@ -114,6 +116,21 @@ def test_history_match_ranks_a_planted_favourite_first_with_a_receipt(matching: 
     assert entry.scopes == ("match.history",) and entry.outcome == "released"
     assert entry.detail["candidates_hash"] == listed_hash
     assert entry.detail["ranking"] == body["ranking"]
+
+
+def test_the_dashboard_shows_a_company_exactly_the_ranking_it_received(
+    matching: Served,
+) -> None:
+    grant_id = matching.grant(names=HISTORY)
+    listed = catalogue(similar=FAVOURITE_REFS)
+    body = post_match(matching, match_body(matching, grant_id, listed)).json()
+    with signed_in(matching) as browser:
+        page = browser.get(f"/companies/{body['company']}").text
+    shown = page.split('aria-label="Match ')[1].split("</article>")[0]
+    assert body["candidates_hash"] in shown and body["receipt"]["content_hash"] in shown
+    assert "verified: matches what is shown" in shown
+    assert re.findall(r"<li><code>([^<]*)</code></li>", shown) == body["ranking"]
+    assert "Unheard Song" not in page  # candidates' titles are not what it received
 
 
 def test_the_same_list_in_an_epoch_gets_the_same_ranking(matching: Served) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vault import audit, scopes
+from vault.canonical import json_hash
 from vault.daemon.release import AnswerCache
 
 
@@ -46,12 +47,26 @@ class ScopeShown:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchShown:
+    """A match from the log: the list it ranked and what the company got back. The log keeps
+    the ranking itself (ids of the company's own list), so it is shown as sent once it hashes
+    to the receipt; a household member's part keeps no ranking (its scores went to the
+    coordinating vault, which ranked for the household)."""
+
+    candidates_hash: str
+    k: int
+    ranking: tuple[str, ...]
+    coordinator: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Disclosure:
-    """One release from the log, with what was sent when it can be proven."""
+    """One release or match from the log, with what was sent when it can be proven."""
 
     entry: audit.Entry
     verified: bool
     sent: tuple[ScopeShown, ...]
+    match: MatchShown | None = None
 
 
 def _text(item: Any) -> str:
@@ -100,6 +115,9 @@ class Recomputer:
         found: dict[tuple[str, ...], tuple[str, tuple[ScopeShown, ...]]] = {}
         result = []
         for entry in releases:
+            if "candidates_hash" in entry.detail:
+                result.append(_match_disclosure(entry))
+                continue
             names = entry.scopes
             if names not in found:
                 truth = self._values.derived(names)
@@ -112,3 +130,18 @@ class Recomputer:
             verified = entry.content_hash is not None and entry.content_hash == content_hash
             result.append(Disclosure(entry, verified, sent if verified else ()))
         return result
+
+
+def _match_disclosure(entry: audit.Entry) -> Disclosure:
+    detail = entry.detail
+    ranking = tuple(str(i) for i in detail.get("ranking", ()))
+    household = detail.get("household")
+    coordinator = household.get("coordinator") if isinstance(household, dict) else None
+    shown = MatchShown(str(detail["candidates_hash"]), int(detail.get("k", 0)), ranking,
+                       coordinator if isinstance(coordinator, str) else None)
+    # What the receipt covers when this vault answered the company itself.
+    answered = "0x" + json_hash(
+        {"candidates_hash": shown.candidates_hash, "ranking": list(ranking)}
+    ).hex()
+    verified = "ranking" in detail and entry.content_hash == answered
+    return Disclosure(entry, verified, (), shown)
