@@ -374,6 +374,11 @@ class RequestPublic(_Out):
         description="true while the request is pending, the owner has signed it and the "
         "signature is still valid: signed, waiting for the company to relay it",
     )
+    approval_sent: bool = Field(
+        default=False,
+        description="true while the request is pending and the owner sent `approve` "
+        "itself: waiting for the ledger to confirm it",
+    )
 
 
 class ApproveBody(_In):

@@ -208,6 +208,11 @@ def test_approve_then_revoke_through_the_forms(daemon: Served) -> None:
                             data={"csrf": csrf_of(confirm), "submit": "on"})
         assert done.status_code == 303, done.text
         assert done.headers["location"] == f"/requests?approved={request_id}"
+        # Sent by the owner, not yet synced: not "waiting for the company to relay".
+        shown = daemon.owner_get(f"/v1/owner/requests/{request_id}").json()
+        assert (shown["status"], shown["approval_sent"], shown["awaiting_relay"]) == (
+            "pending", True, False)
+        assert "You sent your approval to the ledger" in browser.get("/requests").text
         client = daemon.chain.client()
         assert daemon.on_chain(lambda: client.get_request(request_id).status) \
             is ledger.Status.ACTIVE

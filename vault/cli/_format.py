@@ -231,6 +231,8 @@ def _fit(narrowest: list[int], widest: list[int], room: int) -> list[int]:
 def request_state(request: RequestPublic, *, now: float) -> str:
     """The request's state in words: its status, or for a pending request the owner signed,
     that it waits for the company to relay (and until when the signature holds)."""
+    if request.approval_sent:
+        return "approved — sent to the ledger, waiting for it to confirm"
     if request.awaiting_relay:
         return ("signed — waiting for the company to relay "
                 f"(until {format_time(request.approval_expires_at, now=now)})")

@@ -103,6 +103,8 @@ class Consent:
                         "rule": rule},
             )
             state.approvals[request_id] = (deadline, signature)
+            if tx_hash is not None:
+                state.approvals_sent.add(request_id)
             state.record(
                 audit.CONSENT_RECEIPT, grant_id=request_id, company=request.company, names=names,
                 detail={

@@ -85,6 +85,13 @@ class OwnerState:
             for entry in log.of_kind(kind)
             if entry.grant_id is not None
         }
+        #: Requests whose approval the owner sent to the ledger itself (`approve --submit`).
+        self.approvals_sent: set[int] = {
+            entry.grant_id
+            for kind in (APPROVE, AUTO_APPROVE)
+            for entry in log.of_kind(kind)
+            if entry.grant_id is not None and entry.detail.get("tx_hash")
+        }
         self.terminated: set[int] = _ids(log.of_kind(audit.TERMINATION_RECEIPT))
 
     def __repr__(self) -> str:

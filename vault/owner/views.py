@@ -149,6 +149,7 @@ class OwnerViews:
         company_name, company_url = self._described(request.company)
         status = self._status(request, now)
         approval_expires_at, awaiting_relay = self._approval(request, status)
+        approval_sent = status == "pending" and request.id in self._state.approvals_sent
         return RequestPublic(
             id=request.id,
             owner=request.owner,
@@ -176,7 +177,8 @@ class OwnerViews:
             company_url=company_url,
             company_history=self._history(request, now),
             approval_expires_at=approval_expires_at,
-            awaiting_relay=awaiting_relay,
+            awaiting_relay=awaiting_relay and not approval_sent,
+            approval_sent=approval_sent,
         )
 
     def requests(self, status: str = "pending") -> list[RequestPublic]:
