@@ -21,7 +21,7 @@ score is the *minimum* of the members' scores, so an item one member dislikes (s
 cannot win on the other's enthusiasm; the top ``k`` are picked by the one-shot Gumbel
 mechanism over that minimum, with the coordinator's own noise. The minimum is monotone and
 moves by at most 1 when one member's history gains a reference, so the picks are, for each
-member's data, as private as that member's own match of ``k`` (``ε = k / 0.3`` under
+member's data, as private as that member's own match of ``k`` (``ε = k / 0.5`` under
 match.history), charged by each member to the company's budget in its own vault.
 
 No I/O, no clock reads, no web3: the company SDK imports this module to check answers.
