@@ -507,17 +507,10 @@ class MemberMatch(_Model):
     receipt: Receipt
 
 
-class HouseholdMatch(_Model):
+class HouseholdMatch(MatchResult):
     """A match under a group grant: the household ranking with the coordinating member's
     (``owner``) receipt over it, and every member's receipt over its contribution."""
 
-    grant_id: int
-    owner: str
-    company: str
-    candidates_hash: str
-    k: int
-    ranking: list[str]
-    receipt: Receipt
     members: list[MemberMatch]
 
 

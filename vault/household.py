@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vault import match
 from vault.canonical import json_hash, keccak256
-from vault.wire import HEX65, JSON_SAFE_MAX, ReceiptPublic
+from vault.wire import HEX65, JSON_SAFE_MAX, MatchPublic, ReceiptPublic
 
 __all__ = [
     "CONTRIBUTION_PATH",
@@ -115,19 +115,12 @@ class MemberMatch(_Out):
     receipt: ReceiptPublic
 
 
-class HouseholdMatchPublic(_Out):
+class HouseholdMatchPublic(MatchPublic):
     """``POST /v1/match`` under a group grant: the household ranking, the coordinator's
     receipt over it (``owner`` is the coordinator; the receipt covers
     ``{"candidates_hash", "ranking"}`` as for one owner), and every member's receipt over its
     contribution, in the grant's member order."""
 
-    grant_id: int
-    owner: str
-    company: str
-    candidates_hash: str
-    k: int
-    ranking: list[str]
-    receipt: ReceiptPublic
     members: list[MemberMatch]
 
 
