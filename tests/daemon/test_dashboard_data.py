@@ -101,7 +101,11 @@ def test_an_upload_imports_logs_and_reaches_the_next_release_at_once(daemon: Ser
     assert all(e.outcome == audit.OK for e in logged)
     with signed_in(daemon) as browser:
         row = re.search(r'id="count-spotify">.*?</tr>', browser.get("/data").text).group(0)
+        log = browser.get("/log?kind=import").text
     assert "UTC" in row  # its last import
+    # The access log page says what each import did, in counts.
+    assert "import: 0 new, 30 already stored (spotify)" in log
+    assert "import: 30 new, 0 already stored (spotify)" in log
 
 
 @pytest.mark.parametrize(("name", "content", "fields", "said"), [

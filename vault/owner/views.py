@@ -210,13 +210,13 @@ def log_entries(log: audit.AuditLog, limit: int = 100) -> list[LogEntryPublic]:
             seq=e.seq, at=e.at, kind=e.kind, grant_id=e.grant_id, company=e.company,
             scopes=list(e.scopes), outcome=e.outcome, reason=e.reason,
             content_hash=e.content_hash, entry_hash="0x" + e.entry_hash.hex(),
-            note=_records_note(e.kind, e.detail),
+            note=records_note(e.kind, e.detail),
         )
         for e in log.entries(limit=limit)
     ]
 
 
-def _records_note(kind: str, detail: Mapping[str, Any]) -> str | None:
+def records_note(kind: str, detail: Mapping[str, Any]) -> str | None:
     """An import's or a forget's counts in words: "30 new, 2 already stored (spotify)"."""
     facts = detail.get("facts")
     if kind == audit.IMPORT:

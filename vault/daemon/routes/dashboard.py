@@ -63,6 +63,7 @@ from vault.owner.state import (
     TERMS,
     WITHDRAW,
 )
+from vault.owner.views import records_note
 from vault.policy import Rule, RuleSet, auto_approval
 from vault.records import ForgetPublic, RecordsService
 from vault.scopes import catalog_hash
@@ -151,6 +152,7 @@ def _templates() -> jinja2.Environment:
     )
     env.filters.update(eth=units.format_eth, approx_eth=_approx_eth, when=_when, span=_span,
                        short=_short, days=_days)
+    env.globals.update(records_note=records_note)
     return env
 
 
