@@ -196,6 +196,9 @@ def test_a_signed_request_waits_for_its_relay_and_a_company_shows_its_published_
     assert "&lt;b&gt;Acme&lt;/b&gt; Audio</strong> <code class=\"address\">" in card
     assert daemon.chain.accounts[1] in card
     assert "first request from this company" in card
+    with signed_in(daemon) as browser:
+        about = browser.get(f"/companies/{daemon.chain.accounts[1]}").text
+    assert "&lt;b&gt;Acme&lt;/b&gt; Audio</strong>" in about.split("</h1>")[0]
 
 
 def test_approve_then_revoke_through_the_forms(daemon: Served) -> None:
