@@ -58,3 +58,10 @@ def test_help_loads_no_command_module_and_a_command_loads_only_its_own() -> None
     assert _command_modules_loaded_by(["--help"]) == []
     assert _command_modules_loaded_by(["scopes", "--json"]) == ["vault.cli.scope_commands"]
     assert _command_modules_loaded_by(["log", "--help"]) == ["vault.cli.log_commands"]
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    shown = CliRunner().invoke(app, ["--version"])
+    assert (shown.exit_code, shown.output) == (0, f"vault {version('vault')}\n")

@@ -8,6 +8,10 @@ start fast (tests/cli/test_imports.py, scripts/bench_cli.py).
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from vault.cli._common import new_app
 from vault.cli._lazy import LazyGroup, Part
 
@@ -32,9 +36,27 @@ PARTS = (
 app = new_app("Your personal data vault: keep your data, set your terms, get paid.", LazyGroup)
 
 
-# Typer makes a group only of an app with a callback or registered commands, and LazyGroup's
-# commands are not registered with Typer.
-app.callback()(lambda: None)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version  # only for --version: it costs start-up time
+
+        typer.echo(f"vault {version('vault')}")
+        raise typer.Exit()
+
+
+# Also what makes `app` a group: Typer makes one only of an app with a callback or registered
+# commands, and LazyGroup's commands are not registered with Typer.
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print vault's version and exit."),
+    ] = False,
+) -> None:
+    pass
 
 
 def main() -> None:
