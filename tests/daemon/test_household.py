@@ -272,6 +272,13 @@ def test_one_members_revoke_ends_the_household_at_both_daemons(
     assert revoked.status_code == 200, revoked.text
     split = revoked.json()
     assert split["owner_earned_wei"] is not None and split["company_refund_wei"] > 0
+    # Money is conserved to the wei: what the members earned and the company's refund make
+    # the price, and the ledger holds exactly its escrow and what it owes.
+    ledger = first.chain.client()
+    assert ledger.earned(grant.id) + split["company_refund_wei"] == ledger.get_request(
+        grant.id).price
+    accounts = [*(m.owner for m in grant.members), company.address]
+    assert ledger.balance() == ledger.escrow_held() + sum(ledger.owed(a) for a in accounts)
     for served in (first, second):
         served.sync()
         assert served.owner_get(f"/v1/owner/requests/{grant.id}").json()[
