@@ -17,6 +17,8 @@ from vault.daemon import http_errors
 from vault.daemon.guard import GuardMiddleware, allowed_hosts
 from vault.daemon.routes import (
     dashboard,
+    dashboard_data,
+    dashboard_terms,
     health,
     household,
     identity,
@@ -74,6 +76,8 @@ def create_app(
     for module in (health, identity, terms, release, match, household, owner, records):
         app.include_router(module.router)
     dashboard.install(app, clock=clock)
+    for module in (dashboard_data, dashboard_terms):
+        app.include_router(module.router)  # its pages, on the dashboard's sessions
     app.add_middleware(
         GuardMiddleware,
         allowed_hosts=allowed_hosts(settings.host, allow_remote=settings.allow_remote),

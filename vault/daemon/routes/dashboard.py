@@ -11,7 +11,9 @@ and is never cached, framed or sent on as a referrer. The only scripts are the v
 htmx and ``static/dashboard.js``; every page and form works without them (htmx turns the
 forms into partial updates). The one multipart form is My data's upload
 (:mod:`vault.daemon.uploads`), imported by the same :class:`vault.records.RecordsService`
-as `vault import`.
+as `vault import`. This module holds the sessions, the rendering and the overview, requests,
+grants, companies and log pages; My data and Terms and rules are
+:mod:`vault.daemon.routes.dashboard_data` and :mod:`vault.daemon.routes.dashboard_terms`.
 
 Everything a company wrote (its purpose, its endpoint) reaches the page only through
 Jinja2's autoescaping.
@@ -20,37 +22,29 @@ Jinja2's autoescaping.
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from vault import audit, errors, scopes
+from vault import audit, errors
 from vault.daemon import earnings_chart, uploads
 from vault.daemon.deps import DaemonDep, OwnerDep
-from vault.daemon.disclosures import Recomputer, shown
+from vault.daemon.disclosures import Recomputer
 from vault.daemon.guard import FORM_MEDIA_TYPE, FORM_PREFIX, UPLOAD_MEDIA_TYPE, require_token
-from vault.daemon.routes.records import RecordsDep
 from vault.daemon.sessions import COOKIE_NAME, SESSION_SECONDS, Session, Sessions
 from vault.eth import units
-from vault.export_kinds import KINDS
 from vault.grant import Grant
-from vault.importers.exports import ImportReport
 from vault.owner import OwnerService
 from vault.owner.state import (
     APPROVE,
@@ -64,10 +58,9 @@ from vault.owner.state import (
     WITHDRAW,
 )
 from vault.owner.views import records_note
-from vault.policy import Rule, RuleSet, auto_approval
-from vault.records import ForgetPublic, RecordsService
+from vault.policy import auto_approval
 from vault.scopes import catalog_hash
-from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, Terms, code_of
+from vault.wire import UINT256_MAX, Code, LoginLinkPublic, RequestPublic, code_of
 
 LOG_PAGE_SIZE = 50
 #: The log page reads at most this many newest entries to filter and page through.
@@ -92,7 +85,6 @@ SECURITY_HEADERS = {
 }
 
 RequestId = Annotated[int, PathParam(ge=0, le=UINT256_MAX)]
-T = TypeVar("T")
 
 
 class SignedOut(Exception):
@@ -221,6 +213,13 @@ async def checked_form(request: Request) -> dict[str, str]:
     return fields
 
 
+UPLOAD_PATH = FORM_PREFIX + "data/import"
+#: The largest export the dashboard takes; a larger one is `vault import FILE`'s.
+UPLOAD_MAX_BYTES = 32 * 1024 * 1024
+#: The guard's limit for the upload's whole body: the file and the form's few short fields.
+UPLOAD_BODY_BYTES = UPLOAD_MAX_BYTES + 64 * 1024
+
+
 async def checked_upload(request: Request) -> uploads.Upload:
     """The upload form: :func:`checked_form`'s checks on a multipart body (bounded by the
     guard to :data:`UPLOAD_BODY_BYTES`); :class:`vault.daemon.uploads.MalformedUpload` for a
@@ -261,7 +260,7 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     return _respond(HTMLResponse(page, status_code=status))
 
 
-def _see(path: str) -> Response:
+def see_other(path: str) -> Response:
     """After an action, back to a page (POST → redirect → GET)."""
     return _respond(RedirectResponse(path, status_code=303))
 
@@ -270,7 +269,7 @@ def _see(path: str) -> Response:
 _PAGE_HINTS = (errors.InsufficientFunds, errors.MalformedExport)
 
 
-def _sentence(error: errors.VaultError) -> str:
+def sentence(error: errors.VaultError) -> str:
     """What the page says of a refusal: the error's one sentence (none of an internal one),
     and what to do where its hint fits a page."""
     if code_of(error) is Code.INTERNAL:
@@ -280,9 +279,9 @@ def _sentence(error: errors.VaultError) -> str:
     return str(error)
 
 
-def _refusal(request: Request, error: errors.VaultError) -> Response:
+def refusal_page(request: Request, error: errors.VaultError) -> Response:
     return render(request, "refused.html", status=code_of(error).status,
-                  message=_sentence(error))
+                  message=sentence(error))
 
 
 # --- the owner route that mints login codes ------------------------------------------------
@@ -311,7 +310,7 @@ def login(request: Request, code: str = "") -> Response:
         return render(request, "signed_out.html", status=403, reused=bool(code))
     session_id, _ = exchanged
     # Leave the URL holding the spent code at once (it also never reaches a Referer).
-    response = _see("/")
+    response = see_other("/")
     response.set_cookie(
         COOKIE_NAME, session_id, max_age=SESSION_SECONDS, path="/", httponly=True,
         samesite="strict",
@@ -324,7 +323,7 @@ def logout(request: Request, _: FormDep) -> Response:
     session_id = request.cookies.get(COOKIE_NAME)
     if session_id:
         _sessions(request).end(session_id)
-    response = _see("/login")
+    response = see_other("/login")
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
     return response
 
@@ -341,7 +340,7 @@ def _grants_by_id(owner: OwnerService) -> dict[int, Grant]:
     return {g.id: g for g in owner.state.mine()}
 
 
-def _ledger_now(owner: OwnerService) -> float:
+def ledger_now(owner: OwnerService) -> float:
     """Now as the ledger measures earnings and expiry: the chain head's block time when it
     is ahead of this machine's clock (a development chain moved forward), else the clock."""
     return max(owner.state.clock(), float(owner.state.index.lag().head_timestamp or 0))
@@ -349,7 +348,7 @@ def _ledger_now(owner: OwnerService) -> float:
 
 @router.get("/")
 def overview(request: Request, owner: OwnerDep, _: SessionDep) -> Response:
-    now = _ledger_now(owner)
+    now = ledger_now(owner)
     every = owner.requests("all")
     grants = list(owner.state.mine())
     active = [r for r in every if r.status == "active"]
@@ -397,7 +396,7 @@ def requests_page(
 def grants_page(
     request: Request, owner: OwnerDep, _: SessionDep, revoked: int | None = None
 ) -> Response:
-    now = _ledger_now(owner)
+    now = ledger_now(owner)
     listed = owner.grants()
     by_id = _grants_by_id(owner)
     earned = {r.id: earnings_chart.earned_at(by_id[r.id], now) for r in listed}
@@ -408,7 +407,7 @@ def grants_page(
 def _revoke_split(owner: OwnerService, request_id: int) -> dict[str, Any]:
     """What revoking the grant now would leave the owner and refund the company."""
     grant = owner.state.get(request_id)
-    earned = earnings_chart.earned_at(grant, _ledger_now(owner))
+    earned = earnings_chart.earned_at(grant, ledger_now(owner))
     return {"keep": earned, "refund": grant.price - earned}
 
 
@@ -446,7 +445,7 @@ def _confirmation(decision: Decision) -> Callable[..., Response]:
             found = owner.request(request_id)
             details = decision.details(owner, request_id)
         except errors.VaultError as error:
-            return _refusal(request, error)
+            return refusal_page(request, error)
         return render(request, decision.template, item=found, decision=decision, **details)
     return confirm
 
@@ -457,8 +456,8 @@ def _action(decision: Decision) -> Callable[..., Awaitable[Response]]:
         try:
             await run_in_threadpool(decision.act, owner, request_id, form)
         except errors.VaultError as error:
-            return _refusal(request, error)
-        return _see(f"{decision.listing}?{decision.done}={request_id}")
+            return refusal_page(request, error)
+        return see_other(f"{decision.listing}?{decision.done}={request_id}")
     return act
 
 
@@ -488,7 +487,7 @@ async def company_page(
     # thread the release path reads them on.
     theirs = [r for r in owner.requests("all") if r.company.lower() == address.lower()]
     if not theirs:
-        return _refusal(request, errors.NotFound("no request from this company"))
+        return refusal_page(request, errors.NotFound("no request from this company"))
     releases = [
         e for r in theirs for e in owner.state.audit.for_grant(r.id, kind=audit.RELEASE)
         if e.outcome == audit.RELEASED
@@ -532,263 +531,6 @@ def log_page(
                       audit.FORGET}),
         at_most=LOG_WINDOW,
     )
-
-
-# --- My data: sources, upload, what each scope would release -------------------------------
-
-UPLOAD_PATH = FORM_PREFIX + "data/import"
-#: The largest export the dashboard takes; a larger one is `vault import FILE`'s.
-UPLOAD_MAX_BYTES = 32 * 1024 * 1024
-#: The guard's limit for the upload's whole body: the file and the form's few short fields.
-UPLOAD_BODY_BYTES = UPLOAD_MAX_BYTES + 64 * 1024
-_SAFE_NAME = re.compile(r"[^\w.\- ]")
-
-
-def _last_imports(owner: OwnerService) -> dict[str, float]:
-    """When each source last got an import, here or by `vault import` (from the access log)."""
-    last: dict[str, float] = {}
-    for entry in owner.state.audit.entries(limit=LOG_WINDOW, kind=audit.IMPORT):
-        for source in entry.detail.get("sources", ()):
-            last[source] = max(last.get(source, 0.0), entry.at)
-    return last
-
-
-def _data_page(request: Request, records: RecordsService, owner: OwnerService, *,
-               status: int = 200, report: ImportReport | None = None,
-               forgotten: ForgetPublic | None = None, error: str = "") -> Response:
-    names = [entry.name for entry in scopes.CATALOG]
-    now = int(owner.state.clock())
-    released = records.preview(names, released=True, now=now)
-    truth = records.preview(names, released=False, now=now)
-    previews = [
-        (row, shown(row["scope"], row["value"], true_row["value"]))
-        for row, true_row in zip(released["scopes"], truth["scopes"], strict=True)
-    ]
-    return render(
-        request, "data.html", status=status, stats=records.stats(), previews=previews,
-        coverage=released["coverage"], last_import=_last_imports(owner), report=report,
-        forgotten=forgotten, error=error, kinds=KINDS, max_bytes=UPLOAD_MAX_BYTES,
-        upload_path=UPLOAD_PATH,
-    )
-
-
-@router.get("/data")
-async def data_page(
-    request: Request, records: RecordsDep, owner: OwnerDep, _: SessionDep
-) -> Response:
-    # async on purpose, as the company page: derived values are read on the event loop.
-    return _data_page(request, records, owner)
-
-
-def _import_upload(records: RecordsService, owner: OwnerService, upload: uploads.Upload
-                   ) -> ImportReport:
-    """Import the uploaded export with the same code as `vault import`: written to a
-    private folder in the vault's home (0700, the file 0600) for as long as the import
-    reads it. One transaction: a malformed or mislabelled export stores nothing."""
-    kind = upload.fields.get("kind") or None
-    if kind is not None and kind not in KINDS:
-        raise errors.ExportKindMismatch(f"{kind!r} is not an export kind vault reads")
-    name = _SAFE_NAME.sub("_", upload.filename.replace("\\", "/").rsplit("/", 1)[-1])[-100:]
-    with tempfile.TemporaryDirectory(dir=owner.state.vault.home, prefix=".upload-") as folder:
-        path = Path(folder) / (name.lstrip(".") or "upload")
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            out.write(upload.content)
-        return records.import_export(
-            path, kind=kind, profile=upload.fields.get("profile", "").strip() or None,
-            all_profiles=upload.fields.get("all_profiles") == "on",
-        )
-
-
-@router.post(UPLOAD_PATH)
-async def import_upload(request: Request, records: RecordsDep, owner: OwnerDep) -> Response:
-    try:
-        upload = await checked_upload(request)
-        report = await run_in_threadpool(_import_upload, records, owner, upload)
-    except errors.VaultError as error:
-        status = (Code.TOO_LARGE.status if isinstance(error, uploads.UploadTooLarge)
-                  else code_of(error).status)
-        return _data_page(request, records, owner, status=status,
-                          error=f"Nothing was imported: {_sentence(error)}")
-    return _data_page(request, records, owner, report=report)
-
-
-SourceName = Annotated[str, Query(min_length=1, max_length=100)]
-
-
-@router.get("/data/forget")
-async def confirm_forget(
-    request: Request, records: RecordsDep, _: SessionDep, source: SourceName
-) -> Response:
-    try:
-        would = records.forget("source", source, dry_run=True)
-    except errors.VaultError as error:
-        return _refusal(request, error)
-    return render(request, "confirm_forget.html", source=source, would=would)
-
-
-@router.post(FORM_PREFIX + "data/forget")
-async def forget_source(
-    request: Request, records: RecordsDep, owner: OwnerDep, form: FormDep
-) -> Response:
-    """`vault forget source NAME`: the same RecordsService call (logged, re-derived, the
-    DerivedCache cleared)."""
-    try:
-        forgotten = await run_in_threadpool(
-            lambda: records.forget("source", form.get("source", ""), dry_run=False))
-    except errors.VaultError as error:
-        return _data_page(request, records, owner, status=code_of(error).status,
-                          error=f"Nothing was forgotten: {_sentence(error)}")
-    return _data_page(request, records, owner, forgotten=forgotten)
-
-
-# --- Terms and rules -------------------------------------------------------------------------
-
-_AMOUNT = re.compile(r"^\s*[0-9]+(\.[0-9]+)?\s*$")
-
-
-def _wei(text: str, what: str) -> int:
-    """An amount typed in ETH (``0.0001``) in wei."""
-    if not _AMOUNT.match(text):
-        raise errors.InputError(f"{what} {text.strip()!r} is not an amount in ETH (e.g. 0.0001)")
-    wei = Decimal(text.strip()).scaleb(18)
-    if wei != wei.to_integral_value():
-        raise errors.InputError(f"{what} {text.strip()!r} is finer than 1 wei")
-    return int(wei)
-
-
-def _seconds(text: str, what: str) -> int:
-    """A duration typed in days (``30``, ``0.5``) in whole seconds, at least one."""
-    if not _AMOUNT.match(text):
-        raise errors.InputError(f"{what} {text.strip()!r} is not a number of days (e.g. 30)")
-    seconds = int((Decimal(text.strip()) * 86_400).to_integral_value())  # the page's own 0.5
-    if seconds < 1:
-        raise errors.InputError(f"{what} must be longer than zero")
-    return seconds
-
-
-def _whole(text: str, what: str) -> int:
-    if not text.strip().isdigit():
-        raise errors.InputError(f"{what} {text.strip()!r} is not a whole number")
-    return int(text)
-
-
-def _checked(form: dict[str, str], prefix: str) -> list[str]:
-    """The scopes ticked in a group of checkboxes named ``<prefix>:<scope>``, in catalog
-    order (an unknown name is not in the catalog, so never returned)."""
-    return [entry.name for entry in scopes.CATALOG if form.get(f"{prefix}:{entry.name}") == "on"]
-
-
-def _valid(model: Callable[..., T], what: str, **values: Any) -> T:
-    try:
-        return model(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise errors.InputError(f"invalid {what}: {where}: {first['msg']}") from None
-
-
-def _published(owner: OwnerService) -> dict[str, Any] | None:
-    """The newest publication the access log holds (its endpoint and terms hash)."""
-    newest = owner.state.audit.entries(limit=1, kind=PUBLISH)
-    return dict(newest[-1].detail) if newest else None
-
-
-def _terms_page(request: Request, owner: OwnerService, *, status: int = 200,
-                saved: str = "", error: str = "") -> Response:
-    public = owner.public_terms()
-    return render(
-        request, "terms.html", status=status, terms=public.terms, rules=owner.rules(),
-        terms_hash=public.terms_hash, published=_published(owner),
-        endpoint=public.endpoint or f"{request.url.scheme}://{request.url.netloc}",
-        catalog=scopes.CATALOG, saved=saved, error=error,
-    )
-
-
-#: The notice each save shows (``/terms?saved=…``); anything else shows none.
-SAVED = {"terms": "Your terms are saved. Publish them to put their hash on the ledger.",
-         "rules": "Your auto-approval rules are saved.",
-         "published": "Published: companies can now check your terms against the ledger."}
-
-
-@router.get("/terms")
-def terms_page(
-    request: Request, owner: OwnerDep, _: SessionDep,
-    saved: Annotated[str, Query(max_length=20)] = "",
-) -> Response:
-    return _terms_page(request, owner, saved=SAVED.get(saved, ""))
-
-
-def _terms_action(change: Callable[[OwnerService, dict[str, str]], object], saved: str
-                  ) -> Callable[..., Awaitable[Response]]:
-    """A Terms-and-rules form: ``change`` runs (in a thread: it may wait on the chain), the
-    owner lands on the page with its notice; a refusal shows the page and its one line."""
-    async def act(request: Request, owner: OwnerDep, form: FormDep) -> Response:
-        try:
-            await run_in_threadpool(change, owner, form)
-        except errors.VaultError as error:
-            return _terms_page(request, owner, status=code_of(error).status,
-                               error=_sentence(error))
-        return _see(f"/terms?saved={saved}")
-    return act
-
-
-def _set_terms(owner: OwnerService, form: dict[str, str]) -> None:
-    owner.set_terms(_valid(
-        Terms, "terms",
-        min_price_per_day_wei=_wei(form.get("min_price_per_day", ""), "The floor price"),
-        max_duration_seconds=_seconds(form.get("max_duration_days", ""), "The longest grant"),
-        scopes_offered=_checked(form, "offer"), scopes_never=_checked(form, "never"),
-        note=form.get("note", ""),
-        matches_per_epoch=_whole(form.get("matches_per_epoch", ""), "Matches per epoch"),
-    ))
-
-
-def _publish(owner: OwnerService, form: dict[str, str]) -> None:
-    endpoint = form.get("endpoint", "").strip()
-    if not re.fullmatch(r"https?://[^\s]{1,200}", endpoint):
-        raise errors.InputError("the endpoint must be an http:// or https:// URL "
-                                "(your vault's address, as companies reach it)")
-    owner.publish_terms(endpoint)
-
-
-def _add_rule(owner: OwnerService, form: dict[str, str]) -> None:
-    companies = form.get("companies", "").split()
-    limit = form.get("max_releases", "").strip()
-    rule = _valid(
-        Rule, "rule", name=form.get("name", "").strip(), scopes=_checked(form, "scope"),
-        min_price_per_day_wei=_wei(form.get("min_price_per_day", ""), "The rule's floor price"),
-        min_duration_seconds=_seconds(form.get("min_duration_days", ""), "The shortest grant"),
-        max_duration_seconds=_seconds(form.get("max_duration_days", ""), "The longest grant"),
-        companies_allow=companies or None,
-        max_releases_at_most=_whole(limit, "The release limit") if limit else None,
-    )
-    if not rule.scopes:
-        raise errors.InputError("a rule needs at least one scope: tick the scopes it approves")
-    current = owner.rules()
-    owner.set_rules(RuleSet(rules=[*current.rules, rule], never_share=current.never_share))
-
-
-def _remove_rule(owner: OwnerService, form: dict[str, str]) -> None:
-    current = owner.rules()
-    index = _whole(form.get("index", ""), "The rule number")
-    if index >= len(current.rules) or current.rules[index].name != form.get("name"):
-        raise errors.NotFound("that rule is no longer there: the rules changed since this "
-                              "page was shown; reload it")
-    kept = [rule for i, rule in enumerate(current.rules) if i != index]
-    owner.set_rules(RuleSet(rules=kept, never_share=current.never_share))
-
-
-def _set_never_share(owner: OwnerService, form: dict[str, str]) -> None:
-    current = owner.rules()
-    owner.set_rules(RuleSet(rules=current.rules, never_share=_checked(form, "rule-never")))
-
-
-for _path, _change, _saved in (
-    ("terms", _set_terms, "terms"), ("terms/publish", _publish, "published"),
-    ("rules", _add_rule, "rules"), ("rules/remove", _remove_rule, "rules"),
-    ("rules/never", _set_never_share, "rules"),
-):
-    router.add_api_route(FORM_PREFIX + _path, _terms_action(_change, _saved), methods=["POST"])
 
 
 def install(app: FastAPI, *, clock: Callable[[], float] = time.time) -> None:
