@@ -82,20 +82,10 @@ contract ConsentLedger is IConsentLedger, EIP712 {
         bytes32 catalogHash,
         string calldata purpose
     ) external payable returns (uint256 id) {
-        if (msg.value == 0) revert ZeroPrice();
-        if (msg.value > type(uint96).max) revert PriceTooLarge(msg.value);
-        if (duration == 0) revert ZeroDuration();
-        if (scopes == 0) revert EmptyScopes();
+        uint96 price;
+        (id, price) = _escrowNew(scopes, duration);
         if (owner == address(0)) revert InvalidOwner(owner);
         if (owner == msg.sender) revert SelfRequest(owner);
-
-        uint96 price = uint96(msg.value);
-        uint256 totals = _totals;
-        unchecked {
-            // Bounded by the comment on _totals.
-            id = uint64(totals) + 1;
-            _totals = totals + 1 + (uint256(price) << _ESCROW_SHIFT);
-        }
         _storeNew({
             id: id,
             company: msg.sender,
@@ -118,10 +108,8 @@ contract ConsentLedger is IConsentLedger, EIP712 {
         bytes32 catalogHash,
         string calldata purpose
     ) external payable returns (uint256 id) {
-        if (msg.value == 0) revert ZeroPrice();
-        if (msg.value > type(uint96).max) revert PriceTooLarge(msg.value);
-        if (duration == 0) revert ZeroDuration();
-        if (scopes == 0) revert EmptyScopes();
+        uint96 price;
+        (id, price) = _escrowNew(scopes, duration);
         uint256 count = owners.length;
         if (count < _MIN_OWNERS) revert GroupTooSmall(count, _MIN_OWNERS);
         if (count > _MAX_OWNERS) revert GroupTooLarge(count, _MAX_OWNERS);
@@ -132,14 +120,6 @@ contract ConsentLedger is IConsentLedger, EIP712 {
             for (uint256 j; j < i; ++j) {
                 if (owners[j] == owner) revert DuplicateOwner(owner);
             }
-        }
-
-        uint96 price = uint96(msg.value);
-        uint256 totals = _totals;
-        unchecked {
-            // Bounded by the comment on _totals.
-            id = uint64(totals) + 1;
-            _totals = totals + 1 + (uint256(price) << _ESCROW_SHIFT);
         }
         _storeNew({
             id: id,
@@ -423,6 +403,22 @@ contract ConsentLedger is IConsentLedger, EIP712 {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev A new request's terms and payment checked (the company's errors first), its id
+    /// allocated and its price escrowed; the caller stores it or reverts everything.
+    function _escrowNew(uint64 scopes, uint32 duration) private returns (uint256 id, uint96 price) {
+        if (msg.value == 0) revert ZeroPrice();
+        if (msg.value > type(uint96).max) revert PriceTooLarge(msg.value);
+        if (duration == 0) revert ZeroDuration();
+        if (scopes == 0) revert EmptyScopes();
+        price = uint96(msg.value);
+        uint256 totals = _totals;
+        unchecked {
+            // Bounded by the comment on _totals.
+            id = uint64(totals) + 1;
+            _totals = totals + 1 + (uint256(price) << _ESCROW_SHIFT);
+        }
+    }
 
     /**
      * @dev Writes a new Pending request as three whole words. Assigning the struct field by
