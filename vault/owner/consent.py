@@ -17,7 +17,7 @@ from vault.eth import eip712
 from vault.eth.index import NO_OWNER
 from vault.eth.ledger import TxOutcome
 from vault.grant import Grant, Status
-from vault.owner.state import APPROVE, AUTO_APPROVE, DENY, REVOKE, OwnerState
+from vault.owner.state import APPROVE, AUTO_APPROVE, DENY, REVOKE, Approval, OwnerState
 from vault.owner.terms import TermsAndRules
 from vault.owner.views import consent_statement
 from vault.wire import ApprovalPublic, ApproveResult, Code, DenyResult, RevokeResult
@@ -73,9 +73,10 @@ class Consent:
             if any(m.owner == state.owner and m.approved for m in request.members):
                 raise _not_pending(request_id)  # this member's approval is on chain already
             signed = state.approvals.get(request_id)
-            if not submit and signed is not None and signed[0] > state.chain_now():
-                return ApproveResult(request_id=request_id, deadline=signed[0],
-                                     signature=signed[1], tx_hash=None, already_signed=True)
+            if not submit and signed is not None and signed.deadline > state.chain_now():
+                return ApproveResult(request_id=request_id, deadline=signed.deadline,
+                                     signature=signed.signature, tx_hash=None,
+                                     already_signed=True)
             never = policy.never_shared(request.scopes, self._terms.never_shared())
             if never:
                 raise errors.ConsentError(
@@ -102,9 +103,7 @@ class Consent:
                 detail={"deadline": deadline, "signature": signature, "tx_hash": tx_hash,
                         "rule": rule},
             )
-            state.approvals[request_id] = (deadline, signature)
-            if tx_hash is not None:
-                state.approvals_sent.add(request_id)
+            state.approvals[request_id] = Approval(deadline, signature, sent=tx_hash is not None)
             state.record(
                 audit.CONSENT_RECEIPT, grant_id=request_id, company=request.company, names=names,
                 detail={
@@ -163,11 +162,12 @@ class Consent:
         found = state.approvals.get(request_id)
         if found is None:
             raise errors.NotFound(f"request {request_id} is not approved (yet)")
-        if found[0] <= state.chain_now():
+        if found.deadline <= state.chain_now():
             raise errors.NotFound(
                 f"the approval of request {request_id} expired unrelayed; ask the owner again"
             )
-        return ApprovalPublic(request_id=request_id, deadline=found[0], signature=found[1])
+        return ApprovalPublic(request_id=request_id, deadline=found.deadline,
+                              signature=found.signature)
 
     def deny(self, request_id: int) -> DenyResult:
         """Say no: from this moment the vault refuses every release for the request and stops

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from vault import audit, errors
 from vault.config import Settings
@@ -45,6 +45,15 @@ class OwnerVault(Protocol):
     def history(self) -> Any: ...
     def facts(self) -> dict[str, Any]: ...
     def secret(self, name: str) -> bytes: ...
+
+
+class Approval(NamedTuple):
+    """The owner's newest approval of a request: its signature and deadline, and whether the
+    owner sent ``approve`` to the ledger itself (else the company relays the signature)."""
+
+    deadline: int
+    signature: str
+    sent: bool
 
 
 class OwnerState:
@@ -79,18 +88,12 @@ class OwnerState:
         self.revoked_locally: set[int] = _ids(log.of_kind(REVOKE))
         #: Requests the owner said no to: refused whatever the ledger says later.
         self.denied_locally: set[int] = _ids(log.of_kind(DENY))
-        self.approvals: dict[int, tuple[int, str]] = {
-            entry.grant_id: (int(entry.detail["deadline"]), str(entry.detail["signature"]))
+        self.approvals: dict[int, Approval] = {
+            entry.grant_id: Approval(int(entry.detail["deadline"]), str(entry.detail["signature"]),
+                                     sent=bool(entry.detail.get("tx_hash")))
             for kind in (APPROVE, AUTO_APPROVE)
             for entry in log.of_kind(kind)
             if entry.grant_id is not None
-        }
-        #: Requests whose approval the owner sent to the ledger itself (`approve --submit`).
-        self.approvals_sent: set[int] = {
-            entry.grant_id
-            for kind in (APPROVE, AUTO_APPROVE)
-            for entry in log.of_kind(kind)
-            if entry.grant_id is not None and entry.detail.get("tx_hash")
         }
         self.terminated: set[int] = _ids(log.of_kind(audit.TERMINATION_RECEIPT))
 

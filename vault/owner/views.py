@@ -109,16 +109,17 @@ class OwnerViews:
         }
         return names.get(request.status, "pending")
 
-    def _approval(self, request: Grant, status: RequestStatus) -> tuple[int | None, bool]:
-        """The owner's newest approval signature for a pending request: when it expires, and
-        whether it still waits for the company to relay it (valid, and for a group request
-        not yet counted as this member's approval on chain)."""
+    def _approval(self, request: Grant, status: RequestStatus) -> tuple[int | None, bool, bool]:
+        """The owner's newest approval of a pending request: when its signature expires,
+        whether it still waits for the company to relay it (valid, not sent by the owner, and
+        for a group request not yet counted as this member's approval on chain), and whether
+        the owner sent it to the ledger itself."""
         signed = self._state.approvals.get(request.id)
         if status != "pending" or signed is None:
-            return None, False
-        deadline = signed[0]
+            return None, False, False
         relayed = any(m.owner == self._state.owner and m.approved for m in request.members)
-        return deadline, deadline > self._state.chain_now() and not relayed
+        waiting = signed.deadline > self._state.chain_now() and not relayed and not signed.sent
+        return signed.deadline, waiting, signed.sent
 
     def _described(self, company: str) -> tuple[str | None, str | None]:
         """The name and URL ``company`` published, as the owner may see them (no URL
@@ -148,8 +149,7 @@ class OwnerViews:
         endpoint = self._state.index.endpoint_of(request.company)
         company_name, company_url = self._described(request.company)
         status = self._status(request, now)
-        approval_expires_at, awaiting_relay = self._approval(request, status)
-        approval_sent = status == "pending" and request.id in self._state.approvals_sent
+        approval_expires_at, awaiting_relay, approval_sent = self._approval(request, status)
         return RequestPublic(
             id=request.id,
             owner=request.owner,
@@ -177,7 +177,7 @@ class OwnerViews:
             company_url=company_url,
             company_history=self._history(request, now),
             approval_expires_at=approval_expires_at,
-            awaiting_relay=awaiting_relay and not approval_sent,
+            awaiting_relay=awaiting_relay,
             approval_sent=approval_sent,
         )
 
