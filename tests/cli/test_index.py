@@ -23,6 +23,7 @@ def test_the_index_is_what_the_command_modules_define() -> None:
 
 def test_help_lists_every_command_of_every_module_once_in_order() -> None:
     shown = CliRunner().invoke(app, ["--help"], terminal_width=80).output
+    assert "Your personal data vault: keep your data, set your terms, get paid." in shown
     listed = [line.split()[0] for line in shown.split("Commands:")[1].splitlines() if line.strip()]
     assert listed == list(index_of(PARTS))
 

@@ -56,7 +56,7 @@ def _options(
                      help="Print vault's version and exit."),
     ] = False,
 ) -> None:
-    pass
+    """The options every command takes before its name (the app's help is new_app's)."""
 
 
 def main() -> None:
