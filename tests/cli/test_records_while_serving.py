@@ -93,6 +93,23 @@ def serving(owner: Owner, tmp_path: Path) -> Iterator[runtime.RuntimeFile]:
         process.wait(timeout=30)
 
 
+@contextmanager
+def music_grant(owner: Owner, published: runtime.RuntimeFile
+                ) -> Iterator[tuple[client.Company, client.Grant]]:
+    """A company and its active grant of preferences.music, approved by the owner through the
+    serving daemon (`vault approve --submit` once the daemon has indexed the request)."""
+    with client.Company(owner.anvil.accounts[1], owner.chain, owner.chain.ledger_address,
+                        poll_interval=0.02) as company:
+        request = company.request_access(owner.address, ["preferences.music"], 30 * 86_400,
+                                         10**16, "playlists")
+        deadline = time.monotonic() + 30
+        while owner.cli("approve", str(request.id), "--yes", "--submit").returncode:
+            assert time.monotonic() < deadline, "the daemon did not index the request"
+            time.sleep(0.2)
+        yield company, company.wait_for_grant(request).model_copy(
+            update={"endpoint": published.url})
+
+
 def spotify_zip(folder: Path) -> Path:
     """my_spotify_data.zip as Spotify delivers it: the music history, the podcast
     history and the account's user data, under "Spotify Account Data/"."""
@@ -128,16 +145,7 @@ def test_every_record_command_works_while_serving_and_an_import_reaches_the_next
     owner: Owner, tmp_path: Path
 ) -> None:
     with serving(owner, tmp_path) as published:
-        with client.Company(owner.anvil.accounts[1], owner.chain, owner.chain.ledger_address,
-                            poll_interval=0.02) as company:
-            request = company.request_access(owner.address, ["preferences.music"],
-                                             30 * 86_400, 10**16, "playlists")
-            deadline = time.monotonic() + 30
-            while owner.cli("approve", str(request.id), "--yes", "--submit").returncode:
-                assert time.monotonic() < deadline, "the daemon did not index the request"
-                time.sleep(0.2)
-            grant = company.wait_for_grant(request).model_copy(
-                update={"endpoint": published.url})
+        with music_grant(owner, published) as (company, grant):
             before = company.fetch(grant).preferences["preferences.music"]
             assert before["status"] == "insufficient_data"
 
@@ -186,16 +194,7 @@ def test_forget_while_serving_reaches_the_next_release_and_is_logged_by_the_daem
     owner: Owner, tmp_path: Path
 ) -> None:
     with serving(owner, tmp_path) as published:
-        with client.Company(owner.anvil.accounts[1], owner.chain, owner.chain.ledger_address,
-                            poll_interval=0.02) as company:
-            request = company.request_access(owner.address, ["preferences.music"],
-                                             30 * 86_400, 10**16, "playlists")
-            deadline = time.monotonic() + 30
-            while owner.cli("approve", str(request.id), "--yes", "--submit").returncode:
-                assert time.monotonic() < deadline, "the daemon did not index the request"
-                time.sleep(0.2)
-            grant = company.wait_for_grant(request).model_copy(
-                update={"endpoint": published.url})
+        with music_grant(owner, published) as (company, grant):
             ok(owner.cli("import", str(SAMPLES / "StreamingHistory_music_0.json")))
             assert company.fetch(grant).preferences["preferences.music"]["status"] == "ok"
             fan_pick = related_to_the_samples_artists(tmp_path)
