@@ -39,7 +39,7 @@ from vault import audit, errors, household, match, scopes
 from vault.canonical import json_hash
 from vault.daemon.book import Admitted
 from vault.daemon.match import MatchService
-from vault.daemon.release import Answer, ReleaseService
+from vault.daemon.release import Answer, Attempt, ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.eth import eip712
 from vault.eth.index import EndpointView
@@ -54,7 +54,7 @@ from vault.household import (
 )
 from vault.match import Candidate
 from vault.owner.match import MatchDesk, check_size, check_unique, has_unique_ids
-from vault.policy import Deny, ReleaseAsk, check_issued_at
+from vault.policy import ReleaseAsk, check_issued_at
 from vault.wire import Code, MatchRequest, ReceiptPublic, ReleaseRequest, code_of
 
 _REFUSALS = (
@@ -68,17 +68,6 @@ class EndpointBook(Protocol):
     vault's index follows them (:class:`vault.eth.index.LedgerIndex`)."""
 
     def endpoint_of(self, account: str) -> EndpointView | None: ...
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """How far a request got: enough to decide whether its refusal is logged (the grant's
-    own company signed it) or only counted."""
-
-    grant_id: int
-    names: tuple[str, ...] = ()
-    grant: Grant | None = None
-    signer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +130,7 @@ class HouseholdService:
         :meth:`ReleaseService.release`."""
         rs = self._releases
         now = rs.clock()
-        attempt = _Attempt(body.grant_id)
+        attempt = Attempt(body.grant_id)
         self._check_flood()
         try:
             own = await self._release_part(body, attempt, now=now, coordinator=None)
@@ -172,7 +161,7 @@ class HouseholdService:
         :meth:`MatchService.match`."""
         rs = self._releases
         now = rs.clock()
-        attempt = _Attempt(body.grant_id)
+        attempt = Attempt(body.grant_id)
         self._check_flood()
         try:
             own = await self._match_part(body, candidates, attempt, now=now, coordinator=None)
@@ -336,7 +325,7 @@ class HouseholdService:
         rs = self._releases
         now = rs.clock()
         self._check_flood()
-        attempt = _Attempt(body.grant_id)
+        attempt = Attempt(body.grant_id)
         try:
             stale = check_issued_at(forward.issued_at, now=now, skew_seconds=rs.skew_seconds)
             if stale is not None:
@@ -392,48 +381,21 @@ class HouseholdService:
     # --- one member's part, through that member's own checks ------------------------------
 
     async def _release_part(
-        self, body: ReleaseRequest, attempt: _Attempt, *, now: float, coordinator: str | None
+        self, body: ReleaseRequest, attempt: Attempt, *, now: float, coordinator: str | None
     ) -> _Own:
-        rs = self._releases
-        moment = int(now)
-        try:
-            bitmap = scopes.bitmap(body.scopes)
-        except errors.UnknownScope:
-            raise errors.ReleaseRefused(
-                Code.MALFORMED, "a requested scope is not in the catalog"
-            ) from None
-        attempt.names = tuple(scopes.names_of(bitmap))
-        self._check_skew(body.issued_at, now)
-        grant = attempt.grant = rs.index.grant(body.grant_id)
-        answer: Answer | None = None
-        receipt_digest: bytes | None = None
-        if grant is not None and bitmap & grant.scopes == bitmap:
-            answer = rs.answer(attempt.names)
-            receipt_digest = rs.domain.receipt_digest(
-                body.grant_id, grant.company, answer.content_hash, moment
-            )
-        verified = await self._signatures.recover_and_sign(
-            _release_digest(rs.domain, body), body.signature,
-            company=grant.company if grant is not None else None, receipt_digest=receipt_digest,
+        done = await self._releases.checked(
+            body, attempt, now=now, household=True,
+            also=lambda grant: self._check_member(grant, coordinator),
         )
-        attempt.signer = verified.signer
-        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
-        rs.check_ledger(grant, ask, now=now, household=True)
-        assert grant is not None and answer is not None
-        assert verified.receipt_signature is not None
-        self._check_member(grant, coordinator)
-        admitted = rs.book.admit(grant, ask, nonce=body.nonce, now=now, revealed=answer.revealed)
-        if isinstance(admitted, Deny):
-            raise errors.ReleaseRefused(admitted.code, admitted.detail)
         return _Own(
-            grant, admitted, answer.content_hash_hex,
-            ReceiptPublic(content_hash=answer.content_hash_hex, issued_at=moment,
-                          signature="0x" + verified.receipt_signature.hex()),
-            release=answer,
+            done.grant, done.admitted, done.answer.content_hash_hex,
+            ReceiptPublic(content_hash=done.answer.content_hash_hex, issued_at=done.moment,
+                          signature="0x" + done.receipt_signature.hex()),
+            release=done.answer,
         )
 
     async def _match_part(
-        self, body: MatchRequest, candidates: list[Candidate], attempt: _Attempt, *,
+        self, body: MatchRequest, candidates: list[Candidate], attempt: Attempt, *,
         now: float, coordinator: str | None,
     ) -> _Own:
         rs = self._releases
@@ -512,7 +474,7 @@ class HouseholdService:
 
     # --- the log -------------------------------------------------------------------------
 
-    def _refused(self, attempt: _Attempt, now: float, refusal: errors.VaultError) -> None:
+    def _refused(self, attempt: Attempt, now: float, refusal: errors.VaultError) -> None:
         rs = self._releases
         grant = attempt.grant
         if (grant is not None and attempt.signer is not None and attempt.signer == grant.company

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from vault import audit, errors, privacy, scopes
 from vault.canonical import canonical_json, keccak256
-from vault.daemon.book import ReleaseBook
+from vault.daemon.book import Admitted, ReleaseBook
 from vault.daemon.signatures import SignerProcess
 from vault.eth import eip712
 from vault.grant import Grant
@@ -213,6 +213,29 @@ class RefusalTally:
             return summary
 
 
+@dataclass(slots=True)
+class Attempt:
+    """How far a request got: enough to decide whether its refusal is logged (the grant's
+    own company signed it) or only counted."""
+
+    grant_id: int
+    names: tuple[str, ...] = ()
+    grant: Grant | None = None
+    signer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A release request that passed every check and that the book admitted, not yet
+    logged: the answer and the owner's signature over its receipt at ``moment``."""
+
+    grant: Grant
+    answer: Answer
+    admitted: Admitted
+    receipt_signature: bytes
+    moment: int
+
+
 class ReleaseService:
     """Answers release requests for one owner. Not thread-safe except where noted: it runs
     on the daemon's event loop."""
@@ -288,78 +311,95 @@ class ReleaseService:
         """The 200 body for ``body``; raises :class:`ReleaseRefused` / :class:`SignatureInvalid`
         / :class:`IndexStale` (each refusal is logged with its reason)."""
         now = self.clock()
-        moment = int(now)
-        signer: str | None = None
-        names: tuple[str, ...] = ()
-        grant: Grant | None = None
         if self.tally.exhausted():
             raise errors.ReleaseRefused(
                 Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
+        attempt = Attempt(body.grant_id)
         try:
-            try:
-                bitmap = scopes.bitmap(body.scopes)
-            except errors.UnknownScope:
-                raise errors.ReleaseRefused(
-                    Code.MALFORMED, "a requested scope is not in the catalog"
-                ) from None
-            names = tuple(scopes.names_of(bitmap))
-            stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
-            if stale is not None:
-                raise errors.ReleaseRefused(stale.code, stale.detail)
-            grant = self.index.grant(body.grant_id)
-            # The answer and its receipt are prepared before the signature is known to be
-            # good, so that one trip to the signature thread does both; nothing leaves
-            # unless every check below passes.
-            answer: Answer | None = None
-            receipt_digest: bytes | None = None
-            if grant is not None and bitmap & grant.scopes == bitmap:
-                answer = self.answer(names)
-                receipt_digest = self.domain.receipt_digest(
-                    body.grant_id, grant.company, answer.content_hash, moment
-                )
-            verified = await self._signatures.recover_and_sign(
-                self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at),
-                body.signature,
-                company=grant.company if grant is not None else None,
-                receipt_digest=receipt_digest,
-            )
-            signer = verified.signer
-            ask = ReleaseAsk(body.grant_id, signer, bitmap, body.issued_at)
-            self.check_ledger(grant, ask, now=now)
-            assert grant is not None and answer is not None
-            assert verified.receipt_signature is not None
-            admitted = self.book.admit(
-                grant, ask, nonce=body.nonce, now=now, revealed=answer.revealed
-            )
-            if isinstance(admitted, Deny):
-                raise errors.ReleaseRefused(admitted.code, admitted.detail)
+            done = await self.checked(body, attempt, now=now)
         except (
             errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
             errors.LedgerError,
         ) as refusal:
+            grant, signer = attempt.grant, attempt.signer
             if (grant is not None and signer is not None and signer == grant.company
                     and grant.owner == self.owner):
-                self._log_refusal(now, body, signer, names, refusal)
+                self._log_refusal(now, body, signer, attempt.names, refusal)
             else:
                 self.tally.count(code_of(refusal))
             raise
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
-        if admitted.charged:
-            detail["revealed"] = admitted.charged
+        if done.admitted.charged:
+            detail["revealed"] = done.admitted.charged
         await self.log.append_awaitable(
             audit.NewEntry(
                 at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
-                grant_id=body.grant_id, company=grant.company, scopes=names,
-                content_hash=answer.content_hash_hex, detail=detail,
+                grant_id=body.grant_id, company=done.grant.company, scopes=attempt.names,
+                content_hash=done.answer.content_hash_hex, detail=detail,
             )
         )
         # The addresses are checksummed hex and the preferences already JSON, so the body is
         # assembled rather than encoded again.
         return _RELEASED % (
-            body.grant_id, self.owner.encode(), grant.company.encode(), answer.canonical,
-            answer.content_hash_hex.encode(), moment, verified.receipt_signature.hex().encode(),
+            body.grant_id, self.owner.encode(), done.grant.company.encode(),
+            done.answer.canonical, done.answer.content_hash_hex.encode(), done.moment,
+            done.receipt_signature.hex().encode(),
         )
+
+    async def checked(
+        self,
+        body: ReleaseRequest,
+        attempt: Attempt,
+        *,
+        now: float,
+        household: bool = False,
+        also: Callable[[Grant], None] | None = None,
+    ) -> Checked:
+        """Every check of a release request, in order, and the book's admission: the answer
+        with its signed receipt, not yet logged. ``attempt`` records how far the request got
+        (for the caller's refusal log); ``household``: a member's part of a household answer
+        (a group grant, :meth:`check_ledger`); ``also``: one more check of the grant before
+        the book counts the release."""
+        moment = int(now)
+        try:
+            bitmap = scopes.bitmap(body.scopes)
+        except errors.UnknownScope:
+            raise errors.ReleaseRefused(
+                Code.MALFORMED, "a requested scope is not in the catalog"
+            ) from None
+        attempt.names = tuple(scopes.names_of(bitmap))
+        stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
+        if stale is not None:
+            raise errors.ReleaseRefused(stale.code, stale.detail)
+        grant = attempt.grant = self.index.grant(body.grant_id)
+        # The answer and its receipt are prepared before the signature is known to be good,
+        # so that one trip to the signature thread does both; nothing leaves unless every
+        # check below passes.
+        answer: Answer | None = None
+        receipt_digest: bytes | None = None
+        if grant is not None and bitmap & grant.scopes == bitmap:
+            answer = self.answer(attempt.names)
+            receipt_digest = self.domain.receipt_digest(
+                body.grant_id, grant.company, answer.content_hash, moment
+            )
+        verified = await self._signatures.recover_and_sign(
+            self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at),
+            body.signature,
+            company=grant.company if grant is not None else None,
+            receipt_digest=receipt_digest,
+        )
+        attempt.signer = verified.signer
+        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
+        self.check_ledger(grant, ask, now=now, household=household)
+        assert grant is not None and answer is not None
+        assert verified.receipt_signature is not None
+        if also is not None:
+            also(grant)
+        admitted = self.book.admit(grant, ask, nonce=body.nonce, now=now, revealed=answer.revealed)
+        if isinstance(admitted, Deny):
+            raise errors.ReleaseRefused(admitted.code, admitted.detail)
+        return Checked(grant, answer, admitted, verified.receipt_signature, moment)
 
     def _log_refusal(
         self,
