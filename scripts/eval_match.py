@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, tuple[float, float]]:
 
             def ranked_by(tier: str, who: match.Person = who) -> Callable[[list[int]], list[int]]:
                 def rank(films: list[int]) -> list[int]:
-                    listed = [candidate(i, tier=tier) for i in films]
+                    listed = match.read_candidates([candidate(i, tier=tier) for i in films])
                     picked = match.rank(listed, who, k=TOP, tier=tier, company=company,
                                         secret=secret, now=now)
                     return [int(i) for i in picked.ids]

@@ -143,7 +143,7 @@ def match_statement(
 
 
 def member_scores(
-    candidates: Sequence[Mapping[str, Any]],
+    candidates: Sequence[match.Candidate],
     who: match.Person,
     *,
     tier: str,
@@ -159,8 +159,9 @@ def member_scores(
     seed = match.noise_seed(candidates, tier=tier, company=company, now=now, listed=listed)
     noise = keccak256(_MEMBER_NOISE + seed)
     scale = match.noise_scale(tier)
-    return {scored.id: scored.total + scale * match.gumbel(secret, noise, scored.id)
-            for scored in match.scores(candidates, who, tier=tier)}, seed
+    scored = match.scores(candidates, who, tier=tier)
+    draws = match.gumbels(secret, noise, [s.id for s in scored])
+    return {s.id: s.total + scale * draw for s, draw in zip(scored, draws, strict=True)}, seed
 
 
 def household_ranking(
@@ -178,11 +179,7 @@ def household_ranking(
     noise = keccak256(_PICK_NOISE + seed)
     scale = match.noise_scale(tier)
     combined = sorted(
-        (
-            -(min(scores[i] for scores in contributions)
-              + scale * match.gumbel(secret, noise, i)),
-            i,
-        )
-        for i in ids
+        (-(min(scores[i] for scores in contributions) + scale * draw), i)
+        for i, draw in zip(ids, match.gumbels(secret, noise, ids), strict=True)
     )
     return tuple(i for _, i in combined[:k])

@@ -39,18 +39,19 @@ No I/O and no clock reads: ``now`` is a parameter.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import heapq
 import hmac
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NotRequired, cast
+from typing import Annotated, Any
 
-import pydantic_core
-from pydantic import ConfigDict, Field, TypeAdapter, with_config
-from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from vault import derive, privacy
 from vault.canonical import canonical_json, keccak256
@@ -62,10 +63,6 @@ CONTENT, HISTORY = "match.content", "match.history"
 SCOPES = (CONTENT, HISTORY)
 MIN_CANDIDATES, MAX_CANDIDATES, MAX_K = 20, 1000, 10
 KINDS = ("movie", "series", "video", "track", "album", "artist", "product", "other")
-#: The fields each tier reads; the noise seed is the hash of exactly these.
-CONTENT_FIELDS = ("id", "kind", "genres", "tags", "prior")
-HISTORY_FIELDS = (*CONTENT_FIELDS, "title", "similar")
-_CONTENT_FIELDS_SORTED = tuple(sorted(CONTENT_FIELDS))
 
 #: The profile scopes match.content reads, by the candidate kinds they speak to.
 PROFILE_SCOPES = ("preferences.music", "preferences.video", "interests.topics")
@@ -120,37 +117,20 @@ def normalise(text: Any) -> str:
     return _NOT_WORD.sub(" ", _YEAR.sub("", folded)).strip()[:MAX_REF_CHARS]
 
 
-def normalise_many(texts: Sequence[str]) -> list[str]:
-    """``[normalise(t) for t in texts]``, for the strings of a whole list at once: a
-    1,000-candidate list holds up to 51,000 of them. A company sends its catalogue's
-    strings again and again, so the last :data:`_NORMALISED_MAX` are remembered, and the
-    new ones are normalised together."""
-    found = [_NORMALISED.get(text) for text in texts]
-    fresh = [text for text, key in zip(texts, found, strict=True) if key is None]
-    if not fresh:
-        return cast(list[str], found)  # every one remembered
-    keys = _normalise_together(fresh)
-    if len(_NORMALISED) + len(fresh) > _NORMALISED_MAX:
-        _NORMALISED.clear()
-    _NORMALISED.update(zip(fresh, keys, strict=True))
-    new = iter(keys)
-    return [key if key is not None else next(new) for key in found]
-
-
-_NORMALISED: dict[str, str] = {}
-_NORMALISED_MAX = 1 << 16
-
-
-def _normalise_together(texts: list[str]) -> list[str]:
+def normalise_many(texts: list[str]) -> list[str]:
+    """``[normalise(t) for t in texts]``, for the strings of a whole list at once (a
+    1,000-candidate list holds up to 51,000 of them): ASCII ones in a few passes over them
+    all joined, the others one by one."""
     joined = "\x00".join(texts)
     if (not joined.isascii() or joined.count("\x00") != len(texts) - 1
             or max(map(len, texts), default=0) > MAX_REF_CHARS):
         return [normalise(text) for text in texts]
     # ASCII only: NFKC changes nothing and case-folding is lower-casing. The year regex
-    # leaves the spaces before it, which the collapsing and stripping remove as
-    # normalise's own year regex does.
+    # leaves the spaces before it; after the collapsing, the one space on either side of a
+    # separator and at either end is what normalise's strip removes.
     folded = _YEAR_EACH.sub("", joined.lower()).encode().translate(_ASCII_NOT_WORD)
-    return [part.strip() for part in _SPACES.sub(b" ", folded).decode().split("\x00")]
+    collapsed = _SPACES.sub(b" ", folded).replace(b" \x00", b"\x00").replace(b"\x00 ", b"\x00")
+    return collapsed.strip(b" ").decode().split("\x00")
 
 
 # --- the person's history -----------------------------------------------------------------
@@ -259,97 +239,107 @@ def person(
 
 
 # --- the request as the scorer reads it ------------------------------------------------
+#
+# msgspec, not pydantic: a 1,000-candidate body (about 1 MB) is parsed and validated into
+# these structs in 3.5 ms, where pydantic-core took 21 ms to build plain dicts of it
+# (scripts/bench_match.py; issue 16's 50 ms budget). vault.wire.MatchRequest stays the
+# published model; tests/test_match.py checks that the two accept and refuse alike.
+
+_Ref = Annotated[str, Meta(min_length=1, max_length=MAX_REF_CHARS)]
+_Unit = Annotated[float, Meta(ge=0, le=1)]
+_Word = Annotated[str, Meta(max_length=40)]
 
 
-@with_config(ConfigDict(extra="forbid", strict=True))
-class Reference(TypedDict):
+class Reference(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """A ``similar`` reference with its weight (a bare string means weight 1)."""
 
-    ref: Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
-    weight: Annotated[float, Field(ge=0, le=1)]
+    ref: _Ref
+    weight: _Unit
 
 
-_Word = Annotated[str, Field(max_length=40)]
+# Its fields are declared in sorted order, which is the order they are written in, and a
+# field that was not sent stays UNSET and is not written: a validated list is written as
+# the JSON value that was sent, in RFC 8785's key order (:func:`candidates_hash`).
+class Candidate(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True, gc=False
+):
+    """One of a company's candidates, holding exactly the fields sent (strict, so the vault
+    scores the JSON the company hashed and signed); the same constraints as
+    :class:`vault.wire.MatchCandidate`, which documents them."""
+
+    genres: Annotated[list[_Word], Meta(max_length=10)] | UnsetType = UNSET
+    id: Annotated[str, Meta(min_length=1, max_length=64)]
+    kind: MatchKind | UnsetType | None = UNSET
+    prior: _Unit | UnsetType | None = UNSET
+    similar: Annotated[list[_Ref | Reference], Meta(max_length=50)] | UnsetType = UNSET
+    tags: Annotated[list[_Word], Meta(max_length=20)] | UnsetType = UNSET
+    title: Annotated[str, Meta(max_length=MAX_REF_CHARS)] | UnsetType | None = UNSET
 
 
-# Its keys are declared in sorted order, and a validated dict keeps the declared order: a
-# validated list is written in RFC 8785's key order as it is (:func:`candidates_hash`).
-@with_config(ConfigDict(extra="forbid", strict=True))
-class Candidate(TypedDict):
-    """One of a company's candidates as :data:`REQUEST` validates it: plain dicts holding
-    exactly the fields sent (strict, so the vault scores the JSON the company hashed and
-    signed); the same constraints as :class:`vault.wire.MatchCandidate`, which documents
-    them (``tests/test_match.py`` checks that the two accept and refuse alike)."""
-
-    genres: NotRequired[Annotated[list[_Word], Field(max_length=10)]]
-    id: Annotated[str, Field(min_length=1, max_length=64)]
-    kind: NotRequired[MatchKind | None]
-    prior: NotRequired[Annotated[float, Field(ge=0, le=1)] | None]
-    similar: NotRequired[Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)] | Reference],
-        Field(max_length=50),
-    ]]
-    tags: NotRequired[Annotated[list[_Word], Field(max_length=20)]]
-    title: NotRequired[Annotated[str, Field(max_length=MAX_REF_CHARS)] | None]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class Request(TypedDict):
+class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """A ``POST /v1/match`` body (:class:`vault.wire.MatchRequest`, whose schema the route
     publishes). The list's size and ``k`` are the service's checks (400 ``list_size``)."""
 
-    grant_id: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
-    scopes: Annotated[list[MatchScope], Field(min_length=1, max_length=2)]
+    grant_id: Annotated[int, Meta(ge=0, le=JSON_SAFE_MAX)]
+    scopes: Annotated[list[MatchScope], Meta(min_length=1, max_length=2)]
     k: int
     candidates: list[Candidate]
-    nonce: Annotated[str, Field(pattern=HEX32)]
-    issued_at: Annotated[int, Field(ge=0, le=JSON_SAFE_MAX)]
-    signature: Annotated[str, Field(pattern=HEX65)]
+    nonce: Annotated[str, Meta(pattern=HEX32)]
+    issued_at: Annotated[int, Meta(ge=0, le=JSON_SAFE_MAX)]
+    signature: Annotated[str, Meta(pattern=HEX65)]
 
 
-#: Parses and validates a body in one pass (pydantic-core, which refuses deep nesting
-#: itself), into plain dicts and lists: no object per candidate or reference.
-REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
+#: What :func:`read_request` and :func:`read_candidates` raise for what is not one.
+Malformed = msgspec.DecodeError  # a ValidationError is one too
 
-
-#: The same candidates, validated from Python values (the owner's preview, the eval): the
-#: dicts in the declared key order.
-_CANDIDATES: TypeAdapter[list[Candidate]] = TypeAdapter(list[Candidate])
+_REQUEST = msgspec.json.Decoder(Request)
+_WRITER = msgspec.json.Encoder()
 
 
 def read_request(raw: bytes) -> Request:
-    """The validated body (:class:`pydantic.ValidationError` when it is not one)."""
-    return REQUEST.validate_json(raw)
+    """The validated body (:data:`Malformed` when it is not one)."""
+    return _REQUEST.decode(raw)
+
+
+def request_of(value: Any) -> Request:
+    """A body already parsed from JSON, validated (:data:`Malformed` when it is not one)."""
+    return msgspec.convert(value, Request)
 
 
 def read_candidates(values: Any) -> list[Candidate]:
-    """A list already parsed from JSON, validated into what :func:`candidates_hash` takes
-    (:class:`pydantic.ValidationError` when it is not one)."""
-    return _CANDIDATES.validate_python(values)
+    """A list already parsed from JSON, validated (:data:`Malformed` when it is not one)."""
+    return msgspec.convert(values, list[Candidate])
+
+
+def as_json_value(value: Request | Sequence[Candidate]) -> Any:
+    """The JSON value that was sent (dicts and lists), as it was read."""
+    return msgspec.to_builtins(value)
 
 
 def candidates_hash(candidates: Sequence[Candidate]) -> bytes:
     """keccak256 of the RFC 8785 JSON of the candidates as sent (the ``Match`` type's
-    ``candidatesHash``); ``candidates`` as :func:`read_request` validates them."""
-    # A validated candidate's keys come in sorted order (see Candidate), and pydantic-core
-    # writes its strings as RFC 8785 does (UTF-8, the same escapes; the parser refuses lone
-    # surrogates), and its numbers, prior and weights in [0, 1], too but for two forms,
-    # rewritten here: "0.0" / "1.0" for the integers RFC 8785 writes "0" / "1", and an
-    # exponent ("2.5e-6") where it may write a decimal. Inside a string a quote is always
-    # escaped, so '"weight":' is only ever a key, and its value a number.
-    written = pydantic_core.to_json(candidates)
+    ``candidatesHash``)."""
+    # Written in sorted key order (see Candidate). msgspec writes strings as RFC 8785 does
+    # (UTF-8, the same escapes; the parser refuses lone surrogates), and numbers, priors and
+    # weights in [0, 1], too but for three forms, rewritten here: "0.0" / "1.0" / "-0.0" for
+    # what RFC 8785 writes "0" / "1" / "0", and an exponent ("2.5e-06") where it may write a
+    # decimal. Inside a string a quote is always escaped, so '"weight":' is only ever a key,
+    # and its value a number.
+    written = _WRITER.encode(candidates)
     for whole, integer in _WHOLE:
-        written = written.replace(whole, integer)
+        if whole in written:
+            written = written.replace(whole, integer)
     if b"e-" in written:
         written = _EXPONENT.sub(_as_rfc8785, written)
     return keccak256(written)
 
 
-#: A weight is its dict's last key; a prior is followed by another key or ends the dict.
-_WHOLE = (
-    (b'"weight":0.0}', b'"weight":0}'), (b'"weight":1.0}', b'"weight":1}'),
-    (b'"prior":0.0,', b'"prior":0,'), (b'"prior":1.0,', b'"prior":1,'),
-    (b'"prior":0.0}', b'"prior":0}'), (b'"prior":1.0}', b'"prior":1}'),
+#: A weight is its struct's last field; a prior is followed by another field or ends it.
+_WHOLE = tuple(
+    (f'"{name}":{number}{end}'.encode(), f'"{name}":{integer}{end}'.encode())
+    for name, ends in (("weight", "}"), ("prior", ",}"))
+    for end in ends
+    for number, integer in (("0.0", "0"), ("-0.0", "0"), ("1.0", "1"))
 )
 _EXPONENT = re.compile(rb'("(?:prior|weight)":)([0-9.]+e-[0-9]+)')
 
@@ -361,46 +351,46 @@ def _as_rfc8785(number: re.Match[bytes]) -> bytes:
 # --- scoring --------------------------------------------------------------------------------
 
 
-def _seed(candidates: Sequence[Mapping[str, Any]], tier: str, listed: bytes | None) -> bytes:
+def _seed(candidates: Sequence[Candidate], tier: str, listed: bytes | None) -> bytes:
     """The hash of the fields ``tier`` reads: a list that differs only in what the tier
     ignores draws the same noise, so it gets the same ranking. match.history reads every
     field there is, so its seed is the candidates hash itself (``listed`` when known)."""
     if tier == HISTORY:
-        if listed is not None:
-            return listed
-        return candidates_hash(read_candidates(candidates))
-    # Built in sorted key order, of fields that hold no object: candidates_hash's input.
-    read: list[Any] = [{k: c[k] for k in _CONTENT_FIELDS_SORTED if k in c} for c in candidates]
-    return candidates_hash(read)
+        return listed if listed is not None else candidates_hash(candidates)
+    return candidates_hash([msgspec.structs.replace(c, title=UNSET, similar=UNSET)
+                            for c in candidates])
 
 
 def _known_references(
-    candidates: Sequence[Mapping[str, Any]], affinities: Mapping[str, tuple[float, str, int]]
+    candidates: Sequence[Candidate], affinities: Mapping[str, tuple[float, str, int]]
 ) -> list[dict[str, float]]:
     """Per candidate, its title (weight 1) and ``similar`` references that the history
     knows, normalised, each once with its largest weight. Most references are unknown to
-    it, so the whole list's are normalised at once and only the known ones kept."""
+    it, so the whole list's are normalised at once and only the known ones looked at."""
     texts: list[str] = []
+    starts: list[int] = []  # where each candidate's texts begin: its title, then `similar`
     for candidate in candidates:
-        title = candidate.get("title")
-        texts.append(title if type(title) is str else "")
-        texts.extend([item if type(item) is str else item["ref"]
-                      for item in candidate.get("similar") or ()])
+        starts.append(len(texts))
+        title = candidate.title
+        texts.append(title if isinstance(title, str) else "")
+        if candidate.similar:
+            texts.extend([item if isinstance(item, str) else item.ref
+                          for item in candidate.similar])
     keys = normalise_many(texts)
-    known: list[dict[str, float]] = []
-    at = 0
-    for candidate in candidates:
-        similar = candidate.get("similar") or ()
-        found: dict[str, float] = {}
-        if keys[at] in affinities:  # the title
-            found[keys[at]] = 1.0
-        for item, key in zip(similar, keys[at + 1:at + 1 + len(similar)], strict=True):
-            if key in affinities:
-                weight = 1.0 if type(item) is str else float(item["weight"])
-                if weight > found.get(key, 0.0):
-                    found[key] = weight
-        known.append(found)
-        at += 1 + len(similar)
+    known: list[dict[str, float]] = [{} for _ in candidates]
+    for at in [at for at, key in enumerate(keys) if key in affinities]:
+        index = bisect.bisect_right(starts, at) - 1
+        offset = at - starts[index]
+        if offset == 0:
+            weight = 1.0
+        else:
+            similar = candidates[index].similar
+            assert similar  # a text after the title is one of its references
+            item = similar[offset - 1]
+            weight = 1.0 if isinstance(item, str) else item.weight
+        found = known[index]
+        if weight > found.get(keys[at], 0.0):
+            found[keys[at]] = weight
     return known
 
 
@@ -425,14 +415,13 @@ def _terms(word: str) -> tuple[tuple[str, str], ...]:
     return tuple(derive.catalog_terms(word).items())
 
 
-def score(candidate: Mapping[str, Any], who: Person, *, tier: str) -> Scored:
+def score(candidate: Candidate, who: Person, *, tier: str) -> Scored:
     """One candidate's score under ``tier``."""
     [scored] = scores([candidate], who, tier=tier)
     return scored
 
 
-def scores(candidates: Sequence[Mapping[str, Any]], who: Person, *, tier: str
-           ) -> list[Scored]:
+def scores(candidates: Sequence[Candidate], who: Person, *, tier: str) -> list[Scored]:
     """Every candidate's score under ``tier``, in order. A whole list's references are
     normalised together, and each genre and tag combination is scored once (lists repeat
     them)."""
@@ -441,21 +430,23 @@ def scores(candidates: Sequence[Mapping[str, Any]], who: Person, *, tier: str
     contents: dict[_ContentKey, tuple[float, tuple[str, ...]]] = {}
     scored: list[Scored] = []
     for candidate, references in zip(candidates, known, strict=True):
-        key = _content_key(candidate)
+        key = (candidate.kind or "", (*(candidate.genres or ()), *(candidate.tags or ())))
         content = contents.get(key)
         if content is None:
             content = contents[key] = _content(*key, who)
-        scored.append(_scored(candidate, references, content, who))
+        history = 0.0
+        refs: list[tuple[str, int]] = []
+        for reference, weight in references.items():
+            found = who.affinities[reference]
+            history += weight * found[0]
+            refs.append((found[1], found[2]))
+        scored.append(Scored(candidate.id, content[0], candidate.prior or 0.0, history,
+                             content[1], tuple(refs)))
     return scored
 
 
 #: What the content score reads of a candidate: its kind, genres and tags.
 _ContentKey = tuple[str, tuple[str, ...]]
-
-
-def _content_key(candidate: Mapping[str, Any]) -> _ContentKey:
-    return (candidate.get("kind") or "",
-            (*(candidate.get("genres") or ()), *(candidate.get("tags") or ())))
 
 
 def _content(kind: str, words: tuple[str, ...], who: Person) -> tuple[float, tuple[str, ...]]:
@@ -474,34 +465,24 @@ def _content(kind: str, words: tuple[str, ...], who: Person) -> tuple[float, tup
     return min(1.0, sum(matched.values())), tuple(t for t, w in matched.items() if w > 0)
 
 
-def _scored(candidate: Mapping[str, Any], known: Mapping[str, float],
-            content: tuple[float, tuple[str, ...]], who: Person) -> Scored:
-    """A candidate's score from its ``known`` references (:func:`_known_references`) and
-    its ``content`` part (:func:`_content`)."""
-    history = 0.0
-    refs: list[tuple[str, int]] = []
-    for key, weight in known.items():
-        found = who.affinities[key]
-        history += weight * found[0]
-        refs.append((found[1], found[2]))
-    return Scored(candidate["id"], content[0], float(candidate.get("prior") or 0.0), history,
-                  content[1], tuple(refs))
-
-
 def epsilon(tier: str, k: int) -> float:
     """The ε a match of ``k`` picks costs under ``tier``, per history reference: 0 for
     match.content (its profile's entries are charged as a release of them would be)."""
     return round(k / GUMBEL_SCALE, 4) if tier == HISTORY else 0.0
 
 
-def _uniform(secret: bytes, seed: bytes, candidate_id: str) -> float:
-    digest = hmac.digest(secret, seed + candidate_id.encode(), "sha256")
-    return (int.from_bytes(digest[:8], "big") + 0.5) / _UNIT
-
-
-def gumbel(secret: bytes, seed: bytes, candidate_id: str) -> float:
-    """A standard Gumbel draw keyed by (secret, seed, candidate id)."""
-    return -math.log(-math.log(_uniform(secret, seed, candidate_id)))
+def gumbels(secret: bytes, seed: bytes, ids: Iterable[str]) -> list[float]:
+    """A standard Gumbel draw for each id, keyed by (secret, seed, id): each from the
+    HMAC-SHA256 of ``seed + id`` under ``secret`` (the keyed state over ``seed`` is taken
+    once and copied)."""
+    keyed = hmac.new(secret, seed, "sha256")
+    draws: list[float] = []
+    for candidate_id in ids:
+        mac = keyed.copy()
+        mac.update(candidate_id.encode())
+        uniform = (int.from_bytes(mac.digest()[:8], "big") + 0.5) / _UNIT
+        draws.append(-math.log(-math.log(uniform)))
+    return draws
 
 
 def noise_scale(tier: str) -> float:
@@ -510,7 +491,7 @@ def noise_scale(tier: str) -> float:
 
 
 def noise_seed(
-    candidates: Sequence[Mapping[str, Any]],
+    candidates: Sequence[Candidate],
     *,
     tier: str,
     company: str,
@@ -540,7 +521,7 @@ def tier_of(scopes: Iterable[str]) -> str:
 
 
 def rank(
-    candidates: Sequence[Mapping[str, Any]],
+    candidates: Sequence[Candidate],
     who: Person,
     *,
     k: int,
@@ -555,10 +536,12 @@ def rank(
     ``listed``: the list's :func:`candidates_hash`, when the caller has it already."""
     seed = noise_seed(candidates, tier=tier, company=company, now=now, listed=listed)
     scale = noise_scale(tier)
-    noisy = [(scored.total + scale * gumbel(secret, seed, scored.id), scored)
-             for scored in scores(candidates, who, tier=tier)]
-    noisy.sort(key=lambda pair: (-pair[0], pair[1].id))
-    picks = tuple(scored for _, scored in noisy[:k])
+    scored = scores(candidates, who, tier=tier)
+    ids = [s.id for s in scored]
+    order = [(-(s.total + scale * draw), s.id)
+             for s, draw in zip(scored, gumbels(secret, seed, ids), strict=True)]
+    picks = tuple(scored[i] for i in heapq.nsmallest(k, range(len(scored)),
+                                                     key=order.__getitem__))
     return Ranking(tuple(p.id for p in picks), picks, seed)
 
 

@@ -204,8 +204,8 @@ def test_a_household_match_ranks_first_what_both_like(
     # The first member's own scores put its favourite far above the shared one, by more than
     # the second member's score for the shared one: a sum or a mean would have picked it.
     desk = first.daemon.owner.match_desk
-    ada = {c["id"]: match.score(c, desk.reading(first.clock()).person, tier=match.HISTORY).total
-           for c in listed}
+    ada = {c.id: match.score(c, desk.reading(first.clock()).person, tier=match.HISTORY).total
+           for c in match.read_candidates(listed)}
     assert ada[ONE] - ada[BOTH] > ada[BOTH]
 
     # Each vault logged its own release to the company: the coordinator the ranking, the

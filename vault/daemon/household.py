@@ -30,7 +30,7 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import httpx
 from pydantic import ValidationError
@@ -52,10 +52,10 @@ from vault.household import (
     MemberMatch,
     MemberRelease,
 )
-from vault.match import Candidate
+from vault.match import Request as MatchRequest
 from vault.owner.match import MatchDesk, check_size, check_unique, has_unique_ids
 from vault.policy import ReleaseAsk, check_issued_at
-from vault.wire import Code, MatchRequest, ReceiptPublic, ReleaseRequest, code_of
+from vault.wire import Code, ReceiptPublic, ReleaseRequest, code_of
 
 _REFUSALS = (
     errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
@@ -156,24 +156,22 @@ class HouseholdService:
             members=[parts[m.owner] for m in own.grant.members],
         ).model_dump_json().encode()
 
-    async def match(self, body: MatchRequest, candidates: list[Candidate]) -> bytes:
-        """The household ranking for ``body`` (``candidates``: its list as sent); raises like
-        :meth:`MatchService.match`."""
+    async def match(self, body: MatchRequest) -> bytes:
+        """The household ranking for ``body``; raises like :meth:`MatchService.match`."""
         rs = self._releases
         now = rs.clock()
         attempt = Attempt(body.grant_id)
         self._check_flood()
         try:
-            own = await self._match_part(body, candidates, attempt, now=now, coordinator=None)
+            own = await self._match_part(body, attempt, now=now, coordinator=None)
             listed = own.listed
             digest = _match_digest(rs.domain, body, listed)
-            request = {**body.model_dump(mode="json", exclude={"candidates"}),
-                       "candidates": candidates}
+            request = match.as_json_value(body)
             answers = await self._forward(
                 own.grant, "match", request, digest, body.signature, now=now
             )
             listed_hex = "0x" + listed.hex()
-            ids = [str(c["id"]) for c in candidates]
+            ids = [c.id for c in body.candidates]
             parts = {
                 owner: self._verified_match(own.grant, owner, answer, listed_hex, body.k, ids)
                 for owner, answer in answers.items()
@@ -342,16 +340,11 @@ class HouseholdService:
                 extra: dict[str, Any] = {}
                 nonce, issued_at = body.nonce, body.issued_at
             else:
-                # As read_request would have them (the hash takes its key order); the route
-                # has validated them as a MatchRequest's.
-                candidates = match.read_candidates(forward.request["candidates"])
-                listed = match.candidates_hash(candidates)
+                listed = match.candidates_hash(body.candidates)
                 coordinator = self._coordinator(
                     forward, body.grant_id, _match_digest(rs.domain, body, listed)
                 )
-                own = await self._match_part(
-                    body, candidates, attempt, now=now, coordinator=coordinator
-                )
+                own = await self._match_part(body, attempt, now=now, coordinator=coordinator)
                 answer = MatchContribution(
                     owner=rs.owner, scores=own.scores,
                     scores_hash="0x" + household.scores_hash(own.scores).hex(),
@@ -395,17 +388,15 @@ class HouseholdService:
         )
 
     async def _match_part(
-        self, body: MatchRequest, candidates: list[Candidate], attempt: Attempt, *,
-        now: float, coordinator: str | None,
+        self, body: MatchRequest, attempt: Attempt, *, now: float, coordinator: str | None,
     ) -> _Own:
         rs = self._releases
         moment = int(now)
         bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
         attempt.names = tuple(scopes.names_of(bitmap))
-        # The owner's checks of a list take plain dicts; they read its length and ids.
-        listed_dicts = cast(list[dict[str, Any]], candidates)
-        check_size(listed_dicts, body.k)
-        unique = has_unique_ids(listed_dicts)
+        candidates = body.candidates
+        check_size(candidates, body.k)
+        unique = has_unique_ids(candidates)
         self._check_skew(body.issued_at, now)
         listed = match.candidates_hash(candidates)
         grant = attempt.grant = rs.index.grant(body.grant_id)
@@ -436,7 +427,7 @@ class HouseholdService:
         assert grant is not None
         assert verified.receipt_signature is not None
         self._check_member(grant, coordinator)
-        check_unique(listed_dicts)
+        check_unique(candidates)
         admitted = self._matches.admit(
             grant, ask, nonce=body.nonce, tier=tier, k=body.k,
             charge_key="household:" + seed[:8].hex(), now=now,

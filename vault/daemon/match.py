@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, cast
+from typing import Any
 
 from vault import audit, errors, match, privacy, scopes
 from vault.canonical import canonical_json, keccak256
@@ -62,12 +62,8 @@ class MatchService:
         """The 200 body for ``body`` (:func:`vault.match.read_request`); raises like
         :meth:`ReleaseService.release`."""
         rs = self._releases
-        candidates = body["candidates"]
-        # The owner's checks of a list take plain dicts; they read its length and ids.
-        listed_dicts = cast(list[dict[str, Any]], candidates)
-        grant_id, k, nonce, issued_at = (
-            body["grant_id"], body["k"], body["nonce"], body["issued_at"]
-        )
+        candidates = body.candidates
+        grant_id, k, nonce, issued_at = body.grant_id, body.k, body.nonce, body.issued_at
         now = rs.clock()
         moment = int(now)
         signer: str | None = None
@@ -78,13 +74,13 @@ class MatchService:
                 Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
         try:
-            bitmap = scopes.bitmap(body["scopes"])  # match scopes only: the model admits no other
+            bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
             names = tuple(scopes.names_of(bitmap))
-            check_size(listed_dicts, k)
+            check_size(candidates, k)
             # Duplicate ids are refused after the signature: a schema-valid list can hold
             # them (JSON Schema cannot say "unique by id"), and an unsigned request learns
             # only bad_signature, as everywhere else.
-            unique = has_unique_ids(listed_dicts)
+            unique = has_unique_ids(candidates)
             stale = check_issued_at(issued_at, now=now, skew_seconds=rs.skew_seconds)
             if stale is not None:
                 raise errors.ReleaseRefused(stale.code, stale.detail)
@@ -108,14 +104,14 @@ class MatchService:
                 )
             verified = await self._signatures.recover_and_sign(
                 rs.domain.match_digest(grant_id, bitmap, listed, k, nonce, issued_at),
-                body["signature"],
+                body.signature,
                 company=grant.company if grant is not None else None,
                 receipt_digest=receipt_digest,
             )
             signer = verified.signer
             ask = ReleaseAsk(grant_id, signer, bitmap, issued_at)
             rs.check_ledger(grant, ask, now=now)
-            check_unique(listed_dicts)
+            check_unique(candidates)
             assert grant is not None and ranking is not None
             assert verified.receipt_signature is not None
             admitted = self.admit(

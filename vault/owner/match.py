@@ -11,7 +11,7 @@ in the vault: only :class:`vault.match.Person` — weights per reference — is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,14 +123,16 @@ class MatchPreview:
 
     def preview(self, body: MatchPreviewBody) -> MatchPreviewPublic:
         now = self._state.clock()
-        candidates = [c.model_dump(exclude_unset=True) for c in body.candidates]
+        candidates = match.read_candidates(
+            [c.model_dump(exclude_unset=True) for c in body.candidates]
+        )
         check_size(candidates, body.k)
         check_unique(candidates)
         tier = match.tier_of(body.scopes)
         reading = self._desk.reading(now)
         ranking = match.rank(candidates, reading.person, k=body.k, tier=tier,
                              company=body.company, secret=self._desk.secret, now=now)
-        titles = {c["id"]: c.get("title") for c in candidates}
+        titles = {c.id: c.title if isinstance(c.title, str) else None for c in candidates}
         used = matches_this_epoch(self._state.audit, now=now)[body.company.lower()]
         return MatchPreviewPublic(
             company=body.company, tier=tier, epoch=privacy.epoch_of(now),
@@ -141,7 +143,7 @@ class MatchPreview:
         )
 
 
-def check_size(candidates: list[dict[str, Any]], k: int) -> None:
+def check_size(candidates: Sequence[match.Candidate], k: int) -> None:
     """400 ``list_size`` for a list or a ``k`` the protocol does not accept."""
     if not (match.MIN_CANDIDATES <= len(candidates) <= match.MAX_CANDIDATES
             and 1 <= k <= match.MAX_K):
@@ -152,11 +154,11 @@ def check_size(candidates: list[dict[str, Any]], k: int) -> None:
         )
 
 
-def has_unique_ids(candidates: list[dict[str, Any]]) -> bool:
-    return len({c["id"] for c in candidates}) == len(candidates)
+def has_unique_ids(candidates: Sequence[match.Candidate]) -> bool:
+    return len({c.id for c in candidates}) == len(candidates)
 
 
-def check_unique(candidates: list[dict[str, Any]]) -> None:
+def check_unique(candidates: Sequence[match.Candidate]) -> None:
     """400 ``duplicate_id`` for a list where two candidates share an id."""
     if not has_unique_ids(candidates):
         raise errors.ReleaseRefused(Code.DUPLICATE_ID, "two candidates share an id")

@@ -16,6 +16,7 @@ from vault.daemon.deps import household_service
 from vault.daemon.routes._errors import errors_for
 from vault.daemon.routes.match import _inlined
 from vault.household import CONTRIBUTION_PATH, ContributionRequest
+from vault.match import Malformed, request_of
 from vault.wire import MatchRequest, ReleaseRequest
 
 router = APIRouter(tags=["household"])
@@ -52,11 +53,11 @@ async def contribution(request: Request) -> Response:
     # Parsed to a value first: a match list is hashed as sent.
     try:
         forward = ContributionRequest.model_validate(pydantic_core.from_json(await request.body()))
-        body = (ReleaseRequest if forward.kind == "release" else MatchRequest).model_validate(
-            forward.request
+        body = (
+            ReleaseRequest.model_validate(forward.request) if forward.kind == "release"
+            else request_of(forward.request)
         )
-    except (ValidationError, ValueError) as invalid:
-        found = invalid.errors(include_input=False) if isinstance(invalid, ValidationError) else []
-        raise RequestValidationError(found) from None
+    except (ValidationError, ValueError, Malformed):
+        raise RequestValidationError([]) from None
     content = await household_service(request).contribute(forward, body)
     return Response(content, media_type="application/json")

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from vault.daemon.deps import OwnerDep, household_service, match_service
 from vault.daemon.guard import require_token
 from vault.daemon.routes._errors import errors_for
-from vault.match import read_request
+from vault.match import Malformed, read_request
 from vault.wire import MatchPreviewBody, MatchPreviewPublic, MatchPublic, MatchRequest
 
 #: The body limit of the match routes (DESIGN.md: 1 MiB). Their bodies are parsed by
@@ -70,16 +70,15 @@ def _malformed(error: ValidationError) -> RequestValidationError:
 async def match(request: Request) -> Response:
     """The company's candidates ranked for the person (only the ranking), with the owner's
     signed receipt over the candidates hash and the ranking."""
-    # Validated into plain dicts holding exactly what was sent: the list is hashed as sent
+    # Validated into structs holding exactly what was sent: the list is hashed as sent
     # (RFC 8785 of the JSON value).
     try:
         body = read_request(await request.body())
-    except ValidationError as invalid:
-        raise _malformed(invalid) from None
+    except Malformed:
+        raise RequestValidationError([]) from None
     household = household_service(request)
-    if household.coordinates(body["grant_id"]):
-        # A group grant: the rarer path keeps the typed model, with the list as read.
-        content = await household.match(MatchRequest.model_validate(body), body["candidates"])
+    if household.coordinates(body.grant_id):
+        content = await household.match(body)
     else:
         content = await match_service(request).match(body)
     return Response(content, media_type="application/json")
