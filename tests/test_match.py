@@ -197,6 +197,26 @@ def test_the_request_is_validated_as_the_wire_model_documents(candidate: dict[st
         assert match.as_json_value(read.candidates) == [candidate]
 
 
+@pytest.mark.parametrize(("field", "value", "read"), [
+    ("grant_id", 2650, 2650), ("grant_id", 2650.0, 2650), ("k", 6.0, 6),
+    ("issued_at", 1e9, 10**9), ("grant_id", 2**53 - 1, 2**53 - 1),
+    ("grant_id", 2650.5, None), ("k", 6.5, None), ("grant_id", "5", None),
+    ("k", True, None), ("issued_at", -1, None), ("grant_id", 2**53, None),
+    ("scopes", [], None), ("scopes", ["preferences.music"], None), ("nonce", "0x11", None),
+])
+def test_the_request_s_integers_are_json_schema_integers(field: str, value: Any,
+                                                          read: int | None) -> None:
+    """An integer is one as the published schema has it (JSON Schema: 6 or 6.0, never 6.5,
+    "6" or true), read as a Python int; anything else is malformed."""
+    raw = json.dumps({**json.loads(_body([{"id": "a"}])), field: value}).encode()
+    if read is None:
+        with pytest.raises(match.Malformed):
+            match.read_request(raw)
+    else:
+        found = getattr(match.read_request(raw), field)
+        assert found == read and type(found) is int
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(
     st.text(st.characters(codec="ascii"), max_size=30),

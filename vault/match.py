@@ -276,34 +276,62 @@ class Candidate(
     title: Annotated[str, Meta(max_length=MAX_REF_CHARS)] | UnsetType | None = UNSET
 
 
-class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class Request(msgspec.Struct, frozen=True):
     """A ``POST /v1/match`` body (:class:`vault.wire.MatchRequest`, whose schema the route
-    publishes). The list's size and ``k`` are the service's checks (400 ``list_size``)."""
+    publishes), as :func:`read_request` validates it. The list's size and ``k`` are the
+    service's checks (400 ``list_size``)."""
 
-    grant_id: Annotated[int, Meta(ge=0, le=JSON_SAFE_MAX)]
-    scopes: Annotated[list[MatchScope], Meta(min_length=1, max_length=2)]
+    grant_id: int
+    scopes: list[MatchScope]
     k: int
     candidates: list[Candidate]
+    nonce: str
+    issued_at: int
+    signature: str
+
+
+_Integer = int | float  # JSON Schema's integer: 6 or 6.0, not 6.5 (refused by _request)
+_Bounded = Annotated[int, Meta(ge=0, le=JSON_SAFE_MAX)] | Annotated[
+    float, Meta(ge=0, le=JSON_SAFE_MAX)
+]
+
+
+class _Sent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A body as it is read: a :class:`Request` whose integers may be written 6.0."""
+
+    grant_id: _Bounded
+    scopes: Annotated[list[MatchScope], Meta(min_length=1, max_length=2)]
+    k: _Integer
+    candidates: list[Candidate]
     nonce: Annotated[str, Meta(pattern=HEX32)]
-    issued_at: Annotated[int, Meta(ge=0, le=JSON_SAFE_MAX)]
+    issued_at: _Bounded
     signature: Annotated[str, Meta(pattern=HEX65)]
 
 
-#: What :func:`read_request` and :func:`read_candidates` raise for what is not one.
+#: What :func:`read_request`, :func:`request_of` and :func:`read_candidates` raise for what
+#: is not one.
 Malformed = msgspec.DecodeError  # a ValidationError is one too
 
-_REQUEST = msgspec.json.Decoder(Request)
+_READER = msgspec.json.Decoder(_Sent)
 _WRITER = msgspec.json.Encoder()
 
 
 def read_request(raw: bytes) -> Request:
     """The validated body (:data:`Malformed` when it is not one)."""
-    return _REQUEST.decode(raw)
+    return _request(_READER.decode(raw))
 
 
 def request_of(value: Any) -> Request:
     """A body already parsed from JSON, validated (:data:`Malformed` when it is not one)."""
-    return msgspec.convert(value, Request)
+    return _request(msgspec.convert(value, _Sent))
+
+
+def _request(sent: _Sent) -> Request:
+    numbers = (sent.grant_id, sent.k, sent.issued_at)
+    if not all(isinstance(n, int) or n.is_integer() for n in numbers):
+        raise msgspec.ValidationError("grant_id, k and issued_at are integers")
+    return Request(int(sent.grant_id), sent.scopes, int(sent.k), sent.candidates, sent.nonce,
+                   int(sent.issued_at), sent.signature)
 
 
 def read_candidates(values: Any) -> list[Candidate]:
@@ -321,27 +349,22 @@ def candidates_hash(candidates: Sequence[Candidate]) -> bytes:
     ``candidatesHash``)."""
     # Written in sorted key order (see Candidate). msgspec writes strings as RFC 8785 does
     # (UTF-8, the same escapes; the parser refuses lone surrogates), and numbers, priors and
-    # weights in [0, 1], too but for three forms, rewritten here: "0.0" / "1.0" / "-0.0" for
-    # what RFC 8785 writes "0" / "1" / "0", and an exponent ("2.5e-06") where it may write a
-    # decimal. Inside a string a quote is always escaped, so '"weight":' is only ever a key,
-    # and its value a number.
+    # weights in [0, 1], too but for two kinds of form, rewritten here: a whole number
+    # ("0.0", "-0.0", "1.0", which RFC 8785 writes "0", "0", "1") and an exponent ("5e-05",
+    # where it may write "0.00005"). Inside a string a quote is always escaped, so
+    # '"weight":' is only ever a key, and what follows it a number.
     written = _WRITER.encode(candidates)
-    for whole, integer in _WHOLE:
-        if whole in written:
-            written = written.replace(whole, integer)
-    if b"e-" in written:
-        written = _EXPONENT.sub(_as_rfc8785, written)
+    for number in _NOT_RFC8785:
+        written = number.sub(_as_rfc8785, written)
     return keccak256(written)
 
 
 #: A weight is its struct's last field; a prior is followed by another field or ends it.
-_WHOLE = tuple(
-    (f'"{name}":{number}{end}'.encode(), f'"{name}":{integer}{end}'.encode())
-    for name, ends in (("weight", "}"), ("prior", ",}"))
-    for end in ends
-    for number, integer in (("0.0", "0"), ("-0.0", "0"), ("1.0", "1"))
+#: (Each pattern opens with its key: the regex engine then skips ahead to it.)
+_NOT_RFC8785 = tuple(
+    re.compile(rb'("' + name + rb'":)(-?0\.0|1\.0|[0-9.]+e-[0-9]+)(?=' + after + rb")")
+    for name, after in ((b"weight", b"}"), (b"prior", b"[,}]"))
 )
-_EXPONENT = re.compile(rb'("(?:prior|weight)":)([0-9.]+e-[0-9]+)')
 
 
 def _as_rfc8785(number: re.Match[bytes]) -> bytes:
