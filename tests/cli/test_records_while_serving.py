@@ -106,8 +106,14 @@ def music_grant(owner: Owner, published: runtime.RuntimeFile
         while owner.cli("approve", str(request.id), "--yes", "--submit").returncode:
             assert time.monotonic() < deadline, "the daemon did not index the request"
             time.sleep(0.2)
-        yield company, company.wait_for_grant(request).model_copy(
-            update={"endpoint": published.url})
+        granted = company.wait_for_grant(request)
+        # The company's node can be a sync round ahead of the daemon's index: wait until the
+        # daemon itself lists the grant as active, as the release will check it.
+        while not any(g["id"] == granted.id and g["status"] == "active"
+                      for g in json.loads(owner.cli("grants", "--json").stdout)):
+            assert time.monotonic() < deadline, "the daemon did not index the approval"
+            time.sleep(0.1)
+        yield company, granted.model_copy(update={"endpoint": published.url})
 
 
 def spotify_zip(folder: Path) -> Path:

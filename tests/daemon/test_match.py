@@ -168,12 +168,15 @@ def test_unknown_fields_and_bad_values_are_malformed(matching: Served) -> None:
         body = {**good, "candidates": [candidate, *good["candidates"][1:]]}
         assert error_of(post_match(matching, body)) == (400, "malformed"), candidate
     for body in ({**good, "extra": 1}, {**good, "scopes": ["preferences.music"]},
-                 {**good, "scopes": ["nope"]}, [good]):
+                 {**good, "scopes": ["nope"]}, [good], {**good, "grant_id": str(grant_id)},
+                 {**good, "k": 10.5}, {**good, "k": True}):
         assert error_of(post_match(matching, body)) == (400, "malformed"), body
-    deep = b'{"candidates":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
-    response = matching.post("/v1/match", content=deep,
-                              headers={"content-type": "application/json"})
-    assert error_of(response) == (400, "malformed")
+    nested = b"[" * 50_000 + b"]" * 50_000
+    for deep in (b'{"candidates":' + nested + b"}",
+                 b'{"candidates":[{"id":"x","similar":[' + nested + b"]}]}"):
+        response = matching.post("/v1/match", content=deep,
+                                  headers={"content-type": "application/json"})
+        assert error_of(response) == (400, "malformed")
 
 
 def test_the_match_route_takes_one_mebibyte_and_no_other_route_does(matching: Served) -> None:

@@ -38,8 +38,8 @@ from pydantic import ValidationError
 from vault import audit, errors, household, match, scopes
 from vault.canonical import json_hash
 from vault.daemon.book import Admitted
-from vault.daemon.match import MatchService
-from vault.daemon.release import Answer, Attempt, ReleaseService
+from vault.daemon.match import MatchService, Prepared
+from vault.daemon.release import REFUSALS, Answer, Attempt, ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.eth import eip712
 from vault.eth.index import EndpointView
@@ -53,14 +53,9 @@ from vault.household import (
     MemberRelease,
 )
 from vault.match import Request as MatchRequest
-from vault.owner.match import MatchDesk, check_size, check_unique, has_unique_ids
-from vault.policy import ReleaseAsk, check_issued_at
-from vault.wire import Code, ReceiptPublic, ReleaseRequest, code_of
-
-_REFUSALS = (
-    errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
-    errors.LedgerError,
-)
+from vault.owner.match import MatchDesk
+from vault.policy import check_issued_at
+from vault.wire import Code, ReceiptPublic, ReleaseRequest
 
 
 class EndpointBook(Protocol):
@@ -131,7 +126,7 @@ class HouseholdService:
         rs = self._releases
         now = rs.clock()
         attempt = Attempt(body.grant_id)
-        self._check_flood()
+        rs.check_flood()
         try:
             own = await self._release_part(body, attempt, now=now, coordinator=None)
             digest = _release_digest(rs.domain, body)
@@ -143,8 +138,8 @@ class HouseholdService:
                 owner: self._verified_release(own.grant, owner, answer)
                 for owner, answer in answers.items()
             }
-        except _REFUSALS as refusal:
-            self._refused(attempt, now, refusal)
+        except REFUSALS as refusal:
+            rs.refused(attempt, now, refusal)
             raise
         assert own.release is not None
         parts[rs.owner] = MemberRelease(
@@ -161,7 +156,7 @@ class HouseholdService:
         rs = self._releases
         now = rs.clock()
         attempt = Attempt(body.grant_id)
-        self._check_flood()
+        rs.check_flood()
         try:
             own = await self._match_part(body, attempt, now=now, coordinator=None)
             listed = own.listed
@@ -188,8 +183,8 @@ class HouseholdService:
                     body.grant_id, own.grant.company, answer_hash, moment
                 ),
             )
-        except _REFUSALS as refusal:
-            self._refused(attempt, now, refusal)
+        except REFUSALS as refusal:
+            rs.refused(attempt, now, refusal)
             raise
         assert signed.receipt_signature is not None
         members = {owner: MemberMatch(owner=owner, scores_hash=p.scores_hash, receipt=p.receipt)
@@ -322,7 +317,7 @@ class HouseholdService:
         release."""
         rs = self._releases
         now = rs.clock()
-        self._check_flood()
+        rs.check_flood()
         attempt = Attempt(body.grant_id)
         try:
             stale = check_issued_at(forward.issued_at, now=now, skew_seconds=rs.skew_seconds)
@@ -352,8 +347,8 @@ class HouseholdService:
                 )
                 extra = {"candidates_hash": "0x" + listed.hex(), "k": body.k}
                 nonce, issued_at = body.nonce, body.issued_at
-        except _REFUSALS as refusal:
-            self._refused(attempt, now, refusal)
+        except REFUSALS as refusal:
+            rs.refused(attempt, now, refusal)
             raise
         await self._log(own, nonce, issued_at, now, attempt.names,
                         {**extra, "household": {"coordinator": coordinator}})
@@ -390,54 +385,27 @@ class HouseholdService:
     async def _match_part(
         self, body: MatchRequest, attempt: Attempt, *, now: float, coordinator: str | None,
     ) -> _Own:
-        rs = self._releases
-        moment = int(now)
-        bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
-        attempt.names = tuple(scopes.names_of(bitmap))
-        candidates = body.candidates
-        check_size(candidates, body.k)
-        unique = has_unique_ids(candidates)
-        self._check_skew(body.issued_at, now)
-        listed = match.candidates_hash(candidates)
-        grant = attempt.grant = rs.index.grant(body.grant_id)
-        tier = match.tier_of(attempt.names)
-        scores: dict[str, float] = {}
-        seed = b""
-        statement_hash = b""
-        receipt_digest: bytes | None = None
-        if grant is not None and bitmap & grant.scopes == bitmap and unique:
+        def member_scores(grant: Grant, tier: str, listed: bytes) -> Prepared[dict[str, float]]:
             scores, seed = household.member_scores(
-                candidates, self._desk.reading(now).person, tier=tier, company=grant.company,
-                secret=self._desk.secret, now=now, listed=listed,
+                body.candidates, self._desk.reading(now).person, tier=tier,
+                company=grant.company, secret=self._desk.secret, now=now, listed=listed,
             )
-            statement_hash = json_hash(household.match_statement(
-                "0x" + listed.hex(), coordinator=coordinator or rs.owner, k=body.k,
-                scores_digest="0x" + household.scores_hash(scores).hex(),
+            statement = json_hash(household.match_statement(
+                "0x" + listed.hex(), coordinator=coordinator or self._releases.owner,
+                k=body.k, scores_digest="0x" + household.scores_hash(scores).hex(),
             ))
-            receipt_digest = rs.domain.receipt_digest(
-                body.grant_id, grant.company, statement_hash, moment
-            )
-        verified = await self._signatures.recover_and_sign(
-            _match_digest(rs.domain, body, listed), body.signature,
-            company=grant.company if grant is not None else None, receipt_digest=receipt_digest,
+            return Prepared(scores, seed, statement)
+
+        done = await self._matches.checked(
+            body, attempt, now=now, prepare=member_scores, charge="household", household=True,
+            also=lambda grant: self._check_member(grant, coordinator),
         )
-        attempt.signer = verified.signer
-        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
-        rs.check_ledger(grant, ask, now=now, household=True)
-        assert grant is not None
-        assert verified.receipt_signature is not None
-        self._check_member(grant, coordinator)
-        check_unique(candidates)
-        admitted = self._matches.admit(
-            grant, ask, nonce=body.nonce, tier=tier, k=body.k,
-            charge_key="household:" + seed[:8].hex(), now=now,
-        )
-        statement_hex = "0x" + statement_hash.hex()
+        statement_hex = "0x" + done.prepared.content_hash.hex()
         return _Own(
-            grant, admitted, statement_hex,
-            ReceiptPublic(content_hash=statement_hex, issued_at=moment,
-                          signature="0x" + verified.receipt_signature.hex()),
-            scores=scores, seed=seed, listed=listed,
+            done.grant, done.admitted, statement_hex,
+            ReceiptPublic(content_hash=statement_hex, issued_at=done.moment,
+                          signature="0x" + done.receipt_signature.hex()),
+            scores=done.prepared.value, seed=done.prepared.seed, listed=done.listed,
         )
 
     def _check_member(self, grant: Grant, coordinator: str | None) -> None:
@@ -452,31 +420,7 @@ class HouseholdService:
                 "the coordinating vault is not another member of this group grant",
             )
 
-    def _check_skew(self, issued_at: int, now: float) -> None:
-        stale = check_issued_at(issued_at, now=now, skew_seconds=self._releases.skew_seconds)
-        if stale is not None:
-            raise errors.ReleaseRefused(stale.code, stale.detail)
-
-    def _check_flood(self) -> None:
-        if self._releases.tally.exhausted():
-            raise errors.ReleaseRefused(
-                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
-            )
-
     # --- the log -------------------------------------------------------------------------
-
-    def _refused(self, attempt: Attempt, now: float, refusal: errors.VaultError) -> None:
-        rs = self._releases
-        grant = attempt.grant
-        if (grant is not None and attempt.signer is not None and attempt.signer == grant.company
-                and grant.owner == rs.owner):
-            rs.log.append(audit.NewEntry(
-                at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
-                grant_id=attempt.grant_id, company=attempt.signer, scopes=attempt.names,
-                reason=code_of(refusal),
-            ))
-        else:
-            rs.tally.count(code_of(refusal))
 
     async def _log(
         self, own: _Own, nonce: str, issued_at: int, now: float, names: tuple[str, ...],

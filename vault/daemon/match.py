@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from vault import audit, errors, match, privacy, scopes
 from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import Admitted
-from vault.daemon.release import ReleaseService
+from vault.daemon.release import REFUSALS, Attempt, ReleaseService
 from vault.daemon.signatures import SignerProcess
 from vault.grant import Grant
-from vault.match import Ranking
+from vault.match import Request as MatchRequest
 from vault.owner.match import (
     MatchDesk,
     check_size,
@@ -38,8 +40,38 @@ from vault.owner.match import (
     has_unique_ids,
     matches_this_epoch,
 )
-from vault.policy import Deny, ReleaseAsk, check_issued_at
-from vault.wire import Code, code_of
+from vault.policy import Deny, ReleaseAsk
+from vault.wire import Code
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared(Generic[T]):
+    """What a match answers, prepared before its signature is known to be good: ``value``
+    (the ranking, or a household member's scores), the seed its noise was drawn from (it
+    names the match in the privacy budget) and the content hash its receipt covers."""
+
+    value: T
+    seed: bytes
+    content_hash: bytes
+
+
+#: Prepares the answer for (the grant, the tier, the candidates hash).
+Prepare = Callable[[Grant, str, bytes], Prepared[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchChecked(Generic[T]):
+    """A match request that passed every check and that the budgets and the book admitted,
+    not yet logged: its answer, and the owner's signature over its receipt at ``moment``."""
+
+    grant: Grant
+    listed: bytes
+    prepared: Prepared[T]
+    admitted: Admitted
+    receipt_signature: bytes
+    moment: int
 
 
 class MatchService:
@@ -58,100 +90,114 @@ class MatchService:
     def __repr__(self) -> str:
         return f"MatchService(owner={self._releases.owner})"
 
-    async def match(self, body: match.Request) -> bytes:
+    async def match(self, body: MatchRequest) -> bytes:
         """The 200 body for ``body`` (:func:`vault.match.read_request`); raises like
         :meth:`ReleaseService.release`."""
         rs = self._releases
-        candidates = body.candidates
-        grant_id, k, nonce, issued_at = body.grant_id, body.k, body.nonce, body.issued_at
         now = rs.clock()
-        moment = int(now)
-        signer: str | None = None
-        names: tuple[str, ...] = ()
-        grant: Grant | None = None
-        if rs.tally.exhausted():
-            raise errors.ReleaseRefused(
-                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
-            )
+        rs.check_flood()
+        attempt = Attempt(body.grant_id)
         try:
-            bitmap = scopes.bitmap(body.scopes)  # match scopes only: the model admits no other
-            names = tuple(scopes.names_of(bitmap))
-            check_size(candidates, k)
-            # Duplicate ids are refused after the signature: a schema-valid list can hold
-            # them (JSON Schema cannot say "unique by id"), and an unsigned request learns
-            # only bad_signature, as everywhere else.
-            unique = has_unique_ids(candidates)
-            stale = check_issued_at(issued_at, now=now, skew_seconds=rs.skew_seconds)
-            if stale is not None:
-                raise errors.ReleaseRefused(stale.code, stale.detail)
-            listed = match.candidates_hash(candidates)
-            listed_hex = "0x" + listed.hex()
-            grant = rs.index.grant(grant_id)
-            tier = match.tier_of(names)
-            ranking: Ranking | None = None
-            content_hash = b""
-            receipt_digest: bytes | None = None
-            if grant is not None and bitmap & grant.scopes == bitmap and unique:
-                ranking = match.rank(
-                    candidates, self._desk.reading(now).person, k=k, tier=tier,
-                    company=grant.company, secret=self._desk.secret, now=now, listed=listed,
-                )
-                content_hash = keccak256(canonical_json(
-                    {"candidates_hash": listed_hex, "ranking": list(ranking.ids)}
-                ))
-                receipt_digest = rs.domain.receipt_digest(
-                    grant_id, grant.company, content_hash, moment
-                )
-            verified = await self._signatures.recover_and_sign(
-                rs.domain.match_digest(grant_id, bitmap, listed, k, nonce, issued_at),
-                body.signature,
-                company=grant.company if grant is not None else None,
-                receipt_digest=receipt_digest,
-            )
-            signer = verified.signer
-            ask = ReleaseAsk(grant_id, signer, bitmap, issued_at)
-            rs.check_ledger(grant, ask, now=now)
-            check_unique(candidates)
-            assert grant is not None and ranking is not None
-            assert verified.receipt_signature is not None
-            admitted = self.admit(
-                grant, ask, nonce=nonce, tier=tier, k=k,
-                charge_key="match:" + ranking.seed[:8].hex(), now=now,
-            )
-        except (
-            errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
-            errors.LedgerError,
-        ) as refusal:
-            if (grant is not None and signer is not None and signer == grant.company
-                    and grant.owner == rs.owner):
-                rs.log.append(audit.NewEntry(
-                    at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
-                    grant_id=grant_id, company=signer, scopes=names,
-                    reason=code_of(refusal),
-                ))
-            else:
-                rs.tally.count(code_of(refusal))
+            done = await self.checked(body, attempt, now=now, charge="match",
+                                      prepare=self._ranking(body, now))
+        except REFUSALS as refusal:
+            rs.refused(attempt, now, refusal)
             raise
+        listed_hex = "0x" + done.listed.hex()
+        ranking = list(done.prepared.value)
         detail: dict[str, Any] = {
-            "nonce": nonce.lower(), "issued_at": issued_at,
-            "candidates_hash": listed_hex, "k": k, "ranking": list(ranking.ids),
+            "nonce": body.nonce.lower(), "issued_at": body.issued_at,
+            "candidates_hash": listed_hex, "k": body.k, "ranking": ranking,
         }
-        if admitted.charged:
-            detail["revealed"] = admitted.charged
-        content_hex = "0x" + content_hash.hex()
+        if done.admitted.charged:
+            detail["revealed"] = done.admitted.charged
+        content_hex = "0x" + done.prepared.content_hash.hex()
         await rs.log.append_awaitable(audit.NewEntry(
             at=round(now, 3), kind=audit.RELEASE, outcome=audit.RELEASED,
-            grant_id=grant_id, company=grant.company, scopes=names,
+            grant_id=body.grant_id, company=done.grant.company, scopes=attempt.names,
             content_hash=content_hex, detail=detail,
         ))
         return json.dumps({
-            "grant_id": grant_id, "owner": rs.owner, "company": grant.company,
-            "candidates_hash": listed_hex, "k": k, "ranking": list(ranking.ids),
-            "receipt": {"content_hash": content_hex, "issued_at": moment,
-                        "signature": "0x" + verified.receipt_signature.hex()},
+            "grant_id": body.grant_id, "owner": rs.owner, "company": done.grant.company,
+            "candidates_hash": listed_hex, "k": body.k, "ranking": ranking,
+            "receipt": {"content_hash": content_hex, "issued_at": done.moment,
+                        "signature": "0x" + done.receipt_signature.hex()},
         }, separators=(",", ":")).encode()
 
-    def admit(
+    def _ranking(self, body: MatchRequest, now: float) -> Prepare[tuple[str, ...]]:
+        def prepare(grant: Grant, tier: str, listed: bytes) -> Prepared[tuple[str, ...]]:
+            ranking = match.rank(
+                body.candidates, self._desk.reading(now).person, k=body.k, tier=tier,
+                company=grant.company, secret=self._desk.secret, now=now, listed=listed,
+            )
+            content_hash = keccak256(canonical_json(
+                {"candidates_hash": "0x" + listed.hex(), "ranking": list(ranking.ids)}
+            ))
+            return Prepared(ranking.ids, ranking.seed, content_hash)
+        return prepare
+
+    async def checked(
+        self,
+        body: MatchRequest,
+        attempt: Attempt,
+        *,
+        now: float,
+        prepare: Prepare[T],
+        charge: str,
+        household: bool = False,
+        also: Callable[[Grant], None] | None = None,
+    ) -> MatchChecked[T]:
+        """Every check of a match request, in order, then the budgets and the book: the
+        answer ``prepare`` made, with its signed receipt, not yet logged. ``attempt`` records
+        how far the request got (for the caller's refusal log); ``charge`` names the match
+        in the privacy budget (with its noise seed); ``household``: a member's part of a
+        household answer (a group grant); ``also``: one more check of the grant before the
+        ids and the budgets."""
+        rs = self._releases
+        moment = int(now)
+        candidates = body.candidates
+        bitmap = scopes.bitmap(body.scopes)  # match scopes only: the reader admits no other
+        attempt.names = tuple(scopes.names_of(bitmap))
+        check_size(candidates, body.k)
+        # Duplicate ids are refused after the signature: a schema-valid list can hold them
+        # (JSON Schema cannot say "unique by id"), and an unsigned request learns only
+        # bad_signature, as everywhere else.
+        unique = has_unique_ids(candidates)
+        rs.check_skew(body.issued_at, now=now)
+        listed = match.candidates_hash(candidates)
+        grant = attempt.grant = rs.index.grant(body.grant_id)
+        tier = match.tier_of(attempt.names)
+        prepared: Prepared[T] | None = None
+        receipt_digest: bytes | None = None
+        if grant is not None and bitmap & grant.scopes == bitmap and unique:
+            prepared = prepare(grant, tier, listed)
+            receipt_digest = rs.domain.receipt_digest(
+                body.grant_id, grant.company, prepared.content_hash, moment
+            )
+        verified = await self._signatures.recover_and_sign(
+            rs.domain.match_digest(body.grant_id, bitmap, listed, body.k, body.nonce,
+                                   body.issued_at),
+            body.signature,
+            company=grant.company if grant is not None else None,
+            receipt_digest=receipt_digest,
+        )
+        attempt.signer = verified.signer
+        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
+        rs.check_ledger(grant, ask, now=now, household=household)
+        if also is not None:
+            assert grant is not None
+            also(grant)
+        check_unique(candidates)
+        assert grant is not None and prepared is not None
+        assert verified.receipt_signature is not None
+        admitted = self._admit(
+            grant, ask, nonce=body.nonce, tier=tier, k=body.k,
+            charge_key=f"{charge}:{prepared.seed[:8].hex()}", now=now,
+        )
+        return MatchChecked(grant, listed, prepared, admitted, verified.receipt_signature,
+                            moment)
+
+    def _admit(
         self, grant: Grant, ask: ReleaseAsk, *, nonce: str, tier: str, k: int, charge_key: str,
         now: float,
     ) -> Admitted:

@@ -213,6 +213,13 @@ class RefusalTally:
             return summary
 
 
+#: What refuses a request (each logged or counted by :meth:`ReleaseService.refused`).
+REFUSALS = (
+    errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
+    errors.LedgerError,
+)
+
+
 @dataclass(slots=True)
 class Attempt:
     """How far a request got: enough to decide whether its refusal is logged (the grant's
@@ -311,23 +318,12 @@ class ReleaseService:
         """The 200 body for ``body``; raises :class:`ReleaseRefused` / :class:`SignatureInvalid`
         / :class:`IndexStale` (each refusal is logged with its reason)."""
         now = self.clock()
-        if self.tally.exhausted():
-            raise errors.ReleaseRefused(
-                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
-            )
+        self.check_flood()
         attempt = Attempt(body.grant_id)
         try:
             done = await self.checked(body, attempt, now=now)
-        except (
-            errors.ReleaseRefused, errors.SignatureInvalid, errors.SigningUnavailable,
-            errors.LedgerError,
-        ) as refusal:
-            grant, signer = attempt.grant, attempt.signer
-            if (grant is not None and signer is not None and signer == grant.company
-                    and grant.owner == self.owner):
-                self._log_refusal(now, body, signer, attempt.names, refusal)
-            else:
-                self.tally.count(code_of(refusal))
+        except REFUSALS as refusal:
+            self.refused(attempt, now, refusal)
             raise
         detail: dict[str, Any] = {"nonce": body.nonce.lower(), "issued_at": body.issued_at}
         if done.admitted.charged:
@@ -369,9 +365,7 @@ class ReleaseService:
                 Code.MALFORMED, "a requested scope is not in the catalog"
             ) from None
         attempt.names = tuple(scopes.names_of(bitmap))
-        stale = check_issued_at(body.issued_at, now=now, skew_seconds=self.skew_seconds)
-        if stale is not None:
-            raise errors.ReleaseRefused(stale.code, stale.detail)
+        self.check_skew(body.issued_at, now=now)
         grant = attempt.grant = self.index.grant(body.grant_id)
         # The answer and its receipt are prepared before the signature is known to be good,
         # so that one trip to the signature thread does both; nothing leaves unless every
@@ -401,18 +395,30 @@ class ReleaseService:
             raise errors.ReleaseRefused(admitted.code, admitted.detail)
         return Checked(grant, answer, admitted, verified.receipt_signature, moment)
 
-    def _log_refusal(
-        self,
-        now: float,
-        body: ReleaseRequest,
-        signer: str | None,
-        names: tuple[str, ...],
-        refusal: errors.VaultError,
-    ) -> None:
-        self.log.append(
-            audit.NewEntry(
-                at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
-                grant_id=body.grant_id if body.grant_id < 1 << 63 else None,
-                company=signer, scopes=names, reason=code_of(refusal),
+    def check_flood(self) -> None:
+        """429 ``rate_limited`` while unauthenticated requests flood the vault (the tally)."""
+        if self.tally.exhausted():
+            raise errors.ReleaseRefused(
+                Code.RATE_LIMITED, "too many unauthenticated requests; try again in a second"
             )
-        )
+
+    def check_skew(self, issued_at: int, *, now: float) -> None:
+        """401 ``stale_request`` for an ``issued_at`` outside the clock skew window."""
+        stale = check_issued_at(issued_at, now=now, skew_seconds=self.skew_seconds)
+        if stale is not None:
+            raise errors.ReleaseRefused(stale.code, stale.detail)
+
+    def refused(self, attempt: Attempt, now: float, refusal: errors.VaultError) -> None:
+        """Record a refusal: in the access log when the grant's own company signed the
+        request to this owner, else only in the flood tally (an unsigned or foreign request
+        must not be able to write to the owner's log)."""
+        grant, signer = attempt.grant, attempt.signer
+        if (grant is not None and signer is not None and signer == grant.company
+                and grant.owner == self.owner):
+            self.log.append(audit.NewEntry(
+                at=round(now, 3), kind=audit.RELEASE, outcome=audit.REFUSED,
+                grant_id=attempt.grant_id, company=signer, scopes=attempt.names,
+                reason=code_of(refusal),
+            ))
+        else:
+            self.tally.count(code_of(refusal))

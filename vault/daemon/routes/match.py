@@ -18,9 +18,10 @@ from vault.daemon.routes._errors import errors_for
 from vault.match import Malformed, read_request
 from vault.wire import MatchPreviewBody, MatchPreviewPublic, MatchPublic, MatchRequest
 
-#: The body limit of the match routes (DESIGN.md: 1 MiB). Their bodies are parsed by
-#: pydantic-core, whose parser refuses deep nesting itself (400), so the larger cap does not
-#: reopen THREATS row 24.
+#: The body limit of the match routes (DESIGN.md: 1 MiB). Their bodies are parsed into fixed
+#: types (msgspec for the match, pydantic for the preview), which refuse a nested value
+#: where the schema has none at its first bracket (400), so the larger cap does not reopen
+#: THREATS row 24.
 MATCH_BODY_BYTES = 1 << 20
 MATCH_PATH = "/v1/match"
 PREVIEW_PATH = "/v1/owner/match/preview"
