@@ -98,6 +98,9 @@ _NOT_WORD = re.compile(r"[^\w]+")
 # normalise_many's: the year before each separator, runs of spaces, and ASCII's non-word
 # characters (\w in ASCII: letters, digits, "_") as spaces, the separator kept.
 _YEAR_EACH = re.compile(r"[(\[]\s*\d{4}\s*[)\]]\s*(?=\x00|\Z)")
+# The same when no "[" opens one: a pattern that starts with one literal character is
+# searched for three times faster than one that starts with a class.
+_YEAR_EACH_PAREN = re.compile(r"\(\s*\d{4}\s*[)\]]\s*(?=\x00|\Z)")
 _SPACES = re.compile(rb"  +")
 _ASCII_NOT_WORD = bytes(
     byte if byte == 0 or chr(byte).isalnum() or byte == ord("_") else ord(" ")
@@ -128,7 +131,8 @@ def normalise_many(texts: list[str]) -> list[str]:
     # ASCII only: NFKC changes nothing and case-folding is lower-casing. The year regex
     # leaves the spaces before it; after the collapsing, the one space on either side of a
     # separator and at either end is what normalise's strip removes.
-    folded = _YEAR_EACH.sub("", joined.lower()).encode().translate(_ASCII_NOT_WORD)
+    year = _YEAR_EACH if "[" in joined else _YEAR_EACH_PAREN
+    folded = year.sub("", joined.lower()).encode().translate(_ASCII_NOT_WORD)
     collapsed = _SPACES.sub(b" ", folded).replace(b" \x00", b"\x00").replace(b"\x00 ", b"\x00")
     return collapsed.strip(b" ").decode().split("\x00")
 
@@ -386,10 +390,11 @@ def _seed(candidates: Sequence[Candidate], tier: str, listed: bytes | None) -> b
 
 def _known_references(
     candidates: Sequence[Candidate], affinities: Mapping[str, tuple[float, str, int]]
-) -> list[dict[str, float]]:
-    """Per candidate, its title (weight 1) and ``similar`` references that the history
-    knows, normalised, each once with its largest weight. Most references are unknown to
-    it, so the whole list's are normalised at once and only the known ones looked at."""
+) -> dict[int, dict[str, float]]:
+    """Per candidate (by index) that has any, its title (weight 1) and ``similar``
+    references that the history knows, normalised, each once with its largest weight. Most
+    references are unknown to it, so the whole list's are normalised at once and only the
+    known ones looked at."""
     texts: list[str] = []
     starts: list[int] = []  # where each candidate's texts begin: its title, then `similar`
     for candidate in candidates:
@@ -400,7 +405,7 @@ def _known_references(
             texts.extend([item if isinstance(item, str) else item.ref
                           for item in candidate.similar])
     keys = normalise_many(texts)
-    known: list[dict[str, float]] = [{} for _ in candidates]
+    known: dict[int, dict[str, float]] = {}
     for at in [at for at, key in enumerate(keys) if key in affinities]:
         index = bisect.bisect_right(starts, at) - 1
         offset = at - starts[index]
@@ -411,14 +416,13 @@ def _known_references(
             assert similar  # a text after the title is one of its references
             item = similar[offset - 1]
             weight = 1.0 if isinstance(item, str) else item.weight
-        found = known[index]
+        found = known.setdefault(index, {})
         if weight > found.get(keys[at], 0.0):
             found[keys[at]] = weight
     return known
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(msgspec.Struct, frozen=True, gc=False):
     """One candidate's score, by part (the preview explains them)."""
 
     id: str
@@ -448,18 +452,17 @@ def scores(candidates: Sequence[Candidate], who: Person, *, tier: str) -> list[S
     """Every candidate's score under ``tier``, in order. A whole list's references are
     normalised together, and each genre and tag combination is scored once (lists repeat
     them)."""
-    known = (_known_references(candidates, who.affinities) if tier == HISTORY
-             else [{} for _ in candidates])
+    known = _known_references(candidates, who.affinities) if tier == HISTORY else {}
     contents: dict[_ContentKey, tuple[float, tuple[str, ...]]] = {}
     scored: list[Scored] = []
-    for candidate, references in zip(candidates, known, strict=True):
+    for index, candidate in enumerate(candidates):
         key = (candidate.kind or "", (*(candidate.genres or ()), *(candidate.tags or ())))
         content = contents.get(key)
         if content is None:
             content = contents[key] = _content(*key, who)
         history = 0.0
         refs: list[tuple[str, int]] = []
-        for reference, weight in references.items():
+        for reference, weight in known.get(index, {}).items():
             found = who.affinities[reference]
             history += weight * found[0]
             refs.append((found[1], found[2]))
