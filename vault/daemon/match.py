@@ -30,7 +30,6 @@ from vault import audit, errors, match, privacy, scopes
 from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import Admitted
 from vault.daemon.release import REFUSALS, Attempt, ReleaseService
-from vault.daemon.signatures import SignerProcess
 from vault.grant import Grant
 from vault.match import Request as MatchRequest
 from vault.owner.match import (
@@ -77,11 +76,8 @@ class MatchChecked(Generic[T]):
 class MatchService:
     """Answers match requests for one owner, on the daemon's event loop."""
 
-    def __init__(
-        self, *, releases: ReleaseService, signatures: SignerProcess, desk: MatchDesk
-    ) -> None:
+    def __init__(self, *, releases: ReleaseService, desk: MatchDesk) -> None:
         self._releases = releases
-        self._signatures = signatures
         self._desk = desk
         now = releases.clock()
         self._epoch = privacy.epoch_of(now)
@@ -174,16 +170,13 @@ class MatchService:
             receipt_digest = rs.domain.receipt_digest(
                 body.grant_id, grant.company, prepared.content_hash, moment
             )
-        verified = await self._signatures.recover_and_sign(
+        ask, verified = await rs.signed_for_grant(
+            attempt,
             rs.domain.match_digest(body.grant_id, bitmap, listed, body.k, body.nonce,
                                    body.issued_at),
-            body.signature,
-            company=grant.company if grant is not None else None,
-            receipt_digest=receipt_digest,
+            body.signature, bitmap=bitmap, issued_at=body.issued_at,
+            receipt_digest=receipt_digest, now=now, household=household,
         )
-        attempt.signer = verified.signer
-        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
-        rs.check_ledger(grant, ask, now=now, household=household)
         if also is not None:
             assert grant is not None
             also(grant)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from vault import audit, errors, privacy, scopes
 from vault.canonical import canonical_json, keccak256
 from vault.daemon.book import Admitted, ReleaseBook
-from vault.daemon.signatures import SignerProcess
+from vault.daemon.signatures import SignerProcess, Verified
 from vault.eth import eip712
 from vault.grant import Grant
 from vault.policy import Deny, ReleaseAsk, check_grant, check_issued_at
@@ -377,15 +377,11 @@ class ReleaseService:
             receipt_digest = self.domain.receipt_digest(
                 body.grant_id, grant.company, answer.content_hash, moment
             )
-        verified = await self._signatures.recover_and_sign(
-            self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at),
-            body.signature,
-            company=grant.company if grant is not None else None,
-            receipt_digest=receipt_digest,
+        ask, verified = await self.signed_for_grant(
+            attempt, self.domain.release_digest(body.grant_id, bitmap, body.nonce, body.issued_at),
+            body.signature, bitmap=bitmap, issued_at=body.issued_at,
+            receipt_digest=receipt_digest, now=now, household=household,
         )
-        attempt.signer = verified.signer
-        ask = ReleaseAsk(body.grant_id, verified.signer, bitmap, body.issued_at)
-        self.check_ledger(grant, ask, now=now, household=household)
         assert grant is not None and answer is not None
         assert verified.receipt_signature is not None
         if also is not None:
@@ -394,6 +390,33 @@ class ReleaseService:
         if isinstance(admitted, Deny):
             raise errors.ReleaseRefused(admitted.code, admitted.detail)
         return Checked(grant, answer, admitted, verified.receipt_signature, moment)
+
+    async def signed_for_grant(
+        self,
+        attempt: Attempt,
+        request_digest: bytes,
+        signature: str,
+        *,
+        bitmap: int,
+        issued_at: int,
+        receipt_digest: bytes | None,
+        now: float,
+        household: bool,
+    ) -> tuple[ReleaseAsk, Verified]:
+        """Who signed ``request_digest`` (recovered in the signing process, which signs the
+        owner's receipt over ``receipt_digest`` in the same job when the signer is the
+        company of ``attempt.grant``), then :meth:`check_ledger` of that grant for that
+        signer: the request as checked and what the signing process returned."""
+        grant = attempt.grant
+        verified = await self._signatures.recover_and_sign(
+            request_digest, signature,
+            company=grant.company if grant is not None else None,
+            receipt_digest=receipt_digest,
+        )
+        attempt.signer = verified.signer
+        ask = ReleaseAsk(attempt.grant_id, verified.signer, bitmap, issued_at)
+        self.check_ledger(grant, ask, now=now, household=household)
+        return ask, verified
 
     def check_flood(self) -> None:
         """429 ``rate_limited`` while unauthenticated requests flood the vault (the tally)."""

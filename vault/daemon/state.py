@@ -106,9 +106,7 @@ class Daemon:
             max_head_age_seconds=settings.max_head_age_for(chain.chain_id),
             clock=clock,
         )
-        self.matcher = MatchService(
-            releases=self.releaser, signatures=self.signatures, desk=self.owner.match_desk
-        )
+        self.matcher = MatchService(releases=self.releaser, desk=self.owner.match_desk)
         self.household = HouseholdService(
             releases=self.releaser, matches=self.matcher, signatures=self.signatures,
             desk=self.owner.match_desk, endpoints=self.index,
