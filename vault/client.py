@@ -45,7 +45,7 @@ from eth_utils.address import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from vault import errors, household, scopes
+from vault import errors, household, match, scopes
 from vault.canonical import json_hash
 from vault.eth import abi, eip712
 from vault.eth import ledger as eth_ledger
@@ -158,6 +158,14 @@ class ReceiptInvalid(ClientError):
 class HouseholdReceiptInvalid(ReceiptInvalid):
     """A household answer (group grant) lacks a verifiable receipt from one of its members,
     or names other members than the grant's."""
+
+
+class InvalidCandidates(ClientError):
+    """A candidate of a match list is not one the vault accepts (a field it does not know,
+    a value out of its range): nothing was signed or sent."""
+
+    hint = ("give each candidate an id (1-64 characters) and only the fields of "
+            "vault.wire.MatchCandidate, within their limits")
 
 
 class RequestClosed(ClientError):
@@ -980,14 +988,21 @@ class _Core:
     ) -> tuple[dict[str, Any], bytes]:
         """A signed ``POST /v1/match`` body with a fresh nonce, and its candidates hash.
         ``names`` defaults to the match scopes the grant holds."""
-        listed = [
-            c.model_dump(exclude_unset=True) if isinstance(c, BaseModel) else dict(c)
-            for c in candidates
-        ]
+        # Read as the vault reads them, so a candidate it would refuse is refused here,
+        # before anything is signed, and hashed as it hashes them (RFC 8785).
+        try:
+            read = match.read_candidates([
+                c.model_dump(exclude_unset=True) if isinstance(c, BaseModel) else dict(c)
+                for c in candidates
+            ])
+        except match.Malformed as invalid:
+            raise InvalidCandidates(f"a candidate is not one the vault accepts: {invalid}"
+                                    ) from None
+        listed = match.as_json_value(read)
         wanted = list(names) if names is not None else [
-            n for n in grant.scopes if n in ("match.content", "match.history")
+            n for n in grant.scopes if n in match.SCOPES
         ]
-        listed_hash = json_hash(listed)
+        listed_hash = match.candidates_hash(read)
         nonce = os.urandom(32)
         issued_at = int(self.clock())
         signature = eip712.sign_match(
@@ -1346,7 +1361,8 @@ class Company:
         """Have the owner's vault rank ``candidates`` (20-1,000, DESIGN.md "Match
         protocol") for the person; the best ``k`` come back, with a verified receipt (under
         a group grant: ranked for the household, every member's receipt verified,
-        :class:`HouseholdMatch`). Retried like :meth:`fetch`."""
+        :class:`HouseholdMatch`). Retried like :meth:`fetch`. :class:`InvalidCandidates`
+        before anything is sent for a candidate the vault would refuse."""
         return self._send(self._core.match_call(grant, candidates, k, scopes))
 
     def cancel(self, request: AccessRequest) -> str:

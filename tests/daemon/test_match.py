@@ -299,6 +299,11 @@ def test_the_sdk_matches_and_verifies(matching: Served) -> None:
         assert result.ranking[0] == "m-0" and len(result.ranking) == 5
         with pytest.raises(client.ListSize):
             company.match(grant, catalogue(19))
+        # Refused by the SDK itself (the vault's 400 would be client.Malformed).
+        for wrong in ({"id": "x", "colour": "red"}, {"id": "x", "prior": "0.5"}, {"id": ""}):
+            with pytest.raises(client.InvalidCandidates) as refused:
+                company.match(grant, [*catalogue(19), wrong])
+            assert "$[19]" in str(refused.value)  # names the candidate
 
 
 def test_the_owner_previews_what_a_company_would_get_and_why(matching: Served) -> None:
