@@ -63,6 +63,9 @@ AUDIT = "tests/test_audit.py"
 CRYPTO = "tests/test_crypto.py"
 STORE = "tests/test_store.py"
 KEYFILE = "tests/test_keyfile.py"
+MATCH = "tests/daemon/test_match.py"
+MATCH_UNIT = "tests/test_match.py"
+HOUSEHOLD = "tests/daemon/test_household.py"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ MUTANTS: tuple[Mutant, ...] = (
            'return header_hash + struct.pack(">QB", index, int(last))',
            'return header_hash + struct.pack(">QB", 0, int(last))', (BACKUP,)),
     Mutant("guard-declared-length-unchecked", "vault/daemon/guard.py",
-           "if declared > self.max_body:", "if False:", (GUARD, RELEASE)),
+           "if declared > max_body:", "if False:", (GUARD, RELEASE)),
     # --- hollow tests (issue 19) ------------------------------------------------------------
     Mutant("secp256k1-v-check-removed", "vault/eth/secp256k1.py",
            "if v not in (27, 28) or not 0 < r", "if not 0 < r", (LEDGER,)),
@@ -207,7 +210,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("guard-host-unchecked", "vault/daemon/guard.py",
            "if host_name(host) not in self.allowed_hosts:", "if False:", (GUARD, RELEASE)),
     Mutant("guard-streamed-body-uncounted", "vault/daemon/guard.py",
-           "if received > self.max_body:", "if False:", (GUARD, RELEASE)),
+           "if received > max_body:", "if False:", (GUARD, RELEASE)),
     Mutant("guard-token-unchecked", "vault/daemon/guard.py",
            "if credentials is None or not token.matches(credentials.credentials):",
            "if credentials is None:", (OWNER_ROUTES,)),
@@ -240,6 +243,25 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("sync-confirmations-ignored", "vault/eth/sync.py",
            "end = min(start + page - 1, head - self.confirmations)",
            "end = min(start + page - 1, head)", (SYNC,)),
+    # --- match (issue 16) and a household member's part of one (issue 18) -------------------
+    Mutant("match-list-size-unchecked", "vault/daemon/match.py",
+           "check_size(candidates, body.k)", "None", (MATCH,)),
+    Mutant("match-duplicate-ids-accepted", "vault/daemon/match.py",
+           "check_unique(candidates)", "None", (MATCH,)),
+    Mutant("match-matches-per-epoch-unchecked", "vault/daemon/match.py",
+           "if self._matches[company.lower()] >= allowed:", "if False:", (MATCH,)),
+    Mutant("match-privacy-budget-unchecked", "vault/daemon/match.py",
+           "if budget and self._releases.book.epsilon_after(company, revealed) > budget + 1e-6:",
+           "if False:", (MATCH,)),
+    Mutant("match-hash-keeps-non-rfc8785-numbers", "vault/match.py",
+           "written = number.sub(_as_rfc8785, written)", "None", (MATCH_UNIT,)),
+    Mutant("match-fractional-integer-accepted", "vault/match.py",
+           "if not all(isinstance(n, int) or n.is_integer() for n in numbers):", "if False:",
+           (MATCH_UNIT, MATCH)),
+    Mutant("household-match-forward-from-a-non-member", "vault/daemon/household.py",
+           'charge="household", household=True,\n'
+           "            also=lambda grant: self._check_member(grant, coordinator),",
+           'charge="household", household=True,', (HOUSEHOLD,)),
 )
 
 

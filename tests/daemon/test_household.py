@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -20,10 +21,16 @@ from rich.console import Console
 
 from vault import chain as chains
 from vault import client, crypto, match, scopes
+from vault.canonical import json_hash
 from vault.cli._format import request_table, short_address
 from vault.client import Company
 from vault.eth import eip712
-from vault.household import CONTRIBUTION_PATH, ContributionRequest, MemberRelease
+from vault.household import (
+    CONTRIBUTION_PATH,
+    ContributionRequest,
+    MatchContribution,
+    MemberRelease,
+)
 from vault.identity import Event, EventKind
 from vault.store import Vault
 from vault.wire import RequestPublic
@@ -294,17 +301,35 @@ def test_one_members_revoke_ends_the_household_at_both_daemons(
 
 def _forward(coordinator_key: bytes, member: str, domain: eip712.Domain, request: dict[str, Any],
              *, issued_at: int) -> dict[str, Any]:
-    """A coordinator's forward of a release request, signed with ``coordinator_key``."""
-    digest = domain.release_digest(request["grant_id"], scopes.bitmap(request["scopes"]),
-                                   request["nonce"], request["issued_at"])
+    """A coordinator's forward of a release or match request, signed with
+    ``coordinator_key``."""
+    bitmap = scopes.bitmap(request["scopes"])
+    if "candidates" in request:
+        digest = domain.match_digest(
+            request["grant_id"], bitmap, json_hash(request["candidates"]), request["k"],
+            request["nonce"], request["issued_at"],
+        )
+    else:
+        digest = domain.release_digest(request["grant_id"], bitmap, request["nonce"],
+                                       request["issued_at"])
     signature = eip712.sign_digest(
         coordinator_key, domain.contribution_digest(request["grant_id"], digest, member,
                                                     issued_at)
     )
     return ContributionRequest(
-        kind="release", request=request, issued_at=issued_at,
-        signature="0x" + signature.hex(),
+        kind="match" if "candidates" in request else "release", request=request,
+        issued_at=issued_at, signature="0x" + signature.hex(),
     ).model_dump()
+
+
+def _match_request(domain: eip712.Domain, grant_id: int, company_key: bytes, *, issued_at: int
+                   ) -> dict[str, Any]:
+    """A company's signed match request for the household's catalogue."""
+    listed, nonce = catalogue(), "0x" + os.urandom(32).hex()
+    signature = eip712.sign_match(company_key, domain, grant_id, scopes.bitmap(HISTORY),
+                                  json_hash(listed), 10, nonce, issued_at)
+    return {"grant_id": grant_id, "scopes": HISTORY, "k": 10, "candidates": listed,
+            "nonce": nonce, "issued_at": issued_at, "signature": "0x" + signature.hex()}
 
 
 def test_a_member_refuses_forged_forwards(
@@ -358,6 +383,33 @@ def test_a_member_refuses_forged_forwards(
     assert part.owner == member and set(part.preferences) == set(MUSIC)
     assert refused(_forward(coordinator_key, member, second.domain, genuine, issued_at=now)
                    ) == (409, "replayed")
+    assert len(_released(second, grant.id)) == 1
+
+
+def test_a_member_refuses_a_match_forward_from_a_non_member(
+    household: tuple[Served, Served], company: Company, anvil: chains.AnvilNode,
+) -> None:
+    """The member check holds for a match part as for a release part: a stranger's vault
+    that forwards the company's genuine match request gets nothing; the partner's forward
+    of the same request gets this member's noisy scores for every candidate."""
+    first, second = household
+    grant = _approved_by_both(company, household)
+    member = second.vault.owner_address
+    now = int(second.clock())
+    genuine = _match_request(second.domain, grant.id, bytes(anvil.accounts[2].key),
+                             issued_at=now)
+    stranger = bytes(anvil.accounts[6].key)
+    refused = second.post(CONTRIBUTION_PATH,
+                          json=_forward(stranger, member, second.domain, genuine, issued_at=now))
+    assert (refused.status_code, refused.json()["error"]) == (403, "not_granted")
+    assert _released(second, grant.id) == []
+
+    partner = bytes(first.vault.owner_account().key)
+    answered = second.post(CONTRIBUTION_PATH,
+                           json=_forward(partner, member, second.domain, genuine, issued_at=now))
+    assert answered.status_code == 200, answered.text
+    part = MatchContribution.model_validate(answered.json())
+    assert part.owner == member and set(part.scores) == {c["id"] for c in catalogue()}
     assert len(_released(second, grant.id)) == 1
 
 

@@ -251,6 +251,34 @@ def test_the_match_budget_per_epoch_is_429(matching: Served) -> None:
     assert post_match(matching, match_body(matching, grant_id, catalogue(22))).status_code == 200
 
 
+def test_a_history_match_past_the_privacy_budget_is_429(
+    embedded_chain: chains.EmbeddedChain, owner_vault: Vault, clock: Clock
+) -> None:
+    """THREATS row 39: each distinct list of a history match is charged its ε (20 for a
+    match of 10) once per epoch, and the match that would take the company past its
+    privacy budget is refused (before the terms' matches_per_epoch, 20, is reached); a list
+    already answered costs nothing again."""
+    fund(embedded_chain, owner_vault.owner_address)
+    with running(daemon_settings(owner_vault), owner_vault, embedded_chain, clock) as served:
+        grant_id = served.grant(names=[*CONTENT, *HISTORY])
+        content = post_match(served, match_body(served, grant_id, catalogue(20), names=CONTENT))
+        assert content.status_code == 200, content.text
+        privacy = served.owner_get("/v1/owner/privacy").json()
+        profile = privacy["companies"][0]["epsilon_spent"]  # the profile's entries
+    # The same vault again, its budget 30 above that: one list of 10 (ε 20) fits, two do not.
+    with running(daemon_settings(owner_vault, privacy_budget=profile + 30), owner_vault,
+                 embedded_chain, clock) as served:
+        served.sync()
+        first = post_match(served, match_body(served, grant_id, catalogue(21)))
+        assert first.status_code == 200, first.text
+        second = post_match(served, match_body(served, grant_id, catalogue(22)))
+        assert error_of(second) == (429, "budget_exhausted")
+        assert "privacy budget" in second.json()["detail"]
+        again = post_match(served, match_body(served, grant_id, catalogue(21)))
+        assert again.status_code == 200, again.text
+        assert again.json()["ranking"] == first.json()["ranking"]
+
+
 def test_content_tier_ignores_titles_and_similar_lists(matching: Served) -> None:
     """THREATS row 39: under match.content a list crafted to probe one item learns nothing
     of it — the probe naming a favourite (or the canary) ranks exactly as one naming
