@@ -245,7 +245,7 @@ def person(
 # --- the request as the scorer reads it ------------------------------------------------
 #
 # msgspec, not pydantic: a 1,000-candidate body (about 1 MB) is parsed and validated into
-# these structs in 3.5 ms, where pydantic-core took 21 ms to build plain dicts of it
+# these structs in 2.8 ms, where pydantic-core took 21 ms to build plain dicts of it
 # (scripts/bench_match.py; issue 16's 50 ms budget). vault.wire.MatchRequest stays the
 # published model; tests/test_match.py checks that the two accept and refuse alike.
 
