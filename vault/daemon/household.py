@@ -27,12 +27,12 @@ household: the count stays conservative, as for any release that fails after adm
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+import msgspec
 from pydantic import ValidationError
 
 from vault import audit, errors, household, match, scopes
@@ -459,7 +459,7 @@ def _unavailable(owner: str, what: str) -> errors.ReleaseRefused:
 async def _ask(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> Any:
     """One member's answer (parsed JSON); its refusal as :class:`ReleaseRefused` with the
     member's code; anything else (unreachable, not JSON) as an exception."""
-    response = await http.post(url, content=json.dumps(body, separators=(",", ":")),
+    response = await http.post(url, content=msgspec.json.encode(body),
                                headers={"content-type": "application/json"})
     payload = response.json()
     if response.status_code != 200:
