@@ -35,7 +35,7 @@ from vault.match import Request as MatchRequest
 from vault.owner.match import (
     MatchDesk,
     check_size,
-    check_unique,
+    duplicate_ids,
     has_unique_ids,
     matches_this_epoch,
 )
@@ -180,7 +180,8 @@ class MatchService:
         if also is not None:
             assert grant is not None
             also(grant)
-        check_unique(candidates)
+        if not unique:
+            raise duplicate_ids()
         assert grant is not None and prepared is not None
         assert verified.receipt_signature is not None
         admitted = self._admit(

@@ -127,7 +127,8 @@ class MatchPreview:
             [c.model_dump(exclude_unset=True) for c in body.candidates]
         )
         check_size(candidates, body.k)
-        check_unique(candidates)
+        if not has_unique_ids(candidates):
+            raise duplicate_ids()
         tier = match.tier_of(body.scopes)
         reading = self._desk.reading(now)
         ranking = match.rank(candidates, reading.person, k=body.k, tier=tier,
@@ -158,7 +159,7 @@ def has_unique_ids(candidates: Sequence[match.Candidate]) -> bool:
     return len({c.id for c in candidates}) == len(candidates)
 
 
-def check_unique(candidates: Sequence[match.Candidate]) -> None:
-    """400 ``duplicate_id`` for a list where two candidates share an id."""
-    if not has_unique_ids(candidates):
-        raise errors.ReleaseRefused(Code.DUPLICATE_ID, "two candidates share an id")
+def duplicate_ids() -> errors.ReleaseRefused:
+    """400 ``duplicate_id``, for a list where two candidates share an id
+    (:func:`has_unique_ids`)."""
+    return errors.ReleaseRefused(Code.DUPLICATE_ID, "two candidates share an id")
