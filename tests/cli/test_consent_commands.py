@@ -24,12 +24,13 @@ import uvicorn
 from typer.testing import CliRunner
 
 from vault import chain as chains
-from vault import client, crypto, ledger
+from vault import client, ledger
 from vault.cli import app
 from vault.config import Settings
 from vault.daemon import runtime
-from vault.importers import importer_for, sample_exports
 from vault.store import Vault
+
+from .conftest import sample_owner
 
 PASS = "correct horse battery staple"
 MUSIC_AGE = ["preferences.music", "profile.age_range"]
@@ -69,19 +70,7 @@ class Owner:
 @pytest.fixture
 def owner(anvil: Any, anvil_chain: chains.RpcChain, tmp_path: Path) -> Iterator[Owner]:
     home = tmp_path / "owner"
-    with Vault.create(home, PASS, kdf=crypto.KDF_MINIMUM) as vault:
-        for kind, path in sample_exports():
-            with path.open("rb") as stream:
-                vault.import_records(list(importer_for(kind).parse(stream, filename=path.name)))
-        address = vault.owner_address
-    anvil.w3.eth.send_transaction(
-        {"from": anvil.addresses[0], "to": address, "value": 10**18}
-    )
-    env = {
-        "VAULT_HOME": str(home), "VAULT_PASSPHRASE": PASS, "VAULT_CHAIN": "rpc",
-        "VAULT_RPC_URL": anvil.rpc_url, "VAULT_CHAIN_ID": str(anvil.chain_id),
-        "VAULT_LEDGER": anvil_chain.ledger_address, "VAULT_PORT": str(chains.free_port()),
-    }
+    address, env = sample_owner(home, PASS, anvil, anvil_chain.ledger_address)
     yield Owner(home, address, env, anvil_chain, anvil)
 
 

@@ -27,12 +27,12 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from vault import chain as chains
-from vault import client, crypto, ledger
+from vault import client, ledger
 from vault.cli._format import Listing
 from vault.daemon import runtime
 from vault.eth.units import format_eth
-from vault.importers import importer_for, sample_exports
-from vault.store import Vault
+
+from .conftest import sample_owner
 
 PASS = "correct horse battery staple"
 VAULT = str(Path(sys.executable).with_name("vault"))
@@ -122,19 +122,7 @@ def owner(anvil: chains.AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> 
     chain = chains.RpcChain(anvil.rpc_url, chain_id=anvil.chain_id, ledger_address=address,
                             timeout=10.0)
     home = tmp_path_factory.mktemp("tables") / "owner"
-    with Vault.create(home, PASS, kdf=crypto.KDF_MINIMUM) as vault:
-        for kind, path in sample_exports():
-            with path.open("rb") as stream:
-                vault.import_records(list(importer_for(kind).parse(stream, filename=path.name)))
-        owner_address = vault.owner_address
-    anvil.w3.eth.send_transaction(
-        {"from": anvil.addresses[0], "to": owner_address, "value": 10**18}
-    )
-    env = {
-        "VAULT_HOME": str(home), "VAULT_PASSPHRASE": PASS, "VAULT_CHAIN": "rpc",
-        "VAULT_RPC_URL": anvil.rpc_url, "VAULT_CHAIN_ID": str(anvil.chain_id),
-        "VAULT_LEDGER": address, "VAULT_PORT": str(chains.free_port()),
-    }
+    owner_address, env = sample_owner(home, PASS, anvil, address)
     made = Owner(home, owner_address, env)
     with client.Company(anvil.accounts[1], chain, address) as company:
         company.describe("Acme Audio", "https://acme.example")
